@@ -1,0 +1,178 @@
+"""Loading models and tokenizers from disk, with a cache of GGUF conversions.
+
+transformers dequantises a GGUF on every load (~20 s for SmolLM2 here), so the first load saves
+the converted fp32 weights under the cache folder, keyed by the GGUF's SHA-256; later loads read
+those. Everything runs offline: the hub is never contacted and remote code is never run unless
+the user passes ``--trust-remote-code``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from audit.data import file_sha256
+from audit.errors import ToolError, UsageError
+from audit.model_spec import WeightsSource
+
+_CONVERTED_MARKER = "subaudit-converted.json"
+
+
+def force_offline() -> None:
+    """Make the Hugging Face libraries refuse the network, and keep their progress bars off stderr.
+
+    Called before models load; the environment variables must be set before transformers reads them.
+    """
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def cache_root() -> Path:
+    """Where converted weights live: ``$SUBAUDIT_CACHE_DIR``, else the XDG cache folder."""
+    explicit = os.environ.get("SUBAUDIT_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "subaudit"
+
+
+@lru_cache(maxsize=32)
+def weights_sha256(source: WeightsSource) -> str:
+    """SHA-256 identifying the weights: the GGUF file, or every weight file of a folder in order."""
+    if source.gguf_file:
+        return file_sha256(source.file_path)
+    digest = hashlib.sha256()
+    files = sorted(
+        p for p in source.path.iterdir()
+        if p.suffix in (".safetensors", ".bin", ".pt", ".gguf") and p.is_file()
+    )
+    if not files:
+        raise UsageError(f"model folder {source.path} holds no weight files")
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(bytes.fromhex(file_sha256(path)))
+    return digest.hexdigest()
+
+
+def converted_folder(source: WeightsSource) -> Path:
+    """A Hugging Face folder for ``source``, converting a GGUF once and caching the result."""
+    if source.gguf_file is None:
+        return source.path
+    digest = weights_sha256(source)
+    target = cache_root() / "converted" / digest[:24]
+    if (target / _CONVERTED_MARKER).is_file():
+        return target
+    force_offline()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(
+            source.path, gguf_file=source.gguf_file, dtype=torch.float32
+        )
+        # The GGUF quantizer refuses save_pretrained, and the saved weights are plain fp32.
+        setattr(model, "hf_quantizer", None)  # noqa: B010 (nn.Module typing rejects None here)
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / _CONVERTED_MARKER).write_text(
+            json.dumps({"gguf": str(source.file_path), "sha256": digest}, indent=2)
+        )
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / _CONVERTED_MARKER).is_file():  # a concurrent run did not win either
+                raise
+    except Exception as exc:
+        raise ToolError(f"cannot convert GGUF {source.file_path}: {exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """SHA-256 of what decides tokenization: the vocabulary and the special tokens.
+
+    Two models can be compared token by token only when this matches.
+    """
+    vocab = sorted(tokenizer.get_vocab().items())
+    special = sorted((str(k), str(v)) for k, v in tokenizer.special_tokens_map.items())
+    payload = json.dumps({"vocab": vocab, "special": special}, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def load_tokenizer(source: WeightsSource, trust_remote_code: bool = False) -> Any:
+    """Load the tokenizer of ``source`` from disk only."""
+    force_offline()
+    from transformers import AutoTokenizer
+
+    folder = converted_folder(source)
+    try:
+        return AutoTokenizer.from_pretrained(
+            folder, local_files_only=True, trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:
+        raise UsageError(f"cannot load a tokenizer from {source.display_name}: {_first_line(exc)}") from exc
+
+
+def load_causal_lm(source: WeightsSource, trust_remote_code: bool = False) -> Any:
+    """Load the model of ``source`` in fp32 (bf16 matmuls are very slow on AVX2 CPUs), eval mode."""
+    force_offline()
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = converted_folder(source)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=torch.float32, local_files_only=True, trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:
+        raise ToolError(f"cannot load model {source.display_name}: {_first_line(exc)}") from exc
+    model.eval()
+    return model
+
+
+def context_length(model: Any) -> int:
+    """The longest sequence the model accepts, from its config (tokenizer limits are unreliable)."""
+    config = model.config
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+@dataclass
+class LoadedModel:
+    """A model in memory with the identities that go into the provenance report."""
+
+    source: WeightsSource
+    model: Any
+    tokenizer: Any
+    weights_sha256: str
+    tokenizer_sha256: str
+    max_length: int
