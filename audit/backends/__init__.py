@@ -1,0 +1,28 @@
+"""Scoring backends: token log-probabilities of completions under each model spec.
+
+Backends are imported lazily by name so that importing the CLI never imports torch or vLLM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from audit.errors import UsageError
+
+if TYPE_CHECKING:
+    from audit.backends.base import ScoringBackend
+    from audit.model_spec import ModelSpec
+
+BACKENDS = ("transformers",)
+
+
+def create_backend(
+    name: str, specs: Sequence[ModelSpec], *, token_budget: int, trust_remote_code: bool
+) -> ScoringBackend:
+    """Instantiate the named backend for ``specs`` (loading models now)."""
+    if name == "transformers":
+        from audit.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(specs, token_budget=token_budget, trust_remote_code=trust_remote_code)
+    raise UsageError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")

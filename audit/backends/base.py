@@ -1,0 +1,52 @@
+"""The contract every scoring backend meets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from audit.encoding import EncodedRow, PromptFormat
+from audit.model_spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What the provenance report records about one model spec."""
+
+    role: str
+    source: str
+    source_kind: str
+    resolved_path: str
+    weights_sha256: str
+    tokenizer_sha256: str
+    system_prompt: str | None
+
+
+@dataclass(frozen=True)
+class ScoredRow:
+    """A row's completion ids and their log-probabilities under each spec (spec order)."""
+
+    encoded: EncodedRow
+    logprobs: tuple[np.ndarray, ...]
+
+
+class ScoringBackend(Protocol):
+    """Computes log p(completion token | prefix) for every completion token under every spec."""
+
+    name: str
+    specs: Sequence[ModelSpec]
+
+    def prompt_formats(self) -> list[PromptFormat]:
+        """How each spec renders prompts (tokenizer, system prompt, context limit)."""
+        ...
+
+    def identities(self) -> list[ModelIdentity]:
+        """Provenance of each spec's model."""
+        ...
+
+    def score(self, rows: Sequence[EncodedRow]) -> list[ScoredRow]:
+        """Score rows; output order equals input order."""
+        ...

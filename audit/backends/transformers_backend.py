@@ -1,0 +1,181 @@
+"""Scoring with transformers on CPU (or any torch device): batched, exact, fp32.
+
+Only completion positions matter, so the decoder runs over the whole sequence but the output
+layer (the single largest matmul per token for small models) and the log-softmax run only at the
+positions that predict completion tokens. Rows are sorted by length and packed into batches under
+a token budget; sequences are right-padded, which needs no attention mask for a causal decoder:
+a real token only attends to earlier positions, which are all real.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from audit.backends.base import ModelIdentity, ScoredRow
+from audit.encoding import EncodedRow, PromptFormat
+from audit.errors import UsageError
+from audit.model_spec import ModelSpec, WeightsSource
+from audit.model_store import (
+    LoadedModel,
+    context_length,
+    load_causal_lm,
+    load_tokenizer,
+    tokenizer_fingerprint,
+    weights_sha256,
+)
+
+_LOGIT_CHUNK = 1024
+"""Positions per output-layer chunk: bounds the [positions, vocab] fp32 logits buffer (~200 MB)."""
+
+
+def length_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
+    """Group indices, sorted by length, so that rows x longest length stays within the budget.
+
+    A single row longer than the budget gets a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        longest = lengths[index]  # sorted ascending, so the newest row is the longest
+        if current and longest * (len(current) + 1) > token_budget:
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _decoder_and_head(model: Any) -> tuple[Any, Any]:
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    head = model.get_output_embeddings()
+    if decoder is None or head is None:
+        raise UsageError(f"{type(model).__name__} has no separable decoder and output layer")
+    return decoder, head
+
+
+@torch.inference_mode()
+def completion_logprobs(
+    model: Any,
+    sequences: Sequence[tuple[Sequence[int], Sequence[int]]],
+    token_budget: int = 8192,
+) -> list[np.ndarray]:
+    """log p(completion[t] | prompt, completion[:t]) for each (prompt_ids, completion_ids) pair.
+
+    Returns one float64 array per sequence, in input order.
+    """
+    decoder, head = _decoder_and_head(model)
+    softcap = getattr(model.config, "final_logit_softcapping", None)
+    lengths = [len(p) + len(c) - 1 for p, c in sequences]
+    results: list[np.ndarray] = [np.empty(0)] * len(sequences)
+    for batch in length_batches(lengths, token_budget):
+        width = max(lengths[i] for i in batch)
+        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+        row_index: list[torch.Tensor] = []
+        position_index: list[torch.Tensor] = []
+        targets: list[torch.Tensor] = []
+        for slot, i in enumerate(batch):
+            prompt, completion = sequences[i]
+            ids = list(prompt) + list(completion[:-1])
+            input_ids[slot, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            start = len(prompt) - 1
+            position_index.append(torch.arange(start, start + len(completion)))
+            row_index.append(torch.full((len(completion),), slot, dtype=torch.long))
+            targets.append(torch.tensor(list(completion), dtype=torch.long))
+        hidden = decoder(input_ids=input_ids, use_cache=False).last_hidden_state
+        picked = hidden[torch.cat(row_index), torch.cat(position_index)]
+        target = torch.cat(targets)
+        token_logprobs = torch.empty(target.shape[0], dtype=torch.float64)
+        for lo in range(0, target.shape[0], _LOGIT_CHUNK):
+            logits = head(picked[lo : lo + _LOGIT_CHUNK]).float()
+            if softcap:
+                logits = torch.tanh(logits / softcap) * softcap
+            chosen = logits.gather(1, target[lo : lo + _LOGIT_CHUNK, None]).squeeze(1)
+            token_logprobs[lo : lo + _LOGIT_CHUNK] = (chosen - torch.logsumexp(logits, dim=-1)).double()
+        offset = 0
+        flat = token_logprobs.numpy()
+        for i in batch:
+            n = len(sequences[i][1])
+            results[i] = flat[offset : offset + n].copy()
+            offset += n
+    return results
+
+
+class TransformersBackend:
+    """Loads each distinct weights source once and scores every spec with it."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        specs: Sequence[ModelSpec],
+        token_budget: int = 8192,
+        trust_remote_code: bool = False,
+        threads: int | None = None,
+    ) -> None:
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+        self.specs: Sequence[ModelSpec] = list(specs)
+        self.token_budget = token_budget
+        self._loaded: dict[WeightsSource, LoadedModel] = {}
+        for spec in self.specs:
+            if spec.source not in self._loaded:
+                tokenizer = load_tokenizer(spec.source, trust_remote_code)
+                model = load_causal_lm(spec.source, trust_remote_code)
+                self._loaded[spec.source] = LoadedModel(
+                    source=spec.source,
+                    model=model,
+                    tokenizer=tokenizer,
+                    weights_sha256=weights_sha256(spec.source),
+                    tokenizer_sha256=tokenizer_fingerprint(tokenizer),
+                    max_length=context_length(model),
+                )
+        fingerprints = {loaded.tokenizer_sha256 for loaded in self._loaded.values()}
+        if len(fingerprints) > 1:
+            names = ", ".join(s.source.display_name for s in self.specs)
+            raise UsageError(
+                f"teacher and reference tokenizers differ ({names}); the likelihood-ratio test "
+                "needs models that share a tokenizer and base"
+            )
+
+    def _for(self, spec: ModelSpec) -> LoadedModel:
+        return self._loaded[spec.source]
+
+    def prompt_formats(self) -> list[PromptFormat]:
+        return [
+            PromptFormat(self._for(s).tokenizer, s.system_prompt, self._for(s).max_length)
+            for s in self.specs
+        ]
+
+    def identities(self) -> list[ModelIdentity]:
+        return [
+            ModelIdentity(
+                role=s.role,
+                source=s.source.display_name,
+                source_kind=s.source.kind,
+                resolved_path=str(s.source.file_path),
+                weights_sha256=self._for(s).weights_sha256,
+                tokenizer_sha256=self._for(s).tokenizer_sha256,
+                system_prompt=s.system_prompt,
+            )
+            for s in self.specs
+        ]
+
+    def score(self, rows: Sequence[EncodedRow]) -> list[ScoredRow]:
+        per_spec = [
+            completion_logprobs(
+                self._for(spec).model,
+                [(row.prompt_ids[k], row.completion_ids) for row in rows],
+                self.token_budget,
+            )
+            for k, spec in enumerate(self.specs)
+        ]
+        return [
+            ScoredRow(row, tuple(per_spec[k][i] for k in range(len(self.specs))))
+            for i, row in enumerate(rows)
+        ]
