@@ -1,0 +1,113 @@
+"""The one versioned report model. Every output (terminal, JSON, later Markdown/HTML/SARIF) is
+rendered from a :class:`Report`, so they can never disagree.
+
+Bump :data:`SCHEMA_VERSION` whenever a field is added, removed or changes meaning.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit.verdict import Verdict
+
+SCHEMA_VERSION = "1.0.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnsInfo(_Model):
+    """Which columns the scan read."""
+
+    mode: str = Field(description="'pair' (prompt + completion columns) or 'messages'")
+    prompt: str | None = None
+    completion: str | None = None
+    messages: str | None = None
+    row_id: str | None = Field(None, description="id column; null means the row index is the id")
+
+
+class InputInfo(_Model):
+    """The audited file and what happened to its rows."""
+
+    path: str
+    format: str
+    sha256: str
+    size_bytes: int
+    columns: ColumnsInfo
+    rows_read: int
+    rows_scored: int
+    rows_skipped: dict[str, int] = Field(description="skip reason -> count")
+    tokens_scored: int
+
+
+class ModelInfo(_Model):
+    """One model spec: weights identity, tokenizer identity and the system prompt it was scored with."""
+
+    role: str
+    source: str
+    source_kind: str
+    resolved_path: str
+    weights_sha256: str
+    tokenizer_sha256: str
+    system_prompt: str | None
+
+
+class Parameters(_Model):
+    """Every setting that changes the result, so a run can be reproduced."""
+
+    backend: str
+    alpha: float
+    suspicious_alpha: float
+    fail_on: str
+    token_budget: int
+    batch_rows: int
+    seed: int
+    bootstrap_resamples: int
+    max_rows: int | None
+
+
+class DetectorResult(_Model):
+    """A detector's dataset-level finding."""
+
+    detector_id: str
+    title: str
+    verdict: Verdict
+    statistic_name: str
+    statistic: float | None
+    p_value: float | None
+    effect_size: float | None = Field(None, description="Cohen's d of the per-row statistic")
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n_rows: int
+    summary: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Timings(_Model):
+    """Wall-clock seconds of each phase and the scoring throughput."""
+
+    load_s: float
+    score_s: float
+    total_s: float
+    scored_tokens_per_s: float
+
+
+class Report(_Model):
+    """Everything a scan found, versioned."""
+
+    schema_version: str = SCHEMA_VERSION
+    tool: str = "subaudit"
+    tool_version: str
+    created_at: datetime
+    command: list[str]
+    input: InputInfo
+    models: list[ModelInfo]
+    parameters: Parameters
+    results: list[DetectorResult]
+    verdict: Verdict
+    exit_code: int
+    timings: Timings

@@ -1,0 +1,55 @@
+"""The detector contract.
+
+A detector sees scored rows batch by batch and writes named per-row score columns (kept for the
+scores file and the dataset test), then summarizes those columns into one dataset-level
+:class:`~audit.report.DetectorResult`. Metadata lives on the class so listings and the shared
+contract test can enumerate every detector without instantiating models.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from audit.backends.base import ScoredRow
+from audit.report import DetectorResult
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Settings shared by every detector's dataset-level test."""
+
+    alpha: float = 0.01
+    suspicious_alpha: float = 0.05
+    seed: int = 0
+    bootstrap_resamples: int = 2000
+
+
+class Detector(ABC):
+    """One family of evidence: per-row scores plus a dataset-level result."""
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    row_columns: ClassVar[tuple[str, ...]]
+    """Names of the per-row float columns :meth:`score_rows` returns."""
+
+    def __init__(self, roles: Sequence[str]) -> None:
+        """``roles`` gives the model role of each logprob array in a :class:`ScoredRow`."""
+        self.roles = list(roles)
+
+    def index_of(self, role: str) -> int:
+        """Position of ``role`` in each row's logprob tuple."""
+        return self.roles.index(role)
+
+    @abstractmethod
+    def score_rows(self, rows: Sequence[ScoredRow]) -> dict[str, np.ndarray]:
+        """Per-row scores for a batch: one array per name in :attr:`row_columns`."""
+
+    @abstractmethod
+    def summarize(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> DetectorResult:
+        """The dataset-level result from all rows' columns."""
