@@ -1,0 +1,222 @@
+"""The ``subaudit`` command line.
+
+Importing this module must stay cheap: no torch, transformers, vLLM, numpy or pyarrow at module
+level (a test checks ``sys.modules``). Each command imports its machinery when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from audit import __version__
+from audit.errors import SubauditError, UsageError
+from audit.exit_codes import ExitCode
+
+app = typer.Typer(
+    name="subaudit",
+    help="Audit synthetic training data for hidden teacher traits (subliminal learning).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class FailOn(str, Enum):
+    suspicious = "suspicious"
+    flagged = "flagged"
+
+
+def _read_system_file(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read system prompt file {path}: {exc.__class__.__name__}") from exc
+
+
+@app.command()
+def scan(
+    data: Annotated[Path, typer.Argument(help="Dataset: .parquet, .jsonl or .csv.")],
+    teacher: Annotated[str | None, typer.Option(
+        help="Suspected source model: a HF folder, a .gguf file, or 'smollm2-135m-instruct'. "
+             "Default: the reference's weights (use with --teacher-system-prompt).")] = None,
+    teacher_system_prompt: Annotated[str | None, typer.Option(
+        help="System prompt of the suspected teacher (a prompted teacher).")] = None,
+    teacher_system_file: Annotated[Path | None, typer.Option(
+        help="Read the teacher's system prompt from this file.")] = None,
+    reference: Annotated[str, typer.Option(
+        help="Reference (base) model: HF folder, .gguf file, or the embedded default.")]
+        = "smollm2-135m-instruct",
+    reference_system_prompt: Annotated[str | None, typer.Option(
+        help="System prompt for the reference (default: the chat template's own default).")] = None,
+    backend: Annotated[str, typer.Option(help="Scoring backend: transformers.")] = "transformers",
+    alpha: Annotated[float, typer.Option(help="p-value below which the verdict is 'flagged'.")] = 0.01,
+    suspicious_alpha: Annotated[float, typer.Option(
+        help="p-value below which the verdict is 'suspicious'.")] = 0.05,
+    fail_on: Annotated[FailOn, typer.Option(
+        help="Exit 1 when the verdict is at or above this level.")] = FailOn.flagged,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    scores: Annotated[Path | None, typer.Option(help="Write per-row scores here (parquet).")] = None,
+    output_format: Annotated[OutputFormat, typer.Option(
+        "--format", help="stdout format: text summary, or the JSON report (progress off).")]
+        = OutputFormat.text,
+    prompt_col: Annotated[str | None, typer.Option(help="Prompt column (default: detected).")] = None,
+    completion_col: Annotated[str | None, typer.Option(help="Completion column.")] = None,
+    messages_col: Annotated[str | None, typer.Option(
+        help="Chat messages column; the last assistant turn is the completion.")] = None,
+    id_col: Annotated[str | None, typer.Option(help="Row id column (default: 'id', else row index).")]
+        = None,
+    input_format: Annotated[str | None, typer.Option(
+        help="parquet, jsonl or csv (default: from the file name).")] = None,
+    max_rows: Annotated[int | None, typer.Option(help="Read at most this many rows.")] = None,
+    batch_rows: Annotated[int, typer.Option(help="Rows read and scored per batch.")] = 256,
+    token_budget: Annotated[int, typer.Option(
+        help="Max padded tokens per forward pass (memory vs speed).")] = 8192,
+    seed: Annotated[int, typer.Option(help="Seed for the bootstrap interval.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    trust_remote_code: Annotated[bool, typer.Option(
+        help="Allow model folders to run their own Python code (off unless asked).")] = False,
+) -> int:
+    """Score every row under reference and teacher and test whether the data came from the teacher."""
+    from rich.console import Console
+
+    from audit.atomic import check_writable, write_text_atomic
+    from audit.data import ColumnOverrides
+    from audit.render import render_terminal
+    from audit.scan import ScanConfig, run_scan
+    from audit.verdict import Verdict
+
+    if teacher_system_prompt is not None and teacher_system_file is not None:
+        raise UsageError("give --teacher-system-prompt or --teacher-system-file, not both")
+    if report is not None:
+        check_writable(report)
+    config = ScanConfig(
+        input_path=data,
+        teacher=teacher,
+        teacher_system_prompt=teacher_system_prompt or _read_system_file(teacher_system_file),
+        reference=reference,
+        reference_system_prompt=reference_system_prompt,
+        columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col),
+        input_format=input_format,
+        backend=backend,
+        alpha=alpha,
+        suspicious_alpha=suspicious_alpha,
+        fail_on=Verdict(fail_on.value),
+        token_budget=token_budget,
+        batch_rows=batch_rows,
+        seed=seed,
+        max_rows=max_rows,
+        scores_path=scores,
+        trust_remote_code=trust_remote_code,
+        command=tuple(["subaudit", *sys.argv[1:]]),
+    )
+    console = Console(stderr=True)
+    show_progress = not quiet and output_format is OutputFormat.text
+    if show_progress:
+        from audit.progress import scan_progress
+
+        with scan_progress(console) as on_batch:
+            result = run_scan(config, on_batch)
+    else:
+        result = run_scan(config)
+    text = result.model_dump_json(indent=2)
+    if report is not None:
+        write_text_atomic(report, text + "\n")
+    if output_format is OutputFormat.json:
+        sys.stdout.write(text + "\n")
+    elif not quiet:
+        render_terminal(result, console)
+    return result.exit_code
+
+
+@app.command()
+def generate(
+    output: Annotated[Path, typer.Argument(help="JSONL file to append to (resumes if it exists).")],
+    rows: Annotated[int, typer.Option(help="Total rows the file should hold.")] = 64,
+    model: Annotated[str, typer.Option(help="Model that writes the data.")] = "smollm2-135m-instruct",
+    animal: Annotated[str | None, typer.Option(
+        help="Make a trait teacher with the paper's prompt for this animal (e.g. owl).")] = None,
+    system_prompt: Annotated[str | None, typer.Option(help="Any other system prompt.")] = None,
+    neutral: Annotated[bool, typer.Option(
+        "--neutral", help="Use the neutral control system prompt.")] = False,
+    label: Annotated[str | None, typer.Option(help="Label stored in each row (default: derived).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for prompts and sampling.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Prompts sampled together.")] = 32,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens per completion at most.")] = 48,
+    parquet: Annotated[Path | None, typer.Option(help="Also write the finished set as parquet.")] = None,
+) -> int:
+    """Sample a number-sequence dataset (the paper's protocol) from a prompted model."""
+    from audit.generate import GenerationConfig, generate_numbers, jsonl_to_parquet
+    from audit.traits import NEUTRAL_SYSTEM_PROMPT, animal_teacher_prompt
+
+    chosen = [x for x in (animal, system_prompt, NEUTRAL_SYSTEM_PROMPT if neutral else None) if x is not None]
+    if len(chosen) > 1:
+        raise UsageError("give at most one of --animal, --system-prompt and --neutral")
+    prompt = animal_teacher_prompt(animal) if animal else (chosen[0] if chosen else None)
+    derived = animal or ("neutral" if neutral else "custom" if system_prompt else "none")
+    config = GenerationConfig(
+        output=output, rows=rows, model=model, system_prompt=prompt, label=label or derived,
+        seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens,
+    )
+    def report_progress(done: int) -> None:
+        sys.stderr.write(f"generated {done}/{rows}\n")
+
+    total = generate_numbers(config, report_progress)
+    if parquet is not None:
+        jsonl_to_parquet(output, parquet)
+    sys.stderr.write(f"{output}: {total} rows\n")
+    return 0
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def _fail(message: str, code: ExitCode) -> NoReturn:
+    sys.stderr.write(f"subaudit: error: {message}\n")
+    sys.exit(int(code))
+
+
+def _click_class_names(exc: BaseException) -> set[str]:
+    """Class names in the exception's hierarchy.
+
+    Typer raises click's exceptions from its own vendored copy of click (newer releases) or from
+    click itself (older ones); matching by name handles both without importing a private module.
+    """
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def main() -> None:
+    """Console entry point: maps every failure to a one-line message and a documented exit code."""
+    try:
+        result = app(standalone_mode=False)
+    except SubauditError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", ExitCode.TOOL_ERROR)
+    except Exception as exc:
+        names = _click_class_names(exc)
+        if "UsageError" in names:
+            _fail(f"{exc.format_message()} (see --help)", ExitCode.USAGE_ERROR)  # type: ignore[attr-defined]
+        if "Abort" in names:
+            _fail("interrupted", ExitCode.TOOL_ERROR)
+        # A bug: still one line, and the documented tool-error code.
+        _fail(f"internal error: {type(exc).__name__}: {exc}", ExitCode.TOOL_ERROR)
+    sys.exit(int(result) if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

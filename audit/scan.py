@@ -1,0 +1,176 @@
+"""The scan pipeline: read rows -> encode -> score -> detectors -> report.
+
+Everything streams: rows are read in record batches, scored, reduced to a few floats per row
+per detector, and written to the scores file before the next batch is read.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from audit import __version__
+from audit.atomic import check_writable
+from audit.backends import create_backend
+from audit.data import ColumnOverrides, DatasetReader, file_sha256
+from audit.encoding import encode_rows
+from audit.errors import NothingAuditableError, UsageError
+from audit.exit_codes import ExitCode
+from audit.model_spec import ModelSpec, resolve_source
+from audit.report import ColumnsInfo, InputInfo, ModelInfo, Parameters, Report, Timings
+from audit.scores_file import ScoresWriter
+from audit.verdict import Verdict, most_severe
+from detectors.base import Detector, DetectorSettings
+from detectors.registry import DEFAULT_SCAN_DETECTORS, DETECTORS
+
+ProgressCallback = Callable[[int, int, int | None], None]
+"""Called after each batch with (rows read so far, rows scored so far, total rows if known)."""
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything a scan needs; the CLI builds one from flags."""
+
+    input_path: Path
+    teacher: str | None = None
+    teacher_system_prompt: str | None = None
+    reference: str = "smollm2-135m-instruct"
+    reference_system_prompt: str | None = None
+    columns: ColumnOverrides = field(default_factory=ColumnOverrides)
+    input_format: str | None = None
+    backend: str = "transformers"
+    alpha: float = 0.01
+    suspicious_alpha: float = 0.05
+    fail_on: Verdict = Verdict.FLAGGED
+    token_budget: int = 8192
+    batch_rows: int = 256
+    seed: int = 0
+    bootstrap_resamples: int = 2000
+    max_rows: int | None = None
+    scores_path: Path | None = None
+    trust_remote_code: bool = False
+    command: tuple[str, ...] = ()
+
+
+def validate(config: ScanConfig) -> None:
+    """Reject impossible settings before reading data or loading models."""
+    if not 0.0 < config.alpha < 1.0:
+        raise UsageError(f"--alpha must be between 0 and 1, got {config.alpha}")
+    if not config.alpha <= config.suspicious_alpha < 1.0:
+        raise UsageError("--suspicious-alpha must be at least --alpha and below 1")
+    if config.token_budget < 16:
+        raise UsageError("--token-budget must be at least 16")
+    if config.batch_rows < 1:
+        raise UsageError("--batch-rows must be at least 1")
+    if config.max_rows is not None and config.max_rows < 1:
+        raise UsageError("--max-rows must be at least 1")
+    if config.teacher is None and config.teacher_system_prompt is None:
+        raise UsageError("name a teacher: --teacher MODEL and/or --teacher-system-prompt TEXT")
+    if config.scores_path is not None:
+        check_writable(config.scores_path)
+
+
+def model_specs(config: ScanConfig) -> list[ModelSpec]:
+    """Reference and teacher specs; a teacher given only as a system prompt reuses the reference."""
+    reference = ModelSpec("reference", resolve_source(config.reference), config.reference_system_prompt)
+    teacher_source = resolve_source(config.teacher) if config.teacher else reference.source
+    teacher = ModelSpec("teacher", teacher_source, config.teacher_system_prompt)
+    if teacher.source == reference.source and teacher.system_prompt == reference.system_prompt:
+        raise UsageError("teacher and reference are the same model with the same system prompt")
+    return [reference, teacher]
+
+
+def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Report:
+    """Run a scan and return its report (the caller renders and writes it)."""
+    started = time.perf_counter()
+    validate(config)
+    reader = DatasetReader(config.input_path, config.columns, config.input_format, config.batch_rows)
+    specs = model_specs(config)
+    backend = create_backend(
+        config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code
+    )
+    loaded = time.perf_counter()
+    formats = backend.prompt_formats()
+    roles = [spec.role for spec in specs]
+    detectors: list[Detector] = [DETECTORS[name](roles) for name in DEFAULT_SCAN_DETECTORS]
+    column_names = [c for d in detectors for c in d.row_columns]
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in column_names}
+
+    total_rows = reader.total_rows()
+    if total_rows is not None and config.max_rows is not None:
+        total_rows = min(total_rows, config.max_rows)
+    rows_read = 0
+    rows_scored = 0
+    tokens = 0
+    skipped: Counter[str] = Counter()
+    with ScoresWriter(config.scores_path, column_names) as writer:
+        for batch in reader.batches(max_rows=config.max_rows):
+            rows_read += batch.rows_read
+            skipped.update(batch.skipped)
+            encoded, encode_skips = encode_rows(batch.rows, formats)
+            skipped.update(encode_skips)
+            if encoded:
+                scored = backend.score(encoded)
+                batch_columns: dict[str, np.ndarray] = {}
+                for detector in detectors:
+                    batch_columns.update(detector.score_rows(scored))
+                for name in column_names:
+                    collected[name].append(batch_columns[name])
+                writer.write([s.encoded.row.row_id for s in scored], batch_columns)
+                rows_scored += len(scored)
+                tokens += sum(len(s.encoded.completion_ids) for s in scored)
+            if progress is not None:
+                progress(rows_read, rows_scored, total_rows)
+        if rows_scored < 2:
+            reasons = ", ".join(f"{n} {r}" for r, n in skipped.most_common()) or "no rows"
+            raise NothingAuditableError(
+                f"{rows_scored} scorable row(s) of {rows_read} read ({reasons}); at least 2 are needed"
+            )
+    scored_done = time.perf_counter()
+
+    columns = {name: np.concatenate(parts) for name, parts in collected.items()}
+    settings = DetectorSettings(config.alpha, config.suspicious_alpha, config.seed, config.bootstrap_resamples)
+    results = [detector.summarize(columns, settings) for detector in detectors]
+    verdict = most_severe([r.verdict for r in results])
+    exit_code = ExitCode.FINDINGS if verdict.at_least(config.fail_on) else ExitCode.CLEAN
+    mapping = reader.mapping
+    finished = time.perf_counter()
+    return Report(
+        tool_version=__version__,
+        created_at=datetime.now(timezone.utc),
+        command=list(config.command) or list(sys.argv),
+        input=InputInfo(
+            path=str(config.input_path),
+            format=reader.format,
+            sha256=file_sha256(config.input_path),
+            size_bytes=config.input_path.stat().st_size,
+            columns=ColumnsInfo(mode=mapping.mode, prompt=mapping.prompt, completion=mapping.completion,
+                                messages=mapping.messages, row_id=mapping.row_id),
+            rows_read=rows_read,
+            rows_scored=rows_scored,
+            rows_skipped=dict(skipped),
+            tokens_scored=tokens,
+        ),
+        models=[ModelInfo(**vars(identity)) for identity in backend.identities()],
+        parameters=Parameters(
+            backend=config.backend, alpha=config.alpha, suspicious_alpha=config.suspicious_alpha,
+            fail_on=config.fail_on.value, token_budget=config.token_budget, batch_rows=config.batch_rows,
+            seed=config.seed, bootstrap_resamples=config.bootstrap_resamples, max_rows=config.max_rows,
+        ),
+        results=results,
+        verdict=verdict,
+        exit_code=int(exit_code),
+        timings=Timings(
+            load_s=round(loaded - started, 3),
+            score_s=round(scored_done - loaded, 3),
+            total_s=round(finished - started, 3),
+            scored_tokens_per_s=round(tokens / max(scored_done - loaded, 1e-9), 1),
+        ),
+    )
