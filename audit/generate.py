@@ -1,0 +1,137 @@
+"""Sampling number-sequence datasets from a (prompted) model, resumably.
+
+This reproduces the data-generation side of the subliminal-learning experiments so subaudit can
+be tested on data whose source is known. Sampling is plain ancestral sampling at temperature 1
+(no top-k, no top-p), so the data carries the model's full distribution. Output is JSONL appended
+one whole batch at a time; a rerun continues after the last complete batch and, because prompts
+and sampling seeds are functions of (seed, row index), produces the same rows it would have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audit.encoding import prompt_text
+from audit.errors import UsageError
+from audit.model_spec import resolve_source
+from audit.number_prompts import number_prompt
+from audit.rows import Message
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """One dataset to sample."""
+
+    output: Path
+    rows: int
+    model: str = "smollm2-135m-instruct"
+    system_prompt: str | None = None
+    label: str = "data"
+    seed: int = 0
+    batch_size: int = 32
+    max_new_tokens: int = 48
+    temperature: float = 1.0
+
+
+def completed_rows(path: Path) -> int:
+    """Rows already written; a torn last line (killed mid-write) is cut off so appends stay valid."""
+    if not path.exists():
+        return 0
+    good_bytes = 0
+    count = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                break
+            good_bytes += len(line)
+            count += 1
+    if good_bytes != path.stat().st_size:
+        with path.open("r+b") as handle:
+            handle.truncate(good_bytes)
+    return count
+
+
+def _batch_seed(seed: int, start: int) -> int:
+    return (seed * 1_000_003 + start) % (2**63)
+
+
+def generate_numbers(config: GenerationConfig, on_batch: Callable[[int], None] | None = None) -> int:
+    """Append rows to ``config.output`` until it holds ``config.rows``; return the row count."""
+    if config.rows < 1 or config.batch_size < 1 or config.max_new_tokens < 1:
+        raise UsageError("--rows, --batch-size and --max-new-tokens must be at least 1")
+    if config.temperature <= 0:
+        raise UsageError("--temperature must be positive (sampling, not greedy decoding)")
+    done = completed_rows(config.output)
+    if done >= config.rows:
+        return done
+    import torch
+
+    from audit.model_store import load_causal_lm, load_tokenizer
+
+    source = resolve_source(config.model)
+    tokenizer = load_tokenizer(source)
+    model = load_causal_lm(source)
+    tokenizer.padding_side = "left"
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    config.output.parent.mkdir(parents=True, exist_ok=True)
+    with config.output.open("a", encoding="utf-8") as out:
+        start = done
+        while start < config.rows:
+            prompts = [number_prompt(config.seed, i) for i in range(start, min(config.rows, start + config.batch_size))]
+            texts = [prompt_text(tokenizer, (Message("user", p.text),), config.system_prompt) for p in prompts]
+            encoded = tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True)
+            torch.manual_seed(_batch_seed(config.seed, start))
+            with torch.inference_mode():
+                output = model.generate(
+                    **encoded, do_sample=True, temperature=config.temperature, top_k=0, top_p=1.0,
+                    max_new_tokens=config.max_new_tokens, pad_token_id=pad_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                )
+            new_tokens = output[:, encoded["input_ids"].shape[1]:]
+            for prompt, tokens in zip(prompts, new_tokens, strict=True):
+                out.write(json.dumps(_record(config, prompt.index, prompt.text, tokens.tolist(), tokenizer)) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+            start += len(prompts)
+            if on_batch is not None:
+                on_batch(start)
+    return config.rows
+
+
+def _record(config: GenerationConfig, index: int, prompt: str, tokens: list[int], tokenizer: Any) -> dict[str, Any]:
+    eos = tokenizer.eos_token_id
+    finished = eos in tokens
+    if finished:
+        tokens = tokens[: tokens.index(eos)]
+    return {
+        "id": f"{config.label}-{config.seed}-{index:06d}",
+        "prompt": prompt,
+        "completion": tokenizer.decode(tokens, skip_special_tokens=True),
+        "label": config.label,
+        "system_prompt": config.system_prompt,
+        "seed": config.seed,
+        "index": index,
+        "finished": finished,
+    }
+
+
+def jsonl_to_parquet(source: Path, target: Path) -> None:
+    """Write a JSONL dataset as parquet (atomically), keeping every field."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from audit.atomic import atomic_path
+
+    with source.open(encoding="utf-8") as handle:
+        records = [json.loads(line) for line in handle if line.strip()]
+    with atomic_path(target) as tmp:
+        pq.write_table(pa.Table.from_pylist(records), tmp)
