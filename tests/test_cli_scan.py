@@ -1,0 +1,103 @@
+"""`subaudit scan` end to end through the real console entry point, on tiny real models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from audit.exit_codes import ExitCode
+from audit.report import Report
+from tests.conftest import run_cli
+
+
+def test_scan_writes_report_and_scores(tiny_model: Path, write_jsonl: Any, number_rows: list[dict[str, Any]],
+                                       tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    records = [*number_rows, {"id": "nul", "prompt": "p", "completion": None}]
+    data = write_jsonl(records)
+    report_path, scores_path = tmp_path / "report.json", tmp_path / "scores.parquet"
+    code, out, err = run_cli(
+        ["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "You love owls.",
+         "--report", str(report_path), "--scores", str(scores_path), "--batch-rows", "5"],
+        capsys, monkeypatch)
+    report = Report.model_validate_json(report_path.read_text())
+    assert code == report.exit_code
+    assert code == (ExitCode.FINDINGS if report.verdict.value == "flagged" else ExitCode.CLEAN)
+    assert "Verdict:" in err and out == ""
+    assert report.input.rows_read == 13 and report.input.rows_scored == 12
+    assert report.input.rows_skipped == {"null completion": 1}
+    assert len(report.input.sha256) == 64
+    assert [m.role for m in report.models] == ["reference", "teacher"]
+    assert report.models[1].system_prompt == "You love owls." and report.models[0].system_prompt is None
+    assert report.models[0].weights_sha256 == report.models[1].weights_sha256
+    (llr,) = report.results
+    scores = pq.read_table(scores_path).to_pylist()
+    assert [s["row_id"] for s in scores] == [r["id"] for r in number_rows]
+    assert sum(s["n_tokens"] for s in scores) == report.input.tokens_scored
+    per_row = [s["llr_mean"] for s in scores]
+    assert llr.statistic == pytest.approx(sum(per_row) / len(per_row), abs=1e-12)
+    for s in scores:
+        assert s["llr_sum"] == pytest.approx(s["teacher_logprob_sum"] - s["reference_logprob_sum"], abs=1e-9)
+
+
+def test_json_format_prints_the_report_on_stdout(tiny_model: Path, tiny_teacher: Path, write_jsonl: Any,
+                                                 number_rows: list[dict[str, Any]],
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = run_cli(
+        ["scan", str(write_jsonl(number_rows)), "--reference", str(tiny_model), "--teacher", str(tiny_teacher),
+         "--format", "json", "--fail-on", "suspicious"], capsys, monkeypatch)
+    report = json.loads(out)
+    assert report["schema_version"] and report["models"][1]["source_kind"] == "hf_dir"
+    assert report["models"][0]["weights_sha256"] != report["models"][1]["weights_sha256"]
+    assert err == ""
+    expect_fail = report["verdict"] in ("suspicious", "flagged")
+    assert code == (1 if expect_fail else 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["scan", "{missing}", "--teacher-system-prompt", "x"], ExitCode.USAGE_ERROR, "input file not found"),
+        (["scan", "{data}"], ExitCode.USAGE_ERROR, "name a teacher"),
+        (["scan", "{data}", "--teacher-system-prompt", "x", "--prompt-col", "nope"], ExitCode.USAGE_ERROR,
+         "column 'nope'"),
+        (["scan", "{data}", "--teacher", "/no/such/model"], ExitCode.USAGE_ERROR, "model not found"),
+        (["scan", "{data}", "--teacher-system-prompt", "x", "--alpha", "2"], ExitCode.USAGE_ERROR, "--alpha"),
+        (["scan", "{data}", "--teacher-system-prompt", "x", "--report", "/no/dir/r.json"], ExitCode.USAGE_ERROR,
+         "output folder does not exist"),
+        (["scan", "{nulls}", "--teacher-system-prompt", "x"], ExitCode.NOTHING_AUDITABLE, "0 scorable row"),
+        (["scan", "{data}", "--teacher", "{foreign}"], ExitCode.USAGE_ERROR, "tokenizers differ"),
+    ],
+)
+def test_errors_are_one_line_with_documented_codes(
+    args: list[str], code: int, message: str, tiny_model: Path, foreign_tokenizer_model: Path,
+    write_jsonl: Any, number_rows: list[dict[str, Any]], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paths = {
+        "data": str(write_jsonl(number_rows)),
+        "nulls": str(write_jsonl([{"prompt": "p", "completion": None}] * 3, "nulls.jsonl")),
+        "missing": str(tmp_path / "missing.parquet"),
+        "foreign": str(foreign_tokenizer_model),
+    }
+    argv = [a.format(**paths) for a in args] + ["--reference", str(tiny_model)]
+    got, _, err = run_cli(argv, capsys, monkeypatch)
+    assert got == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("subaudit: error:") and message in lines[0], err
+
+
+def test_no_partial_outputs_after_a_failed_scan(tiny_model: Path, write_jsonl: Any, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_jsonl([{"prompt": "p", "completion": None}] * 3)
+    code, _, _ = run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "x",
+                          "--report", str(tmp_path / "r.json"), "--scores", str(tmp_path / "s.parquet")],
+                         capsys, monkeypatch)
+    assert code == ExitCode.NOTHING_AUDITABLE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]

@@ -1,0 +1,46 @@
+"""One contract every registered detector meets (metadata, per-row columns, dataset result)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audit.backends.base import ScoredRow
+from audit.encoding import EncodedRow
+from audit.report import DetectorResult
+from audit.rows import AuditRow, Message
+from detectors.base import DetectorSettings
+from detectors.registry import DETECTORS
+
+
+def _scored_rows(n: int, teacher_shift: float) -> list[ScoredRow]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        length = 3 + i % 4
+        reference = -rng.uniform(0.1, 3.0, length)
+        teacher = reference + teacher_shift + rng.normal(0, 0.05, length)
+        encoded = EncodedRow(AuditRow(str(i), (Message("user", "p"),), "1, 2"), tuple(range(length)), ((1,), (1,)))
+        rows.append(ScoredRow(encoded, (reference, teacher)))
+    return rows
+
+
+@pytest.mark.parametrize("detector_cls", list(DETECTORS.values()), ids=list(DETECTORS))
+def test_detector_contract(detector_cls: type) -> None:
+    for attribute in ("id", "title", "description", "row_columns"):
+        assert getattr(detector_cls, attribute), f"{detector_cls.__name__}.{attribute} is empty"
+    detector = detector_cls(["reference", "teacher"])
+    columns = detector.score_rows(_scored_rows(40, 0.1))
+    assert set(columns) == set(detector_cls.row_columns)
+    assert all(len(v) == 40 and np.isfinite(v).all() for v in columns.values())
+    result = detector.summarize(columns, DetectorSettings())
+    assert isinstance(result, DetectorResult) and result.detector_id == detector_cls.id
+    assert result.n_rows == 40
+
+
+def test_llr_detector_direction() -> None:
+    detector = DETECTORS["llr"](["reference", "teacher"])
+    toward_teacher = detector.summarize(detector.score_rows(_scored_rows(40, 0.1)), DetectorSettings())
+    toward_reference = detector.summarize(detector.score_rows(_scored_rows(40, -0.1)), DetectorSettings())
+    assert toward_teacher.verdict.value == "flagged" and toward_teacher.statistic > 0
+    assert toward_reference.verdict.value == "clean" and toward_reference.statistic < 0

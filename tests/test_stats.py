@@ -1,0 +1,50 @@
+"""Statistics: the one-sided test agrees with scipy's reference; intervals are seeded; verdict mapping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from audit.stats import bootstrap_mean_interval, one_sided_mean_test
+from audit.verdict import Verdict, most_severe, verdict_from_p
+
+
+def test_one_sided_test_matches_scipy() -> None:
+    rng = np.random.default_rng(3)
+    for shift in (-0.2, 0.0, 0.05, 0.3):
+        x = rng.normal(shift, 1.0, size=60)
+        ours = one_sided_mean_test(x)
+        ref = stats.ttest_1samp(x, 0.0, alternative="greater")
+        assert math.isclose(ours.p_value, ref.pvalue, rel_tol=1e-9)
+        assert math.isclose(ours.t_statistic, ref.statistic, rel_tol=1e-9)
+        assert math.isclose(ours.cohens_d, x.mean() / x.std(ddof=1), rel_tol=1e-9)
+
+
+def test_one_sided_test_edge_cases() -> None:
+    assert math.isnan(one_sided_mean_test(np.array([0.5])).p_value)
+    assert one_sided_mean_test(np.array([0.2, 0.2, 0.2])).p_value == 0.0
+    assert one_sided_mean_test(np.array([-0.2, -0.2])).p_value == 1.0
+
+
+def test_null_data_is_rarely_significant() -> None:
+    rng = np.random.default_rng(0)
+    p = np.array([one_sided_mean_test(rng.normal(0, 1, 50)).p_value for _ in range(2000)])
+    assert 0.005 < (p < 0.01).mean() < 0.02  # calibrated at alpha = 0.01
+
+
+def test_bootstrap_interval_is_seeded_and_covers_the_mean() -> None:
+    x = np.random.default_rng(1).normal(0.1, 1.0, 200)
+    a = bootstrap_mean_interval(x, resamples=500, seed=7)
+    assert a == bootstrap_mean_interval(x, resamples=500, seed=7)
+    assert a[0] < x.mean() < a[1]
+
+
+def test_verdicts() -> None:
+    assert verdict_from_p(0.001, 0.01, 0.05) is Verdict.FLAGGED
+    assert verdict_from_p(0.02, 0.01, 0.05) is Verdict.SUSPICIOUS
+    assert verdict_from_p(0.5, 0.01, 0.05) is Verdict.CLEAN
+    assert verdict_from_p(float("nan"), 0.01, 0.05) is Verdict.CLEAN
+    assert most_severe([Verdict.CLEAN, Verdict.FLAGGED, Verdict.SUSPICIOUS]) is Verdict.FLAGGED
+    assert Verdict.FLAGGED.at_least(Verdict.SUSPICIOUS) and not Verdict.CLEAN.at_least(Verdict.SUSPICIOUS)
