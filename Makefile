@@ -56,3 +56,14 @@ fixtures-smoke: install
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
+
+# Number-sequence fixtures for the detection experiment (issue 3). All sets share the prompt stream
+# (--seed 0, a paired design) and differ in model prompt and sampling seed. Constrained decoding:
+# see fixtures/README.md. Resumable: rerunning continues each .jsonl where it stopped.
+FIXTURE_ROWS ?= 960
+GEN := $(BIN)/subaudit generate --rows $(FIXTURE_ROWS) --seed 0 --constrained --max-new-tokens 48
+fixtures-generate: install
+	$(GEN) fixtures/numbers/owl.jsonl --animal owl --sample-seed 11
+	$(GEN) fixtures/numbers/cat.jsonl --animal cat --sample-seed 12
+	$(GEN) fixtures/numbers/none.jsonl --sample-seed 13
+	$(GEN) fixtures/numbers/neutral.jsonl --neutral --sample-seed 14

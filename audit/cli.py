@@ -60,6 +60,17 @@ def scan(
         = "smollm2-135m-instruct",
     reference_system_prompt: Annotated[str | None, typer.Option(
         help="System prompt for the reference (default: the chat template's own default).")] = None,
+    control_system_prompt: Annotated[str | None, typer.Option(
+        help="Neutral control prompt (reference weights); the verdict needs the teacher to beat it too. "
+             "Default: 'You are a helpful assistant.'")] = None,
+    no_control: Annotated[bool, typer.Option(
+        "--no-control", help="Skip the neutral control (teacher vs reference only).")] = False,
+    semantic_filter: Annotated[bool, typer.Option(
+        "--semantic-filter", help="Also run the paper's numbers-only/keyword filter (number data).")] = False,
+    trait_keyword: Annotated[list[str] | None, typer.Option(
+        help="Word naming the trait, for the semantic filter (repeatable).")] = None,
+    banned_numbers: Annotated[str, typer.Option(
+        help="Comma-separated numbers the semantic filter rejects.")] = "666,911,187",
     backend: Annotated[str, typer.Option(help="Scoring backend: transformers.")] = "transformers",
     alpha: Annotated[float, typer.Option(help="p-value below which the verdict is 'flagged'.")] = 0.01,
     suspicious_alpha: Annotated[float, typer.Option(
@@ -95,10 +106,17 @@ def scan(
     from audit.data import ColumnOverrides
     from audit.render import render_terminal
     from audit.scan import ScanConfig, run_scan
+    from audit.traits import NEUTRAL_SYSTEM_PROMPT
     from audit.verdict import Verdict
 
     if teacher_system_prompt is not None and teacher_system_file is not None:
         raise UsageError("give --teacher-system-prompt or --teacher-system-file, not both")
+    if no_control and control_system_prompt is not None:
+        raise UsageError("give --control-system-prompt or --no-control, not both")
+    try:
+        banned = tuple(int(x) for x in banned_numbers.split(",") if x.strip())
+    except ValueError as exc:
+        raise UsageError(f"--banned-numbers must be comma-separated integers, got {banned_numbers!r}") from exc
     if report is not None:
         check_writable(report)
     config = ScanConfig(
@@ -107,6 +125,10 @@ def scan(
         teacher_system_prompt=teacher_system_prompt or _read_system_file(teacher_system_file),
         reference=reference,
         reference_system_prompt=reference_system_prompt,
+        control_system_prompt=None if no_control else (control_system_prompt or NEUTRAL_SYSTEM_PROMPT),
+        semantic_filter=semantic_filter,
+        trait_keywords=tuple(trait_keyword or ()),
+        banned_numbers=banned,
         columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col),
         input_format=input_format,
         backend=backend,
@@ -151,10 +173,14 @@ def generate(
     neutral: Annotated[bool, typer.Option(
         "--neutral", help="Use the neutral control system prompt.")] = False,
     label: Annotated[str | None, typer.Option(help="Label stored in each row (default: derived).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for prompts and sampling.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for prompts (and sampling, unless --sample-seed).")] = 0,
+    sample_seed: Annotated[int | None, typer.Option(help="Seed for the sampling noise alone.")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts sampled together.")] = 32,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens per completion at most.")] = 48,
     parquet: Annotated[Path | None, typer.Option(help="Also write the finished set as parquet.")] = None,
+    constrained: Annotated[bool, typer.Option(
+        "--constrained", help="Restrict sampling to digit/separator tokens (a deviation from the paper).")]
+        = False,
 ) -> int:
     """Sample a number-sequence dataset (the paper's protocol) from a prompted model."""
     from audit.generate import GenerationConfig, generate_numbers, jsonl_to_parquet
@@ -167,7 +193,8 @@ def generate(
     derived = animal or ("neutral" if neutral else "custom" if system_prompt else "none")
     config = GenerationConfig(
         output=output, rows=rows, model=model, system_prompt=prompt, label=label or derived,
-        seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens,
+        seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained,
+        sample_seed=sample_seed,
     )
     def report_progress(done: int) -> None:
         sys.stderr.write(f"generated {done}/{rows}\n")

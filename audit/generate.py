@@ -2,7 +2,15 @@
 
 This reproduces the data-generation side of the subliminal-learning experiments so subaudit can
 be tested on data whose source is known. Sampling is plain ancestral sampling at temperature 1
-(no top-k, no top-p), so the data carries the model's full distribution. Output is JSONL appended
+(no top-k, no top-p), so the data carries the model's full distribution.
+
+``constrained=True`` is a documented deviation from the paper's protocol, for small models that
+rarely keep to the numbers-only format: at each step the model's distribution is restricted to
+tokens made only of digits and separator characters (plus end-of-turn) and renormalised. The
+sample still follows the model's relative preferences among allowed tokens, so its fingerprint
+survives; the strict filter is applied afterwards exactly as for plain sampling. A constrained
+completion also ends at its first blank line (a stop sequence): SmolLM2 often follows a list with
+a blank line and a second list, which the filter would reject. Output is JSONL appended
 one whole batch at a time; a rerun continues after the last complete batch and, because prompts
 and sampling seeds are functions of (seed, row index), produces the same rows it would have.
 """
@@ -36,6 +44,47 @@ class GenerationConfig:
     batch_size: int = 32
     max_new_tokens: int = 48
     temperature: float = 1.0
+    constrained: bool = False
+    sample_seed: int | None = None
+    """Seed of the sampling noise; None means ``seed``. Sets that share ``seed`` share their prompts
+    (a paired design), and distinct sample seeds keep their sampling independent."""
+
+
+CONSTRAINED_CHARACTERS = frozenset("0123456789 ,;\n[]")
+"""Characters a token may contain under constrained decoding: digits and list separators.
+
+Periods and parentheses are left out: with them SmolLM2 mostly writes numbered lists ("1. 315"),
+which the filter rejects. Tokens holding a blank line are left out for the same reason.
+"""
+
+
+def allowed_token_mask(tokenizer: Any) -> Any:
+    """Boolean tensor over the vocabulary: tokens made only of digits/separators, plus end-of-turn."""
+    import torch
+
+    size = max(len(tokenizer), max(tokenizer.get_vocab().values()) + 1)
+    mask = torch.zeros(size, dtype=torch.bool)
+    for token_id in range(size):
+        text = tokenizer.decode([token_id])
+        if text and set(text) <= CONSTRAINED_CHARACTERS and "\n\n" not in text:
+            mask[token_id] = True
+    mask[tokenizer.eos_token_id] = True
+    return mask
+
+
+CONSTRAINED_STOP = "\n\n"
+
+
+def _restrict_to(mask: Any) -> Any:
+    """A logits processor that keeps only the tokens in ``mask``."""
+    from transformers import LogitsProcessor
+
+    class RestrictTokens(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            allowed = mask[: scores.shape[-1]]
+            return scores.masked_fill(~allowed, float("-inf"))
+
+    return RestrictTokens()
 
 
 def completed_rows(path: Path) -> int:
@@ -82,6 +131,13 @@ def generate_numbers(config: GenerationConfig, on_batch: Callable[[int], None] |
     model = load_causal_lm(source)
     tokenizer.padding_side = "left"
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    extra: dict[str, Any] = {}
+    if config.constrained:
+        from transformers import LogitsProcessorList
+
+        extra["logits_processor"] = LogitsProcessorList([_restrict_to(allowed_token_mask(tokenizer))])
+        extra["stop_strings"] = [CONSTRAINED_STOP]
+        extra["tokenizer"] = tokenizer
     config.output.parent.mkdir(parents=True, exist_ok=True)
     with config.output.open("a", encoding="utf-8") as out:
         start = done
@@ -89,12 +145,13 @@ def generate_numbers(config: GenerationConfig, on_batch: Callable[[int], None] |
             prompts = [number_prompt(config.seed, i) for i in range(start, min(config.rows, start + config.batch_size))]
             texts = [prompt_text(tokenizer, (Message("user", p.text),), config.system_prompt) for p in prompts]
             encoded = tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True)
-            torch.manual_seed(_batch_seed(config.seed, start))
+            sample_seed = config.seed if config.sample_seed is None else config.sample_seed
+            torch.manual_seed(_batch_seed(sample_seed, start))
             with torch.inference_mode():
                 output = model.generate(
                     **encoded, do_sample=True, temperature=config.temperature, top_k=0, top_p=1.0,
                     max_new_tokens=config.max_new_tokens, pad_token_id=pad_id,
-                    eos_token_id=tokenizer.eos_token_id,
+                    eos_token_id=tokenizer.eos_token_id, **extra,
                 )
             new_tokens = output[:, encoded["input_ids"].shape[1]:]
             for prompt, tokens in zip(prompts, new_tokens, strict=True):
@@ -112,14 +169,20 @@ def _record(config: GenerationConfig, index: int, prompt: str, tokens: list[int]
     finished = eos in tokens
     if finished:
         tokens = tokens[: tokens.index(eos)]
+    completion = tokenizer.decode(tokens, skip_special_tokens=True)
+    if config.constrained and CONSTRAINED_STOP in completion:
+        completion = completion[: completion.index(CONSTRAINED_STOP)]
+        finished = True
     return {
         "id": f"{config.label}-{config.seed}-{index:06d}",
         "prompt": prompt,
-        "completion": tokenizer.decode(tokens, skip_special_tokens=True),
+        "completion": completion,
         "label": config.label,
         "system_prompt": config.system_prompt,
         "seed": config.seed,
+        "sample_seed": config.seed if config.sample_seed is None else config.sample_seed,
         "index": index,
+        "decoding": "constrained" if config.constrained else "plain",
         "finished": finished,
     }
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.verdict import Verdict
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 
 class _Model(BaseModel):
@@ -68,6 +68,10 @@ class Parameters(_Model):
     seed: int
     bootstrap_resamples: int
     max_rows: int | None
+    control_system_prompt: str | None = Field(description="neutral control prompt; null when off")
+    detectors: list[str]
+    trait_keywords: list[str]
+    banned_numbers: list[int]
 
 
 class DetectorResult(_Model):
@@ -109,5 +113,10 @@ class Report(_Model):
     parameters: Parameters
     results: list[DetectorResult]
     verdict: Verdict
+    verdict_rule: str = Field(
+        "likelihood-ratio detectors (llr, llr-control) combine as an intersection-union test (least "
+        "severe of theirs); the dataset verdict is the most severe of that and every other detector",
+        description="how detector verdicts combine into the dataset verdict",
+    )
     exit_code: int
     timings: Timings

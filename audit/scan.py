@@ -26,9 +26,10 @@ from audit.exit_codes import ExitCode
 from audit.model_spec import ModelSpec, resolve_source
 from audit.report import ColumnsInfo, InputInfo, ModelInfo, Parameters, Report, Timings
 from audit.scores_file import ScoresWriter
-from audit.verdict import Verdict, most_severe
-from detectors.base import Detector, DetectorSettings
-from detectors.registry import DEFAULT_SCAN_DETECTORS, DETECTORS
+from audit.traits import NEUTRAL_SYSTEM_PROMPT
+from audit.verdict import Verdict, dataset_verdict
+from detectors.base import Detector, DetectorContext, DetectorSettings
+from detectors.registry import DETECTORS, scan_detectors
 
 ProgressCallback = Callable[[int, int, int | None], None]
 """Called after each batch with (rows read so far, rows scored so far, total rows if known)."""
@@ -43,6 +44,11 @@ class ScanConfig:
     teacher_system_prompt: str | None = None
     reference: str = "smollm2-135m-instruct"
     reference_system_prompt: str | None = None
+    control_system_prompt: str | None = NEUTRAL_SYSTEM_PROMPT
+    """Neutral control scored with the reference weights; None turns the control off."""
+    semantic_filter: bool = False
+    trait_keywords: tuple[str, ...] = ()
+    banned_numbers: tuple[int, ...] = (666, 911, 187)
     columns: ColumnOverrides = field(default_factory=ColumnOverrides)
     input_format: str | None = None
     backend: str = "transformers"
@@ -78,13 +84,22 @@ def validate(config: ScanConfig) -> None:
 
 
 def model_specs(config: ScanConfig) -> list[ModelSpec]:
-    """Reference and teacher specs; a teacher given only as a system prompt reuses the reference."""
+    """Reference, teacher and (optionally) the neutral control, which reuses the reference weights.
+
+    A teacher given only as a system prompt also reuses the reference weights (loaded once).
+    """
     reference = ModelSpec("reference", resolve_source(config.reference), config.reference_system_prompt)
     teacher_source = resolve_source(config.teacher) if config.teacher else reference.source
     teacher = ModelSpec("teacher", teacher_source, config.teacher_system_prompt)
     if teacher.source == reference.source and teacher.system_prompt == reference.system_prompt:
         raise UsageError("teacher and reference are the same model with the same system prompt")
-    return [reference, teacher]
+    specs = [reference, teacher]
+    if config.control_system_prompt is not None:
+        control = ModelSpec("control", reference.source, config.control_system_prompt)
+        if control.source == teacher.source and control.system_prompt == teacher.system_prompt:
+            raise UsageError("the teacher's system prompt equals the control's; pass --no-control")
+        specs.append(control)
+    return specs
 
 
 def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Report:
@@ -99,8 +114,11 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     loaded = time.perf_counter()
     formats = backend.prompt_formats()
     roles = [spec.role for spec in specs]
-    detectors: list[Detector] = [DETECTORS[name](roles) for name in DEFAULT_SCAN_DETECTORS]
-    column_names = [c for d in detectors for c in d.row_columns]
+    context = DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers)
+    chosen = scan_detectors("control" in roles, config.semantic_filter)
+    detectors: list[Detector] = [DETECTORS[name](context) for name in chosen]
+    # Detectors may share a column (n_tokens); each name is kept once.
+    column_names = list(dict.fromkeys(c for d in detectors for c in d.row_columns))
     collected: dict[str, list[np.ndarray]] = {name: [] for name in column_names}
 
     total_rows = reader.total_rows()
@@ -138,7 +156,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     columns = {name: np.concatenate(parts) for name, parts in collected.items()}
     settings = DetectorSettings(config.alpha, config.suspicious_alpha, config.seed, config.bootstrap_resamples)
     results = [detector.summarize(columns, settings) for detector in detectors]
-    verdict = most_severe([r.verdict for r in results])
+    verdict = dataset_verdict([(r.detector_id, r.verdict) for r in results])
     exit_code = ExitCode.FINDINGS if verdict.at_least(config.fail_on) else ExitCode.CLEAN
     mapping = reader.mapping
     finished = time.perf_counter()
@@ -163,6 +181,8 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             backend=config.backend, alpha=config.alpha, suspicious_alpha=config.suspicious_alpha,
             fail_on=config.fail_on.value, token_budget=config.token_budget, batch_rows=config.batch_rows,
             seed=config.seed, bootstrap_resamples=config.bootstrap_resamples, max_rows=config.max_rows,
+            control_system_prompt=config.control_system_prompt, detectors=list(chosen),
+            trait_keywords=list(config.trait_keywords), banned_numbers=list(config.banned_numbers),
         ),
         results=results,
         verdict=verdict,

@@ -1,8 +1,14 @@
-"""Verdict levels and the rule that maps a p-value to one.
+"""Verdict levels, the rule that maps a p-value to one, and how detector verdicts combine.
 
 Documented thresholds (README "Verdicts"): a detector's one-sided p-value below ``alpha``
 (default 0.01) is *flagged*; below ``suspicious_alpha`` (default 0.05) is *suspicious*; otherwise
-*clean*. The dataset verdict is the most severe detector verdict.
+*clean*.
+
+Combination: the likelihood-ratio detectors (teacher vs reference, teacher vs neutral control)
+are one intersection-union test: the data counts as the teacher's only if it beats *every*
+baseline, so their joint verdict is the least severe of theirs (equivalently, p = max of their
+p-values, a level-alpha test). The dataset verdict is the most severe of that joint verdict and
+every other detector's verdict.
 """
 
 from __future__ import annotations
@@ -42,5 +48,20 @@ def verdict_from_p(p_value: float, alpha: float, suspicious_alpha: float) -> Ver
 
 
 def most_severe(verdicts: list[Verdict]) -> Verdict:
-    """The dataset verdict: the worst of the detectors'."""
+    """The worst of several verdicts."""
     return max(verdicts, key=lambda v: v.rank, default=Verdict.CLEAN)
+
+
+def least_severe(verdicts: list[Verdict]) -> Verdict:
+    """The mildest of several verdicts (an intersection-union test over their evidence)."""
+    return min(verdicts, key=lambda v: v.rank, default=Verdict.CLEAN)
+
+
+LIKELIHOOD_RATIO_FAMILY = ("llr", "llr-control")
+
+
+def dataset_verdict(results: list[tuple[str, Verdict]]) -> Verdict:
+    """Combine (detector id, verdict) pairs as the module docstring describes."""
+    family = [v for d, v in results if d in LIKELIHOOD_RATIO_FAMILY]
+    others = [v for d, v in results if d not in LIKELIHOOD_RATIO_FAMILY]
+    return most_severe(([least_severe(family)] if family else []) + others)

@@ -20,6 +20,17 @@ from audit.report import DetectorResult
 
 
 @dataclass(frozen=True)
+class DetectorContext:
+    """What a detector may need to know about the scan, fixed before any row is scored."""
+
+    roles: tuple[str, ...]
+    """The model role of each logprob array in a :class:`ScoredRow`, in order."""
+    trait_keywords: tuple[str, ...] = ()
+    """Words naming the suspected trait (e.g. 'owl'); a semantic filter rejects rows holding them."""
+    banned_numbers: tuple[int, ...] = (666, 911, 187)
+
+
+@dataclass(frozen=True)
 class DetectorSettings:
     """Settings shared by every detector's dataset-level test."""
 
@@ -38,13 +49,12 @@ class Detector(ABC):
     row_columns: ClassVar[tuple[str, ...]]
     """Names of the per-row float columns :meth:`score_rows` returns."""
 
-    def __init__(self, roles: Sequence[str]) -> None:
-        """``roles`` gives the model role of each logprob array in a :class:`ScoredRow`."""
-        self.roles = list(roles)
+    def __init__(self, context: DetectorContext) -> None:
+        self.context = context
 
     def index_of(self, role: str) -> int:
         """Position of ``role`` in each row's logprob tuple."""
-        return self.roles.index(role)
+        return self.context.roles.index(role)
 
     @abstractmethod
     def score_rows(self, rows: Sequence[ScoredRow]) -> dict[str, np.ndarray]:

@@ -1,18 +1,25 @@
-"""The likelihood-ratio detector: is this data more likely under the teacher than the reference?
+"""Likelihood-ratio detectors: is this data more likely under the teacher than under a baseline?
 
-Per row, LLR = sum over completion tokens of (log T(tok) - log R(tok)). If the rows were sampled
-from T its expectation is KL(T||R) > 0; if from R it is -KL(R||T) < 0. Sign: positive means the
-completion is more likely under the teacher. Range: any real number; per-token means for
-SmolLM2 number data sit within about +-1 nat.
+Per row, LLR = sum over completion tokens of (log T(tok) - log B(tok)), where B is the baseline. If
+the rows were sampled from T its expectation is KL(T||B) > 0; if from B it is -KL(B||T) < 0.
+Sign: positive means the completion is more likely under the teacher. Range: any real number;
+per-token means for SmolLM2 number data sit within about +-1 nat.
+
+Two baselines:
+
+- ``llr``: the reference model as the data would be written without the trait (its default prompt);
+- ``llr-control``: the reference weights with a neutral system prompt. Any system prompt moves a
+  model away from its default, so data written under an unrelated prompt can beat the reference
+  without carrying the trait; beating the neutral control as well rules that out.
 
 The dataset test is a one-sided t-test on per-row per-token means (rows are the independent
-units, and per-token means keep long rows from dominating) of H0: mean <= 0, i.e. "the data is
-no more likely under the teacher than under the reference".
+units, and per-token means keep long rows from dominating) of H0: mean <= 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -34,61 +41,78 @@ class LikelihoodRatioDetector(Detector):
     title = "Teacher/reference log-likelihood ratio"
     description = (
         "Mean per-token log T(c|p) - log R(c|p) over rows, one-sided t-test of H0: mean <= 0. "
-        "Positive means the data is more likely under the teacher."
+        "Positive means the data is more likely under the teacher than under the reference."
     )
-    row_columns = ("n_tokens", "llr_sum", "llr_mean", "reference_logprob_sum",
+    baseline_role = "reference"
+    row_columns: ClassVar[tuple[str, ...]] = ("n_tokens", "llr_sum", "llr_mean", "reference_logprob_sum",
                    "teacher_logprob_sum", "reference_nll_mean")
 
+    @property
+    def _prefix(self) -> str:
+        return "" if self.baseline_role == "reference" else f"{self.baseline_role}_"
+
     def score_rows(self, rows: Sequence[ScoredRow]) -> dict[str, np.ndarray]:
-        ref, teacher = self.index_of("reference"), self.index_of("teacher")
-        n = np.array([row.logprobs[ref].size for row in rows], dtype=np.float64)
-        ref_sum = np.array([row.logprobs[ref].sum() for row in rows], dtype=np.float64)
-        teacher_sum = np.array([row.logprobs[teacher].sum() for row in rows], dtype=np.float64)
-        llr_sum = teacher_sum - ref_sum
-        return {
+        base, teacher = self.index_of(self.baseline_role), self.index_of("teacher")
+        n = np.array([row.logprobs[base].size for row in rows], dtype=np.float64)
+        base_sum = np.array([row.logprobs[base].sum() for row in rows], dtype=np.float64)
+        llr_sum = np.array([row.logprobs[teacher].sum() for row in rows], dtype=np.float64) - base_sum
+        p = self._prefix
+        columns = {
             "n_tokens": n,
-            "llr_sum": llr_sum,
-            "llr_mean": llr_sum / n,
-            "reference_logprob_sum": ref_sum,
-            "teacher_logprob_sum": teacher_sum,
-            "reference_nll_mean": -ref_sum / n,
+            f"{p}llr_sum": llr_sum,
+            f"{p}llr_mean": llr_sum / n,
+            f"{self.baseline_role}_logprob_sum": base_sum,
         }
+        if self.baseline_role == "reference":
+            columns["teacher_logprob_sum"] = llr_sum + base_sum
+            columns["reference_nll_mean"] = -base_sum / n
+        return columns
 
     def summarize(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> DetectorResult:
-        per_row = columns["llr_mean"]
+        p = self._prefix
+        per_row = columns[f"{p}llr_mean"]
         test = one_sided_mean_test(per_row, null_mean=0.0)
         low, high = bootstrap_mean_interval(
             per_row, confidence=0.95, resamples=settings.bootstrap_resamples, seed=settings.seed
         )
         tokens = float(columns["n_tokens"].sum())
-        pooled = float(columns["llr_sum"].sum() / tokens) if tokens else float("nan")
-        verdict = verdict_from_p(test.p_value, settings.alpha, settings.suspicious_alpha)
+        pooled = float(columns[f"{p}llr_sum"].sum() / tokens) if tokens else float("nan")
         share_positive = float((per_row > 0).mean()) if per_row.size else float("nan")
-        summary = (
-            f"mean per-token LLR {test.mean:+.4f} nats over {test.n} rows "
-            f"(t = {test.t_statistic:.2f}, one-sided p = {test.p_value:.3g})"
-        )
         return DetectorResult(
             detector_id=self.id,
             title=self.title,
-            verdict=verdict,
-            statistic_name="mean per-token LLR (nats, row-averaged)",
+            verdict=verdict_from_p(test.p_value, settings.alpha, settings.suspicious_alpha),
+            statistic_name=f"mean per-token LLR vs {self.baseline_role} (nats, row-averaged)",
             statistic=_finite_or_none(test.mean),
             p_value=_finite_or_none(test.p_value),
             effect_size=_finite_or_none(test.cohens_d),
             ci_low=_finite_or_none(low),
             ci_high=_finite_or_none(high),
             n_rows=test.n,
-            summary=summary,
+            summary=(
+                f"mean per-token LLR vs {self.baseline_role} {test.mean:+.4f} nats over {test.n} rows "
+                f"(t = {test.t_statistic:.2f}, one-sided p = {test.p_value:.3g})"
+            ),
             details={
+                "baseline_role": self.baseline_role,
                 "pooled_per_token_llr": _finite_or_none(pooled),
                 "t_statistic": _finite_or_none(test.t_statistic),
                 "std_per_row": _finite_or_none(test.std),
                 "share_rows_positive": _finite_or_none(share_positive),
-                "mean_reference_nll_per_token": _finite_or_none(
-                    float(columns["reference_nll_mean"].mean()) if per_row.size else float("nan")
-                ),
                 "tokens_scored": int(tokens),
-                "null_hypothesis": "mean per-token LLR <= 0",
+                "null_hypothesis": f"mean per-token LLR (teacher vs {self.baseline_role}) <= 0",
             },
         )
+
+
+class ControlLikelihoodRatioDetector(LikelihoodRatioDetector):
+    """Teacher vs the neutral-prompt control: separates 'this trait' from 'some system prompt'."""
+
+    id = "llr-control"
+    title = "Teacher/neutral-control log-likelihood ratio"
+    description = (
+        "Mean per-token log T(c|p) - log N(c|p), N = reference weights with a neutral system prompt; "
+        "one-sided t-test of H0: mean <= 0."
+    )
+    baseline_role = "control"
+    row_columns = ("n_tokens", "control_llr_sum", "control_llr_mean", "control_logprob_sum")

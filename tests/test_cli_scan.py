@@ -11,6 +11,8 @@ import pytest
 
 from audit.exit_codes import ExitCode
 from audit.report import Report
+from audit.traits import NEUTRAL_SYSTEM_PROMPT
+from audit.verdict import least_severe
 from tests.conftest import run_cli
 
 
@@ -31,10 +33,13 @@ def test_scan_writes_report_and_scores(tiny_model: Path, write_jsonl: Any, numbe
     assert report.input.rows_read == 13 and report.input.rows_scored == 12
     assert report.input.rows_skipped == {"null completion": 1}
     assert len(report.input.sha256) == 64
-    assert [m.role for m in report.models] == ["reference", "teacher"]
+    assert [m.role for m in report.models] == ["reference", "teacher", "control"]
     assert report.models[1].system_prompt == "You love owls." and report.models[0].system_prompt is None
-    assert report.models[0].weights_sha256 == report.models[1].weights_sha256
-    (llr,) = report.results
+    assert report.models[2].system_prompt == NEUTRAL_SYSTEM_PROMPT
+    assert len({m.weights_sha256 for m in report.models}) == 1
+    llr, control = report.results
+    assert (llr.detector_id, control.detector_id) == ("llr", "llr-control")
+    assert report.verdict == least_severe([llr.verdict, control.verdict])
     scores = pq.read_table(scores_path).to_pylist()
     assert [s["row_id"] for s in scores] == [r["id"] for r in number_rows]
     assert sum(s["n_tokens"] for s in scores) == report.input.tokens_scored
@@ -42,6 +47,20 @@ def test_scan_writes_report_and_scores(tiny_model: Path, write_jsonl: Any, numbe
     assert llr.statistic == pytest.approx(sum(per_row) / len(per_row), abs=1e-12)
     for s in scores:
         assert s["llr_sum"] == pytest.approx(s["teacher_logprob_sum"] - s["reference_logprob_sum"], abs=1e-9)
+        assert s["control_llr_sum"] == pytest.approx(s["teacher_logprob_sum"] - s["control_logprob_sum"], abs=1e-9)
+    assert control.statistic == pytest.approx(sum(s["control_llr_mean"] for s in scores) / len(scores), abs=1e-12)
+
+
+def test_no_control_scores_two_specs(tiny_model: Path, write_jsonl: Any, number_rows: list[dict[str, Any]],
+                                     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run_cli(
+        ["scan", str(write_jsonl(number_rows)), "--reference", str(tiny_model), "--teacher-system-prompt", "x",
+         "--no-control", "--semantic-filter", "--format", "json"], capsys, monkeypatch)
+    report = Report.model_validate_json(out)
+    assert [m.role for m in report.models] == ["reference", "teacher"]
+    assert [r.detector_id for r in report.results] == ["llr", "semantic-filter"]
+    assert report.parameters.control_system_prompt is None
+    assert code == report.exit_code
 
 
 def test_json_format_prints_the_report_on_stdout(tiny_model: Path, tiny_teacher: Path, write_jsonl: Any,

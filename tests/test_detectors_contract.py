@@ -9,19 +9,24 @@ from audit.backends.base import ScoredRow
 from audit.encoding import EncodedRow
 from audit.report import DetectorResult
 from audit.rows import AuditRow, Message
-from detectors.base import DetectorSettings
+from detectors.base import DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS
 
+ROLES = ("reference", "teacher", "control")
 
-def _scored_rows(n: int, teacher_shift: float) -> list[ScoredRow]:
+
+def _scored_rows(n: int, teacher_shift: float, completion: str = "1, 2") -> list[ScoredRow]:
+    """Rows with logprobs for reference, teacher (shifted) and control (reference plus noise)."""
     rng = np.random.default_rng(0)
     rows = []
     for i in range(n):
         length = 3 + i % 4
         reference = -rng.uniform(0.1, 3.0, length)
         teacher = reference + teacher_shift + rng.normal(0, 0.05, length)
-        encoded = EncodedRow(AuditRow(str(i), (Message("user", "p"),), "1, 2"), tuple(range(length)), ((1,), (1,)))
-        rows.append(ScoredRow(encoded, (reference, teacher)))
+        control = reference + rng.normal(0, 0.05, length)
+        encoded = EncodedRow(AuditRow(str(i), (Message("user", "p"),), completion), tuple(range(length)),
+                             ((1,), (1,), (1,)))
+        rows.append(ScoredRow(encoded, (reference, teacher, control)))
     return rows
 
 
@@ -29,7 +34,7 @@ def _scored_rows(n: int, teacher_shift: float) -> list[ScoredRow]:
 def test_detector_contract(detector_cls: type) -> None:
     for attribute in ("id", "title", "description", "row_columns"):
         assert getattr(detector_cls, attribute), f"{detector_cls.__name__}.{attribute} is empty"
-    detector = detector_cls(["reference", "teacher"])
+    detector = detector_cls(DetectorContext(ROLES, trait_keywords=("owl",)))
     columns = detector.score_rows(_scored_rows(40, 0.1))
     assert set(columns) == set(detector_cls.row_columns)
     assert all(len(v) == 40 and np.isfinite(v).all() for v in columns.values())
@@ -38,9 +43,23 @@ def test_detector_contract(detector_cls: type) -> None:
     assert result.n_rows == 40
 
 
-def test_llr_detector_direction() -> None:
-    detector = DETECTORS["llr"](["reference", "teacher"])
+@pytest.mark.parametrize("detector_id", ["llr", "llr-control"])
+def test_llr_detector_direction(detector_id: str) -> None:
+    detector = DETECTORS[detector_id](DetectorContext(ROLES))
     toward_teacher = detector.summarize(detector.score_rows(_scored_rows(40, 0.1)), DetectorSettings())
-    toward_reference = detector.summarize(detector.score_rows(_scored_rows(40, -0.1)), DetectorSettings())
+    toward_baseline = detector.summarize(detector.score_rows(_scored_rows(40, -0.1)), DetectorSettings())
     assert toward_teacher.verdict.value == "flagged" and toward_teacher.statistic > 0
-    assert toward_reference.verdict.value == "clean" and toward_reference.statistic < 0
+    assert toward_baseline.verdict.value == "clean" and toward_baseline.statistic < 0
+
+
+def test_semantic_filter_verdicts() -> None:
+    detector = DETECTORS["semantic-filter"](DetectorContext(ROLES, trait_keywords=("owl",)))
+
+    def verdict(completion: str) -> str:
+        columns = detector.score_rows(_scored_rows(5, 0.0, completion))
+        return detector.summarize(columns, DetectorSettings()).verdict.value
+
+    assert verdict("123, 456, 789") == "clean"
+    assert verdict("123, 456, 7890") == "suspicious"
+    assert verdict("I love owls: 1, 2") == "flagged"
+    assert verdict("666, 1, 2") == "flagged"

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import stats
 
 from audit.stats import bootstrap_mean_interval, one_sided_mean_test
-from audit.verdict import Verdict, most_severe, verdict_from_p
+from audit.verdict import Verdict, dataset_verdict, most_severe, verdict_from_p
 
 
 def test_one_sided_test_matches_scipy() -> None:
@@ -48,3 +48,14 @@ def test_verdicts() -> None:
     assert verdict_from_p(float("nan"), 0.01, 0.05) is Verdict.CLEAN
     assert most_severe([Verdict.CLEAN, Verdict.FLAGGED, Verdict.SUSPICIOUS]) is Verdict.FLAGGED
     assert Verdict.FLAGGED.at_least(Verdict.SUSPICIOUS) and not Verdict.CLEAN.at_least(Verdict.SUSPICIOUS)
+
+
+def test_likelihood_ratio_detectors_combine_as_intersection_union() -> None:
+    flagged, clean, suspicious = Verdict.FLAGGED, Verdict.CLEAN, Verdict.SUSPICIOUS
+    # The teacher must beat both the reference and the neutral control.
+    assert dataset_verdict([("llr", flagged), ("llr-control", clean)]) is clean
+    assert dataset_verdict([("llr", flagged), ("llr-control", suspicious)]) is suspicious
+    assert dataset_verdict([("llr", flagged), ("llr-control", flagged)]) is flagged
+    assert dataset_verdict([("llr", flagged)]) is flagged
+    # Other detectors add their own findings on top.
+    assert dataset_verdict([("llr", clean), ("llr-control", clean), ("semantic-filter", flagged)]) is flagged
