@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install demo test test-fast test-slow lint typecheck check fixtures-smoke clean
+.PHONY: install demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment clean
 
 install: $(VENV)/.installed
 
@@ -60,10 +60,18 @@ clean:
 # Number-sequence fixtures for the detection experiment (issue 3). All sets share the prompt stream
 # (--seed 0, a paired design) and differ in model prompt and sampling seed. Constrained decoding:
 # see fixtures/README.md. Resumable: rerunning continues each .jsonl where it stopped.
-FIXTURE_ROWS ?= 960
+FIXTURE_ROWS ?= 1152
 GEN := $(BIN)/subaudit generate --rows $(FIXTURE_ROWS) --seed 0 --constrained --max-new-tokens 48
 fixtures-generate: install
 	$(GEN) fixtures/numbers/owl.jsonl --animal owl --sample-seed 11
 	$(GEN) fixtures/numbers/cat.jsonl --animal cat --sample-seed 12
 	$(GEN) fixtures/numbers/none.jsonl --sample-seed 13
 	$(GEN) fixtures/numbers/neutral.jsonl --neutral --sample-seed 14
+
+# Filter the generation logs into the committed parquet fixtures (fails if a set has < 400 rows).
+fixtures: fixtures-generate
+	$(PY) fixtures/build.py --min-rows 400
+
+# The detection experiment: writes fixtures/RESULTS.md (about 30 minutes of scoring on 2 cores).
+experiment: install
+	$(PY) fixtures/experiment.py --seed 0 --subsamples 200 --alpha 0.01
