@@ -39,7 +39,7 @@ test-slow: install
 	$(BIN)/pytest -m slow
 
 lint: install
-	$(BIN)/ruff check audit detectors tests
+	$(BIN)/ruff check audit detectors tests fixtures
 
 typecheck: install
 	$(BIN)/mypy

@@ -36,21 +36,25 @@ def test_logprobs_equal_one_row_full_softmax_on_smollm2() -> None:
     assert worst < 1e-4, f"max |batched - naive| = {worst:.2e}"
 
 
-def _scan(name: str) -> tuple[float, str]:
+def _scan(name: str) -> tuple[float, float, str]:
+    """Mean per-token LLR vs reference, vs the neutral control, and the verdict, for one smoke set."""
     report = run_scan(ScanConfig(input_path=SMOKE / f"{name}.parquet",
                                  teacher_system_prompt=OWL_PROMPT_FILE.read_text().strip()))
-    (llr,) = report.results
+    llr, control = report.results
     assert report.input.rows_scored == 96
-    assert llr.statistic is not None
-    return llr.statistic, report.verdict.value
+    assert llr.statistic is not None and control.statistic is not None
+    print(name, llr.summary, "|", control.summary, "|", report.verdict.value)
+    return llr.statistic, control.statistic, report.verdict.value
 
 
 def test_teacher_generated_data_has_higher_llr_than_reference_generated() -> None:
-    owl_llr, owl_verdict = _scan("owl")
-    ref_llr, ref_verdict = _scan("reference")
+    owl_llr, owl_control, owl_verdict = _scan("owl")
+    ref_llr, _, ref_verdict = _scan("reference")
     assert owl_llr > ref_llr
     # The theory's signs: E[LLR] = KL(T||R) > 0 on teacher data, -KL(R||T) < 0 on reference data.
     assert owl_llr > 0 > ref_llr
+    # On teacher data E[log T - log N] = KL(T||N) > 0 for the neutral control N too.
+    assert owl_control > 0
     assert (owl_verdict, ref_verdict) == ("flagged", "clean")
 
 
