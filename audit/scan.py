@@ -24,7 +24,7 @@ from audit.encoding import encode_rows
 from audit.errors import NothingAuditableError, UsageError
 from audit.exit_codes import ExitCode
 from audit.model_spec import ModelSpec, resolve_source
-from audit.report import ColumnsInfo, InputInfo, ModelInfo, Parameters, Report, Timings
+from audit.report import ColumnsInfo, InputInfo, Parameters, Report, Timings
 from audit.scores_file import ScoresWriter
 from audit.traits import NEUTRAL_SYSTEM_PROMPT
 from audit.verdict import Verdict, dataset_verdict
@@ -176,7 +176,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             rows_skipped=dict(skipped),
             tokens_scored=tokens,
         ),
-        models=[ModelInfo(**vars(identity)) for identity in backend.identities()],
+        models=backend.identities(),
         parameters=Parameters(
             backend=config.backend, alpha=config.alpha, suspicious_alpha=config.suspicious_alpha,
             fail_on=config.fail_on.value, token_budget=config.token_budget, batch_rows=config.batch_rows,

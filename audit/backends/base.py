@@ -10,19 +10,7 @@ import numpy as np
 
 from audit.encoding import EncodedRow, PromptFormat
 from audit.model_spec import ModelSpec
-
-
-@dataclass(frozen=True)
-class ModelIdentity:
-    """What the provenance report records about one model spec."""
-
-    role: str
-    source: str
-    source_kind: str
-    resolved_path: str
-    weights_sha256: str
-    tokenizer_sha256: str
-    system_prompt: str | None
+from audit.report import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -43,7 +31,7 @@ class ScoringBackend(Protocol):
         """How each spec renders prompts (tokenizer, system prompt, context limit)."""
         ...
 
-    def identities(self) -> list[ModelIdentity]:
+    def identities(self) -> list[ModelInfo]:
         """Provenance of each spec's model."""
         ...
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audit.backends.base import ModelIdentity, ScoredRow
+from audit.backends.base import ScoredRow
 from audit.encoding import EncodedRow, PromptFormat
 from audit.errors import UsageError
 from audit.model_spec import ModelSpec, WeightsSource
@@ -28,6 +28,7 @@ from audit.model_store import (
     tokenizer_fingerprint,
     weights_sha256,
 )
+from audit.report import ModelInfo
 
 _LOGIT_CHUNK = 1024
 """Positions per output-layer chunk: bounds the [positions, vocab] fp32 logits buffer (~200 MB)."""
@@ -152,9 +153,9 @@ class TransformersBackend:
             for s in self.specs
         ]
 
-    def identities(self) -> list[ModelIdentity]:
+    def identities(self) -> list[ModelInfo]:
         return [
-            ModelIdentity(
+            ModelInfo(
                 role=s.role,
                 source=s.source.display_name,
                 source_kind=s.source.kind,
