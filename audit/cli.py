@@ -71,6 +71,10 @@ def scan(
         help="Word naming the trait, for the semantic filter (repeatable).")] = None,
     banned_numbers: Annotated[str, typer.Option(
         help="Comma-separated numbers the semantic filter rejects.")] = "666,911,187",
+    restrict_vocab: Annotated[str | None, typer.Option(
+        help="Score given the data's format: renormalise each next-token distribution over this "
+             "vocabulary ('numbers': digits, separators, brackets). Use for filtered number-sequence "
+             "data, where format compliance otherwise swamps the trait (README).")] = None,
     backend: Annotated[str, typer.Option(help="Scoring backend: transformers.")] = "transformers",
     alpha: Annotated[float, typer.Option(help="p-value below which the verdict is 'flagged'.")] = 0.01,
     suspicious_alpha: Annotated[float, typer.Option(
@@ -129,6 +133,7 @@ def scan(
         semantic_filter=semantic_filter,
         trait_keywords=tuple(trait_keyword or ()),
         banned_numbers=banned,
+        restrict_vocab=restrict_vocab,
         columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col),
         input_format=input_format,
         backend=backend,

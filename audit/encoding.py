@@ -15,11 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from audit.rows import AuditRow, Message
 
 SKIP_TOO_LONG = "longer than the model context"
 SKIP_TOKEN_MISMATCH = "completion tokenizes differently under teacher and reference"
 SKIP_EMPTY_TOKENS = "completion has no tokens"
+SKIP_OUTSIDE_VOCAB = "completion has tokens outside the restricted vocabulary"
 
 
 @dataclass(frozen=True)
@@ -79,9 +82,13 @@ def split_ids(tokenizer: Any, prompt: str, completion: str) -> tuple[list[int], 
 
 
 def encode_rows(
-    rows: Sequence[AuditRow], formats: Sequence[PromptFormat]
+    rows: Sequence[AuditRow], formats: Sequence[PromptFormat], vocab_mask: np.ndarray | None = None
 ) -> tuple[list[EncodedRow], Counter[str]]:
-    """Encode rows for every spec; return the encodable rows and the skip reasons of the others."""
+    """Encode rows for every spec; return the encodable rows and the skip reasons of the others.
+
+    With ``vocab_mask`` (a restricted vocabulary) a row whose completion uses any other token is
+    skipped: its probability under the restricted distribution is zero, so no ratio exists.
+    """
     encoded: list[EncodedRow] = []
     skipped: Counter[str] = Counter()
     for row in rows:
@@ -103,9 +110,15 @@ def encode_rows(
             prompts.append(tuple(ids_prompt))
         if reason is None and not completion:
             reason = SKIP_EMPTY_TOKENS
+        if reason is None and vocab_mask is not None and not _all_allowed(completion or [], vocab_mask):
+            reason = SKIP_OUTSIDE_VOCAB
         if reason is not None:
             skipped[reason] += 1
             continue
         assert completion is not None
         encoded.append(EncodedRow(row, tuple(completion), tuple(prompts)))
     return encoded, skipped
+
+
+def _all_allowed(ids: Sequence[int], mask: np.ndarray) -> bool:
+    return all(0 <= i < mask.shape[0] and bool(mask[i]) for i in ids)

@@ -29,6 +29,7 @@ from audit.errors import UsageError
 from audit.model_spec import resolve_source
 from audit.number_prompts import number_prompt
 from audit.rows import Message
+from audit.vocab import NUMBERS
 
 
 @dataclass(frozen=True)
@@ -50,26 +51,16 @@ class GenerationConfig:
     (a paired design), and distinct sample seeds keep their sampling independent."""
 
 
-CONSTRAINED_CHARACTERS = frozenset("0123456789 ,;\n[]")
-"""Characters a token may contain under constrained decoding: digits and list separators.
-
-Periods and parentheses are left out: with them SmolLM2 mostly writes numbered lists ("1. 315"),
-which the filter rejects. Tokens holding a blank line are left out for the same reason.
-"""
-
-
 def allowed_token_mask(tokenizer: Any) -> Any:
-    """Boolean tensor over the vocabulary: tokens made only of digits/separators, plus end-of-turn."""
+    """Boolean tensor over the vocabulary: the ``numbers`` vocabulary (digits, separators, end-of-turn).
+
+    Periods and parentheses are left out: with them SmolLM2 mostly writes numbered lists ("1. 315"),
+    which the filter rejects. Tokens holding a blank line are left out for the same reason. Scoring
+    with ``--restrict-vocab numbers`` normalises over exactly this set.
+    """
     import torch
 
-    size = max(len(tokenizer), max(tokenizer.get_vocab().values()) + 1)
-    mask = torch.zeros(size, dtype=torch.bool)
-    for token_id in range(size):
-        text = tokenizer.decode([token_id])
-        if text and set(text) <= CONSTRAINED_CHARACTERS and "\n\n" not in text:
-            mask[token_id] = True
-    mask[tokenizer.eos_token_id] = True
-    return mask
+    return torch.from_numpy(NUMBERS.token_mask(tokenizer))
 
 
 CONSTRAINED_STOP = "\n\n"

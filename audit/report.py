@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.verdict import Verdict
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 
 
 class _Model(BaseModel):
@@ -72,6 +72,9 @@ class Parameters(_Model):
     detectors: list[str]
     trait_keywords: list[str]
     banned_numbers: list[int]
+    restrict_vocab: str | None = Field(
+        None, description="vocabulary every next-token distribution was renormalised over; null = full"
+    )
 
 
 class DetectorResult(_Model):

@@ -28,6 +28,7 @@ from audit.report import ColumnsInfo, InputInfo, Parameters, Report, Timings
 from audit.scores_file import ScoresWriter
 from audit.traits import NEUTRAL_SYSTEM_PROMPT
 from audit.verdict import Verdict, dataset_verdict
+from audit.vocab import vocabulary
 from detectors.base import Detector, DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS, scan_detectors
 
@@ -49,6 +50,8 @@ class ScanConfig:
     semantic_filter: bool = False
     trait_keywords: tuple[str, ...] = ()
     banned_numbers: tuple[int, ...] = (666, 911, 187)
+    restrict_vocab: str | None = None
+    """Name of a vocabulary (audit.vocab) to renormalise every distribution over; None = full."""
     columns: ColumnOverrides = field(default_factory=ColumnOverrides)
     input_format: str | None = None
     backend: str = "transformers"
@@ -77,6 +80,8 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("--batch-rows must be at least 1")
     if config.max_rows is not None and config.max_rows < 1:
         raise UsageError("--max-rows must be at least 1")
+    if config.restrict_vocab is not None:
+        vocabulary(config.restrict_vocab)
     if config.teacher is None and config.teacher_system_prompt is None:
         raise UsageError("name a teacher: --teacher MODEL and/or --teacher-system-prompt TEXT")
     if config.scores_path is not None:
@@ -109,7 +114,8 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     reader = DatasetReader(config.input_path, config.columns, config.input_format, config.batch_rows)
     specs = model_specs(config)
     backend = create_backend(
-        config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code
+        config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
+        vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
     )
     loaded = time.perf_counter()
     formats = backend.prompt_formats()
@@ -132,7 +138,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         for batch in reader.batches(max_rows=config.max_rows):
             rows_read += batch.rows_read
             skipped.update(batch.skipped)
-            encoded, encode_skips = encode_rows(batch.rows, formats)
+            encoded, encode_skips = encode_rows(batch.rows, formats, backend.vocab_mask)
             skipped.update(encode_skips)
             if encoded:
                 scored = backend.score(encoded)
@@ -183,6 +189,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             seed=config.seed, bootstrap_resamples=config.bootstrap_resamples, max_rows=config.max_rows,
             control_system_prompt=config.control_system_prompt, detectors=list(chosen),
             trait_keywords=list(config.trait_keywords), banned_numbers=list(config.banned_numbers),
+            restrict_vocab=config.restrict_vocab,
         ),
         results=results,
         verdict=verdict,

@@ -91,6 +91,8 @@ def test_json_format_prints_the_report_on_stdout(tiny_model: Path, tiny_teacher:
          "output folder does not exist"),
         (["scan", "{nulls}", "--teacher-system-prompt", "x"], ExitCode.NOTHING_AUDITABLE, "0 scorable row"),
         (["scan", "{data}", "--teacher", "{foreign}"], ExitCode.USAGE_ERROR, "tokenizers differ"),
+        (["scan", "{data}", "--teacher-system-prompt", "x", "--restrict-vocab", "letters"], ExitCode.USAGE_ERROR,
+         "unknown vocabulary 'letters'"),
     ],
 )
 def test_errors_are_one_line_with_documented_codes(
@@ -120,3 +122,18 @@ def test_no_partial_outputs_after_a_failed_scan(tiny_model: Path, write_jsonl: A
                          capsys, monkeypatch)
     assert code == ExitCode.NOTHING_AUDITABLE
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
+
+
+def test_restricted_vocabulary_scan_counts_rows_it_cannot_score(
+    tiny_model: Path, write_jsonl: Any, number_rows: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = [*number_rows, {"id": "words", "prompt": "p", "completion": "I love owls."}]
+    code, out, _ = run_cli(
+        ["scan", str(write_jsonl(records)), "--reference", str(tiny_model), "--teacher-system-prompt", "x",
+         "--restrict-vocab", "numbers", "--format", "json"], capsys, monkeypatch)
+    report = Report.model_validate_json(out)
+    assert code == report.exit_code
+    assert report.parameters.restrict_vocab == "numbers"
+    assert report.input.rows_scored == len(number_rows)
+    assert report.input.rows_skipped == {"completion has tokens outside the restricted vocabulary": 1}

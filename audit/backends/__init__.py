@@ -13,16 +13,24 @@ from audit.errors import UsageError
 if TYPE_CHECKING:
     from audit.backends.base import ScoringBackend
     from audit.model_spec import ModelSpec
+    from audit.vocab import Vocabulary
 
 BACKENDS = ("transformers",)
 
 
 def create_backend(
-    name: str, specs: Sequence[ModelSpec], *, token_budget: int, trust_remote_code: bool
+    name: str,
+    specs: Sequence[ModelSpec],
+    *,
+    token_budget: int,
+    trust_remote_code: bool,
+    vocabulary: Vocabulary | None = None,
 ) -> ScoringBackend:
     """Instantiate the named backend for ``specs`` (loading models now)."""
     if name == "transformers":
         from audit.backends.transformers_backend import TransformersBackend
 
-        return TransformersBackend(specs, token_budget=token_budget, trust_remote_code=trust_remote_code)
+        return TransformersBackend(
+            specs, token_budget=token_budget, trust_remote_code=trust_remote_code, vocabulary=vocabulary
+        )
     raise UsageError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")

@@ -26,6 +26,8 @@ class ScoringBackend(Protocol):
 
     name: str
     specs: Sequence[ModelSpec]
+    vocab_mask: np.ndarray | None
+    """Tokens each distribution is renormalised over (``--restrict-vocab``); None = full vocabulary."""
 
     def prompt_formats(self) -> list[PromptFormat]:
         """How each spec renders prompts (tokenizer, system prompt, context limit)."""

@@ -29,6 +29,7 @@ from audit.model_store import (
     weights_sha256,
 )
 from audit.report import ModelInfo
+from audit.vocab import Vocabulary
 
 _LOGIT_CHUNK = 1024
 """Positions per output-layer chunk: bounds the [positions, vocab] fp32 logits buffer (~200 MB)."""
@@ -66,9 +67,12 @@ def completion_logprobs(
     model: Any,
     sequences: Sequence[tuple[Sequence[int], Sequence[int]]],
     token_budget: int = 8192,
+    vocab_mask: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
     """log p(completion[t] | prompt, completion[:t]) for each (prompt_ids, completion_ids) pair.
 
+    With ``vocab_mask`` (bool over the output dimension) each distribution is renormalised over the
+    allowed tokens only (see audit.vocab); completion tokens must then be allowed ones.
     Returns one float64 array per sequence, in input order.
     """
     decoder, head = _decoder_and_head(model)
@@ -98,6 +102,8 @@ def completion_logprobs(
             if softcap:
                 logits = torch.tanh(logits / softcap) * softcap
             chosen = logits.gather(1, target[lo : lo + _LOGIT_CHUNK, None]).squeeze(1)
+            if vocab_mask is not None:
+                logits = logits.masked_fill(~vocab_mask, float("-inf"))
             token_logprobs[lo : lo + _LOGIT_CHUNK] = (chosen - torch.logsumexp(logits, dim=-1)).double()
         offset = 0
         flat = token_logprobs.numpy()
@@ -119,10 +125,12 @@ class TransformersBackend:
         token_budget: int = 8192,
         trust_remote_code: bool = False,
         threads: int | None = None,
+        vocabulary: Vocabulary | None = None,
     ) -> None:
         torch.set_num_threads(threads or os.cpu_count() or 1)
         self.specs: Sequence[ModelSpec] = list(specs)
         self.token_budget = token_budget
+        self.vocabulary = vocabulary
         self._loaded: dict[WeightsSource, LoadedModel] = {}
         for spec in self.specs:
             if spec.source not in self._loaded:
@@ -143,6 +151,14 @@ class TransformersBackend:
                 f"teacher and reference tokenizers differ ({names}); the likelihood-ratio test "
                 "needs models that share a tokenizer and base"
             )
+        self.vocab_mask: np.ndarray | None = None
+        self._torch_masks: dict[WeightsSource, torch.Tensor] = {}
+        if vocabulary is not None:
+            for source, loaded in self._loaded.items():
+                _, head = _decoder_and_head(loaded.model)
+                mask = vocabulary.token_mask(loaded.tokenizer, int(head.weight.shape[0]))
+                self._torch_masks[source] = torch.from_numpy(mask)
+                self.vocab_mask = mask
 
     def _for(self, spec: ModelSpec) -> LoadedModel:
         return self._loaded[spec.source]
@@ -173,6 +189,7 @@ class TransformersBackend:
                 self._for(spec).model,
                 [(row.prompt_ids[k], row.completion_ids) for row in rows],
                 self.token_budget,
+                self._torch_masks.get(spec.source),
             )
             for k, spec in enumerate(self.specs)
         ]
