@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from audit import __version__
-from audit.errors import SubauditError, UsageError
+from audit.errors import SubauditError, ToolError, UsageError
 from audit.exit_codes import ExitCode
 
 app = typer.Typer(
@@ -99,6 +99,8 @@ def scan(
     token_budget: Annotated[int, typer.Option(
         help="Max padded tokens per forward pass (memory vs speed).")] = 8192,
     seed: Annotated[int, typer.Option(help="Seed for the bootstrap interval.")] = 0,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail (exit 2) when any row is skipped; the report still lists why.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     trust_remote_code: Annotated[bool, typer.Option(
         help="Allow model folders to run their own Python code (off unless asked).")] = False,
@@ -134,6 +136,7 @@ def scan(
         trait_keywords=tuple(trait_keyword or ()),
         banned_numbers=banned,
         restrict_vocab=restrict_vocab,
+        strict=strict,
         columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col),
         input_format=input_format,
         backend=backend,
@@ -164,6 +167,9 @@ def scan(
         sys.stdout.write(text + "\n")
     elif not quiet:
         render_terminal(result, console)
+    if result.parameters.strict and result.input.rows_skipped:
+        reasons = ", ".join(f"{n} {r}" for r, n in sorted(result.input.rows_skipped.items()))
+        raise ToolError(f"--strict: {sum(result.input.rows_skipped.values())} row(s) skipped ({reasons})")
     return result.exit_code
 
 

@@ -145,6 +145,12 @@ def _one_line(exc: BaseException) -> str:
 
 def _parse_json_line(raw: bytes, number: int, path: Path) -> dict[str, Any]:
     try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path.name} line {number} is not valid UTF-8 (byte {exc.start}); re-encode the file"
+        ) from exc
+    try:
         record = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path.name} line {number} is not valid JSON: {_one_line(exc)}") from exc

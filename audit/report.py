@@ -75,6 +75,7 @@ class Parameters(_Model):
     restrict_vocab: str | None = Field(
         None, description="vocabulary every next-token distribution was renormalised over; null = full"
     )
+    strict: bool = Field(False, description="any skipped row turns the exit code into 2")
 
 
 class DetectorResult(_Model):

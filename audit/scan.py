@@ -26,11 +26,14 @@ from audit.exit_codes import ExitCode
 from audit.model_spec import ModelSpec, resolve_source
 from audit.report import ColumnsInfo, InputInfo, Parameters, Report, Timings
 from audit.scores_file import ScoresWriter
+from audit.seen_ids import SeenIds
 from audit.traits import NEUTRAL_SYSTEM_PROMPT
 from audit.verdict import Verdict, dataset_verdict
 from audit.vocab import vocabulary
 from detectors.base import Detector, DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS, scan_detectors
+
+SKIP_DUPLICATE_ID = "duplicate id (first occurrence kept)"
 
 ProgressCallback = Callable[[int, int, int | None], None]
 """Called after each batch with (rows read so far, rows scored so far, total rows if known)."""
@@ -51,6 +54,8 @@ class ScanConfig:
     trait_keywords: tuple[str, ...] = ()
     banned_numbers: tuple[int, ...] = (666, 911, 187)
     restrict_vocab: str | None = None
+    strict: bool = False
+    """Any skipped row fails the scan with exit code 2 (the report is still written, whole)."""
     """Name of a vocabulary (audit.vocab) to renormalise every distribution over; None = full."""
     columns: ColumnOverrides = field(default_factory=ColumnOverrides)
     input_format: str | None = None
@@ -134,11 +139,19 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     rows_scored = 0
     tokens = 0
     skipped: Counter[str] = Counter()
+    # Without an id column the row index is the id, unique by construction.
+    seen = SeenIds() if reader.mapping.row_id is not None else None
     with ScoresWriter(config.scores_path, column_names) as writer:
         for batch in reader.batches(max_rows=config.max_rows):
             rows_read += batch.rows_read
             skipped.update(batch.skipped)
-            encoded, encode_skips = encode_rows(batch.rows, formats, backend.vocab_mask)
+            rows = batch.rows
+            if seen is not None:
+                first = seen.new_only(row.row_id for row in rows)
+                if not all(first):
+                    skipped[SKIP_DUPLICATE_ID] += first.count(False)
+                    rows = [row for row, keep in zip(rows, first, strict=True) if keep]
+            encoded, encode_skips = encode_rows(rows, formats, backend.vocab_mask)
             skipped.update(encode_skips)
             if encoded:
                 scored = backend.score(encoded)
@@ -164,6 +177,8 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     results = [detector.summarize(columns, settings) for detector in detectors]
     verdict = dataset_verdict([(r.detector_id, r.verdict) for r in results])
     exit_code = ExitCode.FINDINGS if verdict.at_least(config.fail_on) else ExitCode.CLEAN
+    if config.strict and skipped:
+        exit_code = ExitCode.TOOL_ERROR
     mapping = reader.mapping
     finished = time.perf_counter()
     return Report(
@@ -189,7 +204,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             seed=config.seed, bootstrap_resamples=config.bootstrap_resamples, max_rows=config.max_rows,
             control_system_prompt=config.control_system_prompt, detectors=list(chosen),
             trait_keywords=list(config.trait_keywords), banned_numbers=list(config.banned_numbers),
-            restrict_vocab=config.restrict_vocab,
+            restrict_vocab=config.restrict_vocab, strict=config.strict,
         ),
         results=results,
         verdict=verdict,
