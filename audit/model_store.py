@@ -120,12 +120,36 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def refuse_remote_code(folder: Path, display_name: str, trust_remote_code: bool) -> None:
+    """A folder whose config maps classes to its own Python files (``auto_map``) would run that code.
+
+    transformers refuses too, but with a multi-line message, and only once loading has begun; this
+    says what to do in one line, before anything runs. ``--trust-remote-code`` is the only way past.
+    """
+    if trust_remote_code:
+        return
+    for name in ("config.json", "tokenizer_config.json"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{display_name}: cannot read {name}: {_first_line(exc)}") from exc
+        if isinstance(config, dict) and config.get("auto_map"):
+            raise UsageError(
+                f"model {display_name} ships its own code ('auto_map' in {name}); subaudit runs it only with "
+                "--trust-remote-code"
+            )
+
+
 def load_tokenizer(source: WeightsSource, trust_remote_code: bool = False) -> Any:
     """Load the tokenizer of ``source`` from disk only."""
     force_offline()
     from transformers import AutoTokenizer
 
     folder = converted_folder(source)
+    refuse_remote_code(folder, source.display_name, trust_remote_code)
     try:
         return AutoTokenizer.from_pretrained(
             folder, local_files_only=True, trust_remote_code=trust_remote_code
@@ -141,6 +165,7 @@ def load_causal_lm(source: WeightsSource, trust_remote_code: bool = False) -> An
     from transformers import AutoModelForCausalLM
 
     folder = converted_folder(source)
+    refuse_remote_code(folder, source.display_name, trust_remote_code)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             folder, dtype=torch.float32, local_files_only=True, trust_remote_code=trust_remote_code
