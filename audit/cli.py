@@ -217,6 +217,20 @@ def generate(
     return 0
 
 
+report_app = typer.Typer(help="Work with scan reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("schema")
+def report_schema() -> None:
+    """Print the JSON schema of the report (its schema_version is in the title)."""
+    import json
+
+    from audit.report import report_json_schema
+
+    sys.stdout.write(json.dumps(report_json_schema(), indent=2, sort_keys=True) + "\n")
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

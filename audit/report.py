@@ -124,3 +124,10 @@ class Report(_Model):
     )
     exit_code: int
     timings: Timings
+
+
+def report_json_schema() -> dict[str, Any]:
+    """The report's JSON schema, titled with its version so a consumer can check what it reads."""
+    schema = Report.model_json_schema()
+    schema["title"] = f"subaudit report {SCHEMA_VERSION}"
+    return schema
