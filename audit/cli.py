@@ -99,6 +99,11 @@ def scan(
     token_budget: Annotated[int, typer.Option(
         help="Max padded tokens per forward pass (memory vs speed).")] = 8192,
     seed: Annotated[int, typer.Option(help="Seed for the bootstrap interval.")] = 0,
+    evidence: Annotated[Path | None, typer.Option(
+        help="Write a JSONL evidence log while scanning (header, one record per row, checkpoints, digest).")]
+        = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the interrupted scan whose --evidence log is given.")] = False,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Fail (exit 2) when any row is skipped; the report still lists why.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
@@ -137,6 +142,8 @@ def scan(
         banned_numbers=banned,
         restrict_vocab=restrict_vocab,
         strict=strict,
+        evidence_path=evidence,
+        resume=resume,
         columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col),
         input_format=input_format,
         backend=backend,

@@ -283,14 +283,22 @@ class DatasetReader:
 
         return int(pq.ParquetFile(self.path).metadata.num_rows)
 
-    def batches(self, max_rows: int | None = None) -> Iterator[RowBatch]:
+    def batches(self, max_rows: int | None = None, skip_records: int = 0) -> Iterator[RowBatch]:
         """Stream the dataset as batches of scorable rows with skip counts.
 
-        ``max_rows`` stops after that many records are read (scorable or not).
+        ``max_rows`` stops after that many records are read (scorable or not), counting from the
+        file's start; ``skip_records`` passes over the first records unseen (a resumed scan has
+        them already), keeping row indices, and so default ids, as in a full read.
         """
         index = 0
         try:
             for records in self._record_batches():
+                if index + len(records) <= skip_records:
+                    index += len(records)
+                    continue
+                if index < skip_records:
+                    records = records[skip_records - index:]
+                    index = skip_records
                 if max_rows is not None:
                     records = records[: max(0, max_rows - index)]
                     if not records:

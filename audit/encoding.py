@@ -89,8 +89,16 @@ def encode_rows(
     With ``vocab_mask`` (a restricted vocabulary) a row whose completion uses any other token is
     skipped: its probability under the restricted distribution is zero, so no ratio exists.
     """
+    encoded, skipped = encode_rows_detailed(rows, formats, vocab_mask)
+    return encoded, Counter(reason for _, reason in skipped)
+
+
+def encode_rows_detailed(
+    rows: Sequence[AuditRow], formats: Sequence[PromptFormat], vocab_mask: np.ndarray | None = None
+) -> tuple[list[EncodedRow], list[tuple[str, str]]]:
+    """Like :func:`encode_rows`, with each skipped row's (id, reason) for the evidence log."""
     encoded: list[EncodedRow] = []
-    skipped: Counter[str] = Counter()
+    skipped: list[tuple[str, str]] = []
     for row in rows:
         prompts: list[tuple[int, ...]] = []
         completion: list[int] | None = None
@@ -113,7 +121,7 @@ def encode_rows(
         if reason is None and vocab_mask is not None and not _all_allowed(completion or [], vocab_mask):
             reason = SKIP_OUTSIDE_VOCAB
         if reason is not None:
-            skipped[reason] += 1
+            skipped.append((row.row_id, reason))
             continue
         assert completion is not None
         encoded.append(EncodedRow(row, tuple(completion), tuple(prompts)))

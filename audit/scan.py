@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,11 +20,12 @@ from audit import __version__
 from audit.atomic import check_writable
 from audit.backends import create_backend
 from audit.data import ColumnOverrides, DatasetReader, file_sha256
-from audit.encoding import encode_rows
+from audit.encoding import encode_rows_detailed
 from audit.errors import NothingAuditableError, UsageError
+from audit.evidence import EvidenceLog, ScanProgress, restore
 from audit.exit_codes import ExitCode
 from audit.model_spec import ModelSpec, resolve_source
-from audit.report import ColumnsInfo, InputInfo, Parameters, Report, Timings
+from audit.report import ColumnsInfo, InputInfo, ModelInfo, Parameters, Report, Timings
 from audit.scores_file import ScoresWriter
 from audit.seen_ids import SeenIds
 from audit.traits import NEUTRAL_SYSTEM_PROMPT
@@ -54,6 +55,10 @@ class ScanConfig:
     trait_keywords: tuple[str, ...] = ()
     banned_numbers: tuple[int, ...] = (666, 911, 187)
     restrict_vocab: str | None = None
+    evidence_path: Path | None = None
+    """JSONL evidence log written while scanning (header, a record per row, checkpoints, digest)."""
+    resume: bool = False
+    """Continue the scan recorded in ``evidence_path`` after its last checkpoint."""
     strict: bool = False
     """Any skipped row fails the scan with exit code 2 (the report is still written, whole)."""
     """Name of a vocabulary (audit.vocab) to renormalise every distribution over; None = full."""
@@ -91,6 +96,10 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("name a teacher: --teacher MODEL and/or --teacher-system-prompt TEXT")
     if config.scores_path is not None:
         check_writable(config.scores_path)
+    if config.resume and config.evidence_path is None:
+        raise UsageError("--resume needs --evidence PATH (the log of the interrupted scan)")
+    if config.evidence_path is not None:
+        check_writable(config.evidence_path)
 
 
 def model_specs(config: ScanConfig) -> list[ModelSpec]:
@@ -112,6 +121,33 @@ def model_specs(config: ScanConfig) -> list[ModelSpec]:
     return specs
 
 
+def evidence_header(config: ScanConfig, reader: DatasetReader, input_sha256: str, models: list[ModelInfo],
+                    column_names: list[str]) -> dict[str, Any]:
+    """What identifies a scan's per-row scores: a resumed scan must match it exactly."""
+    mapping = reader.mapping
+    return {
+        "tool_version": __version__,
+        "input": {"path": str(config.input_path), "sha256": input_sha256, "format": reader.format,
+                  "columns": [mapping.mode, mapping.prompt, mapping.completion, mapping.messages, mapping.row_id]},
+        "models": [m.model_dump() for m in models],
+        "scoring": {"backend": config.backend, "restrict_vocab": config.restrict_vocab,
+                    "trait_keywords": list(config.trait_keywords), "banned_numbers": list(config.banned_numbers),
+                    "max_rows": config.max_rows, "batch_rows": config.batch_rows},
+        "columns": column_names,
+    }
+
+
+def open_evidence(config: ScanConfig, header: dict[str, Any]) -> tuple[EvidenceLog | None, ScanProgress]:
+    """A new log, a resumed one with the progress it recorded, or none."""
+    if config.evidence_path is None:
+        return None, ScanProgress()
+    if config.resume:
+        return restore(config.evidence_path, header)
+    if config.evidence_path.exists():
+        raise UsageError(f"evidence log {config.evidence_path} exists; pass --resume to continue it, or remove it")
+    return EvidenceLog.create(config.evidence_path, header), ScanProgress()
+
+
 def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Report:
     """Run a scan and return its report (the caller renders and writes it)."""
     started = time.perf_counter()
@@ -130,46 +166,64 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     detectors: list[Detector] = [DETECTORS[name](context) for name in chosen]
     # Detectors may share a column (n_tokens); each name is kept once.
     column_names = list(dict.fromkeys(c for d in detectors for c in d.row_columns))
-    collected: dict[str, list[np.ndarray]] = {name: [] for name in column_names}
 
     total_rows = reader.total_rows()
     if total_rows is not None and config.max_rows is not None:
         total_rows = min(total_rows, config.max_rows)
-    rows_read = 0
-    rows_scored = 0
-    tokens = 0
-    skipped: Counter[str] = Counter()
+    input_sha256 = file_sha256(config.input_path)
+    header = evidence_header(config, reader, input_sha256, backend.identities(), column_names)
+    log, state = open_evidence(config, header)
     # Without an id column the row index is the id, unique by construction.
     seen = SeenIds() if reader.mapping.row_id is not None else None
-    with ScoresWriter(config.scores_path, column_names) as writer:
-        for batch in reader.batches(max_rows=config.max_rows):
-            rows_read += batch.rows_read
-            skipped.update(batch.skipped)
-            rows = batch.rows
-            if seen is not None:
-                first = seen.new_only(row.row_id for row in rows)
-                if not all(first):
-                    skipped[SKIP_DUPLICATE_ID] += first.count(False)
+    if seen is not None:
+        seen.new_only(state.scored_ids + state.skipped_ids)
+    for name in column_names:
+        state.columns.setdefault(name, [])
+    try:
+        with ScoresWriter(config.scores_path, column_names) as writer:
+            if state.scored_ids:  # resumed: the scores file is rewritten whole
+                writer.write(state.scored_ids, {n: np.concatenate(state.columns[n]) for n in column_names})
+            for batch in reader.batches(max_rows=config.max_rows, skip_records=state.rows_read):
+                state.rows_read += batch.rows_read
+                state.skipped.update(batch.skipped)
+                rows = batch.rows
+                skipped_rows: list[tuple[str, str]] = []
+                if seen is not None:
+                    first = seen.new_only(row.row_id for row in rows)
+                    skipped_rows += [(r.row_id, SKIP_DUPLICATE_ID) for r, keep in zip(rows, first, strict=True)
+                                     if not keep]
                     rows = [row for row, keep in zip(rows, first, strict=True) if keep]
-            encoded, encode_skips = encode_rows(rows, formats, backend.vocab_mask)
-            skipped.update(encode_skips)
-            if encoded:
-                scored = backend.score(encoded)
-                batch_columns: dict[str, np.ndarray] = {}
-                for detector in detectors:
-                    batch_columns.update(detector.score_rows(scored))
-                for name in column_names:
-                    collected[name].append(batch_columns[name])
-                writer.write([s.encoded.row.row_id for s in scored], batch_columns)
-                rows_scored += len(scored)
-                tokens += sum(len(s.encoded.completion_ids) for s in scored)
-            if progress is not None:
-                progress(rows_read, rows_scored, total_rows)
-        if rows_scored < 2:
-            reasons = ", ".join(f"{n} {r}" for r, n in skipped.most_common()) or "no rows"
-            raise NothingAuditableError(
-                f"{rows_scored} scorable row(s) of {rows_read} read ({reasons}); at least 2 are needed"
-            )
+                encoded, encode_skips = encode_rows_detailed(rows, formats, backend.vocab_mask)
+                skipped_rows += encode_skips
+                state.skipped.update(reason for _, reason in skipped_rows)
+                row_ids: list[str] = []
+                batch_columns: dict[str, np.ndarray] = {name: np.empty(0) for name in column_names}
+                if encoded:
+                    scored = backend.score(encoded)
+                    for detector in detectors:
+                        batch_columns.update(detector.score_rows(scored))
+                    row_ids = [s.encoded.row.row_id for s in scored]
+                    for name in column_names:
+                        state.columns[name].append(batch_columns[name])
+                    writer.write(row_ids, batch_columns)
+                    state.rows_scored += len(scored)
+                    state.tokens += sum(len(s.encoded.completion_ids) for s in scored)
+                if log is not None:
+                    log.write_batch(row_ids, batch_columns, skipped_rows, state)
+                if progress is not None:
+                    progress(state.rows_read, state.rows_scored, total_rows)
+            if state.rows_scored < 2:
+                reasons = ", ".join(f"{n} {r}" for r, n in state.skipped.most_common()) or "no rows"
+                raise NothingAuditableError(
+                    f"{state.rows_scored} scorable row(s) of {state.rows_read} read ({reasons}); "
+                    "at least 2 are needed"
+                )
+    except BaseException:
+        if log is not None:
+            log.abandon()
+        raise
+    rows_read, rows_scored, tokens, skipped = state.rows_read, state.rows_scored, state.tokens, state.skipped
+    collected = state.columns
     scored_done = time.perf_counter()
 
     columns = {name: np.concatenate(parts) for name, parts in collected.items()}
@@ -181,14 +235,14 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         exit_code = ExitCode.TOOL_ERROR
     mapping = reader.mapping
     finished = time.perf_counter()
-    return Report(
+    report = Report(
         tool_version=__version__,
         created_at=datetime.now(timezone.utc),
         command=list(config.command) or list(sys.argv),
         input=InputInfo(
             path=str(config.input_path),
             format=reader.format,
-            sha256=file_sha256(config.input_path),
+            sha256=input_sha256,
             size_bytes=config.input_path.stat().st_size,
             columns=ColumnsInfo(mode=mapping.mode, prompt=mapping.prompt, completion=mapping.completion,
                                 messages=mapping.messages, row_id=mapping.row_id),
@@ -216,3 +270,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             scored_tokens_per_s=round(tokens / max(scored_done - loaded, 1e-9), 1),
         ),
     )
+    if log is not None:
+        log.close({"rows_read": rows_read, "rows_scored": rows_scored, "verdict": verdict.value,
+                   "exit_code": int(exit_code)})
+    return report
