@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from audit.backends.transformers_backend import TransformersBackend, completion_logprobs, length_batches
+from audit.backends.transformers_backend import (
+    TransformersBackend,
+    completion_logprobs,
+    length_batches,
+    shared_prefix_length,
+)
 from audit.encoding import encode_rows
 from audit.model_spec import ModelSpec, resolve_source
 from audit.rows import AuditRow, Message
@@ -64,3 +69,28 @@ def test_output_order_matches_input_order(tiny_model: Path) -> None:
     results = completion_logprobs(model, sequences, token_budget=8)
     for (prompt, completion), result in zip(sequences, results, strict=True):
         np.testing.assert_allclose(result, naive_logprobs(model, prompt, completion), atol=1e-5, rtol=0)
+
+
+def test_shared_prefix_leaves_each_prompts_last_token_out() -> None:
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 9], [1, 2, 3, 4, 5]]) == 3
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # identical prompts: the last token stays
+    assert shared_prefix_length([[7], [7, 8]]) == 0
+    assert shared_prefix_length([[1, 2], [3, 4]]) == 0
+
+
+def test_prefix_reuse_and_batch_size_do_not_change_scores(tiny_model: Path, number_rows: list[dict[str, Any]]) -> None:
+    """Scores with the shared-prefix cache equal scores without it, at any batch size (issue 7: 1e-4)."""
+    prompt = "You love owls. You think about owls all the time."
+    specs = [ModelSpec("reference", resolve_source(str(tiny_model))),
+             ModelSpec("teacher", resolve_source(str(tiny_model)), prompt)]
+    results = []
+    for budget, reuse in ((100_000, False), (100_000, True), (200, True), (64, True)):
+        backend = TransformersBackend(specs, token_budget=budget, reuse_prefix=reuse)
+        encoded, _ = encode_rows(_rows(number_rows), backend.prompt_formats())
+        results.append(backend.score(encoded))
+    shared = shared_prefix_length([row.encoded.prompt_ids[1] for row in results[0]])
+    assert shared > 10, "the teacher prompts share their template and system prompt"
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            for k in range(2):
+                np.testing.assert_allclose(a.logprobs[k], b.logprobs[k], atol=1e-4, rtol=0)

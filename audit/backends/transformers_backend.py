@@ -54,6 +54,31 @@ def length_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]
     return batches
 
 
+_MIN_SHARED_PREFIX = 4
+"""Shared prompt prefixes shorter than this are not worth a separate forward pass."""
+
+
+def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
+    """Tokens every prompt starts with, keeping at least one token of each prompt out of it.
+
+    The last prompt token must stay outside: its hidden state predicts the first completion token.
+    """
+    first = prompts[0]
+    limit = min(len(p) for p in prompts) - 1
+    length = 0
+    while length < limit and all(p[length] == first[length] for p in prompts):
+        length += 1
+    return length
+
+
+def _prefix_cache(decoder: Any, prefix: Sequence[int], rows: int) -> Any:
+    """The decoder's key/value cache of ``prefix``, repeated for ``rows`` sequences."""
+    output = decoder(input_ids=torch.tensor([list(prefix)], dtype=torch.long), use_cache=True)
+    cache = output.past_key_values
+    cache.batch_repeat_interleave(rows)
+    return cache
+
+
 def _decoder_and_head(model: Any) -> tuple[Any, Any]:
     decoder = model.get_decoder() if hasattr(model, "get_decoder") else model.model
     head = model.get_output_embeddings()
@@ -68,11 +93,15 @@ def completion_logprobs(
     sequences: Sequence[tuple[Sequence[int], Sequence[int]]],
     token_budget: int = 8192,
     vocab_mask: torch.Tensor | None = None,
+    reuse_prefix: bool = True,
 ) -> list[np.ndarray]:
     """log p(completion[t] | prompt, completion[:t]) for each (prompt_ids, completion_ids) pair.
 
     With ``vocab_mask`` (bool over the output dimension) each distribution is renormalised over the
     allowed tokens only (see audit.vocab); completion tokens must then be allowed ones.
+    With ``reuse_prefix`` the prompt prefix that every row of a batch shares (chat template and
+    system prompt, often a third of the tokens) runs through the decoder once, and its key/value
+    cache serves every row.
     Returns one float64 array per sequence, in input order.
     """
     decoder, head = _decoder_and_head(model)
@@ -80,20 +109,27 @@ def completion_logprobs(
     lengths = [len(p) + len(c) - 1 for p, c in sequences]
     results: list[np.ndarray] = [np.empty(0)] * len(sequences)
     for batch in length_batches(lengths, token_budget):
-        width = max(lengths[i] for i in batch)
+        shared = shared_prefix_length([sequences[i][0] for i in batch]) if reuse_prefix else 0
+        if shared < _MIN_SHARED_PREFIX:
+            shared = 0
+        width = max(lengths[i] for i in batch) - shared
         input_ids = torch.zeros((len(batch), width), dtype=torch.long)
         row_index: list[torch.Tensor] = []
         position_index: list[torch.Tensor] = []
         targets: list[torch.Tensor] = []
         for slot, i in enumerate(batch):
             prompt, completion = sequences[i]
-            ids = list(prompt) + list(completion[:-1])
+            ids = list(prompt[shared:]) + list(completion[:-1])
             input_ids[slot, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            start = len(prompt) - 1
+            start = len(prompt) - 1 - shared
             position_index.append(torch.arange(start, start + len(completion)))
             row_index.append(torch.full((len(completion),), slot, dtype=torch.long))
             targets.append(torch.tensor(list(completion), dtype=torch.long))
-        hidden = decoder(input_ids=input_ids, use_cache=False).last_hidden_state
+        if shared:
+            cache = _prefix_cache(decoder, sequences[batch[0]][0][:shared], len(batch))
+            hidden = decoder(input_ids=input_ids, past_key_values=cache, use_cache=True).last_hidden_state
+        else:
+            hidden = decoder(input_ids=input_ids, use_cache=False).last_hidden_state
         picked = hidden[torch.cat(row_index), torch.cat(position_index)]
         target = torch.cat(targets)
         token_logprobs = torch.empty(target.shape[0], dtype=torch.float64)
@@ -126,10 +162,12 @@ class TransformersBackend:
         trust_remote_code: bool = False,
         threads: int | None = None,
         vocabulary: Vocabulary | None = None,
+        reuse_prefix: bool = True,
     ) -> None:
         torch.set_num_threads(threads or os.cpu_count() or 1)
         self.specs: Sequence[ModelSpec] = list(specs)
         self.token_budget = token_budget
+        self.reuse_prefix = reuse_prefix
         self.vocabulary = vocabulary
         self._loaded: dict[WeightsSource, LoadedModel] = {}
         for spec in self.specs:
@@ -190,6 +228,7 @@ class TransformersBackend:
                 [(row.prompt_ids[k], row.completion_ids) for row in rows],
                 self.token_budget,
                 self._torch_masks.get(spec.source),
+                self.reuse_prefix,
             )
             for k, spec in enumerate(self.specs)
         ]
