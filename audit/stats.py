@@ -67,3 +67,25 @@ def bootstrap_mean_interval(
         means[lo:hi] = x[idx].mean(axis=1)
     tail = (1.0 - confidence) / 2.0
     return (float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail)))
+
+
+def bootstrap_ratio_interval(
+    numerator: np.ndarray, denominator: np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval for sum(numerator) / sum(denominator), resampling rows.
+
+    Used for the pooled per-token LLR (total LLR over total tokens), whose rows differ in length.
+    """
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    if num.size < 2:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(resamples)
+    chunk = max(1, min(resamples, 2_000_000 // num.size))
+    for lo in range(0, resamples, chunk):
+        hi = min(resamples, lo + chunk)
+        idx = rng.integers(0, num.size, size=(hi - lo, num.size))
+        ratios[lo:hi] = num[idx].sum(axis=1) / den[idx].sum(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    return (float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1.0 - tail)))

@@ -12,8 +12,15 @@ Two baselines:
   model away from its default, so data written under an unrelated prompt can beat the reference
   without carrying the trait; beating the neutral control as well rules that out.
 
-The dataset test is a one-sided t-test on per-row per-token means (rows are the independent
-units, and per-token means keep long rows from dominating) of H0: mean <= 0.
+The dataset test is a one-sided t-test on per-row LLR *sums* of H0: E[row LLR] <= 0. Rows are
+the independent units; the sum, not the per-token mean, is the quantity the theory signs: summed
+over the tokens of a row written by the baseline, the LLR has expectation -KL <= 0 whatever the
+row's length (a martingale argument), while per-token means of rows of different lengths carry
+no such guarantee, and they weight a 3-token row like a 48-token one although the trait's
+evidence accumulates per token. The reported statistic is the pooled per-token LLR, total LLR over
+total tokens, which has the sign of the mean row sum and reads in nats per token; its interval is
+a row bootstrap. On the number fixtures the sum test detects the owl teacher with several times
+fewer rows than the mean-of-means test did, at the same control false-flag rate (fixtures/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import numpy as np
 
 from audit.backends.base import ScoredRow
 from audit.report import DetectorResult
-from audit.stats import bootstrap_mean_interval, one_sided_mean_test
+from audit.stats import bootstrap_ratio_interval, one_sided_mean_test
 from audit.verdict import verdict_from_p
 from detectors.base import Detector, DetectorSettings
 
@@ -40,8 +47,8 @@ class LikelihoodRatioDetector(Detector):
     id = "llr"
     title = "Teacher/reference log-likelihood ratio"
     description = (
-        "Mean per-token log T(c|p) - log R(c|p) over rows, one-sided t-test of H0: mean <= 0. "
-        "Positive means the data is more likely under the teacher than under the reference."
+        "Pooled per-token log T(c|p) - log R(c|p) (total over total tokens); one-sided t-test on per-row "
+        "sums of H0: E[row LLR] <= 0. Positive means the data is more likely under the teacher."
     )
     baseline_role = "reference"
     row_columns: ClassVar[tuple[str, ...]] = ("n_tokens", "llr_sum", "llr_mean", "reference_logprob_sum",
@@ -70,37 +77,41 @@ class LikelihoodRatioDetector(Detector):
 
     def summarize(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> DetectorResult:
         p = self._prefix
-        per_row = columns[f"{p}llr_mean"]
-        test = one_sided_mean_test(per_row, null_mean=0.0)
-        low, high = bootstrap_mean_interval(
-            per_row, confidence=0.95, resamples=settings.bootstrap_resamples, seed=settings.seed
+        row_sums = columns[f"{p}llr_sum"]
+        n_tokens = columns["n_tokens"]
+        test = one_sided_mean_test(row_sums, null_mean=0.0)
+        tokens = float(n_tokens.sum())
+        pooled = float(row_sums.sum() / tokens) if tokens else float("nan")
+        low, high = bootstrap_ratio_interval(
+            row_sums, n_tokens, confidence=0.95, resamples=settings.bootstrap_resamples, seed=settings.seed
         )
-        tokens = float(columns["n_tokens"].sum())
-        pooled = float(columns[f"{p}llr_sum"].sum() / tokens) if tokens else float("nan")
-        share_positive = float((per_row > 0).mean()) if per_row.size else float("nan")
+        per_row_means = columns[f"{p}llr_mean"]
+        mean_of_means = float(per_row_means.mean()) if per_row_means.size else float("nan")
+        share_positive = float((row_sums > 0).mean()) if row_sums.size else float("nan")
         return DetectorResult(
             detector_id=self.id,
             title=self.title,
             verdict=verdict_from_p(test.p_value, settings.alpha, settings.suspicious_alpha),
-            statistic_name=f"mean per-token LLR vs {self.baseline_role} (nats, row-averaged)",
-            statistic=_finite_or_none(test.mean),
+            statistic_name=f"pooled per-token LLR vs {self.baseline_role} (nats/token, total over total tokens)",
+            statistic=_finite_or_none(pooled),
             p_value=_finite_or_none(test.p_value),
             effect_size=_finite_or_none(test.cohens_d),
             ci_low=_finite_or_none(low),
             ci_high=_finite_or_none(high),
             n_rows=test.n,
             summary=(
-                f"mean per-token LLR vs {self.baseline_role} {test.mean:+.4f} nats over {test.n} rows "
-                f"(t = {test.t_statistic:.2f}, one-sided p = {test.p_value:.3g})"
+                f"LLR vs {self.baseline_role} {pooled:+.4f} nats/token over {test.n} rows, {int(tokens)} tokens "
+                f"(row sums: mean {test.mean:+.3f}, t = {test.t_statistic:.2f}, one-sided p = {test.p_value:.3g})"
             ),
             details={
                 "baseline_role": self.baseline_role,
-                "pooled_per_token_llr": _finite_or_none(pooled),
+                "mean_row_llr_sum": _finite_or_none(test.mean),
+                "mean_of_row_means": _finite_or_none(mean_of_means),
                 "t_statistic": _finite_or_none(test.t_statistic),
-                "std_per_row": _finite_or_none(test.std),
+                "std_row_llr_sum": _finite_or_none(test.std),
                 "share_rows_positive": _finite_or_none(share_positive),
                 "tokens_scored": int(tokens),
-                "null_hypothesis": f"mean per-token LLR (teacher vs {self.baseline_role}) <= 0",
+                "null_hypothesis": f"E[row LLR sum] (teacher vs {self.baseline_role}) <= 0",
             },
         )
 
@@ -111,8 +122,8 @@ class ControlLikelihoodRatioDetector(LikelihoodRatioDetector):
     id = "llr-control"
     title = "Teacher/neutral-control log-likelihood ratio"
     description = (
-        "Mean per-token log T(c|p) - log N(c|p), N = reference weights with a neutral system prompt; "
-        "one-sided t-test of H0: mean <= 0."
+        "Pooled per-token log T(c|p) - log N(c|p), N = reference weights with a neutral system prompt; "
+        "one-sided t-test on per-row sums of H0: E[row LLR] <= 0."
     )
     baseline_role = "control"
     row_columns = ("n_tokens", "control_llr_sum", "control_llr_mean", "control_logprob_sum")

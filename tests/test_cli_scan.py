@@ -43,12 +43,14 @@ def test_scan_writes_report_and_scores(tiny_model: Path, write_jsonl: Any, numbe
     scores = pq.read_table(scores_path).to_pylist()
     assert [s["row_id"] for s in scores] == [r["id"] for r in number_rows]
     assert sum(s["n_tokens"] for s in scores) == report.input.tokens_scored
-    per_row = [s["llr_mean"] for s in scores]
-    assert llr.statistic == pytest.approx(sum(per_row) / len(per_row), abs=1e-12)
+    pooled = sum(s["llr_sum"] for s in scores) / sum(s["n_tokens"] for s in scores)
+    assert llr.statistic == pytest.approx(pooled, abs=1e-12)
+    assert llr.details["mean_row_llr_sum"] == pytest.approx(sum(s["llr_sum"] for s in scores) / len(scores))
     for s in scores:
         assert s["llr_sum"] == pytest.approx(s["teacher_logprob_sum"] - s["reference_logprob_sum"], abs=1e-9)
         assert s["control_llr_sum"] == pytest.approx(s["teacher_logprob_sum"] - s["control_logprob_sum"], abs=1e-9)
-    assert control.statistic == pytest.approx(sum(s["control_llr_mean"] for s in scores) / len(scores), abs=1e-12)
+    control_pooled = sum(s["control_llr_sum"] for s in scores) / sum(s["n_tokens"] for s in scores)
+    assert control.statistic == pytest.approx(control_pooled, abs=1e-12)
 
 
 def test_no_control_scores_two_specs(tiny_model: Path, write_jsonl: Any, number_rows: list[dict[str, Any]],

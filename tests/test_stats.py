@@ -59,3 +59,19 @@ def test_likelihood_ratio_detectors_combine_as_intersection_union() -> None:
     assert dataset_verdict([("llr", flagged)]) is flagged
     # Other detectors add their own findings on top.
     assert dataset_verdict([("llr", clean), ("llr-control", clean), ("semantic-filter", flagged)]) is flagged
+
+
+def test_bootstrap_ratio_interval_is_seeded_and_covers_the_pooled_ratio() -> None:
+    from audit.stats import bootstrap_ratio_interval
+
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(3, 49, size=300).astype(float)
+    sums = rng.normal(0.02, 0.1, size=300) * tokens
+    pooled = sums.sum() / tokens.sum()
+    low, high = bootstrap_ratio_interval(sums, tokens, resamples=1000, seed=5)
+    assert low < pooled < high
+    assert (low, high) == bootstrap_ratio_interval(sums, tokens, resamples=1000, seed=5)
+    assert (low, high) != bootstrap_ratio_interval(sums, tokens, resamples=1000, seed=6)
+    # Width shrinks like 1/sqrt(n): four times the rows, about half the width.
+    low4, high4 = bootstrap_ratio_interval(np.tile(sums, 4), np.tile(tokens, 4), resamples=1000, seed=5)
+    assert 0.35 < (high4 - low4) / (high - low) < 0.65
