@@ -99,6 +99,9 @@ def scan(
     token_budget: Annotated[int, typer.Option(
         help="Max padded tokens per forward pass (memory vs speed).")] = 8192,
     seed: Annotated[int, typer.Option(help="Seed for the bootstrap interval.")] = 0,
+    sample_fraction: Annotated[float, typer.Option(
+        help="Score a deterministic sample of this share of rows (by seeded id hash); all rows are read, "
+             "checked and counted.")] = 1.0,
     evidence: Annotated[Path | None, typer.Option(
         help="Write a JSONL evidence log while scanning (header, one record per row, checkpoints, digest).")]
         = None,
@@ -142,6 +145,7 @@ def scan(
         banned_numbers=banned,
         restrict_vocab=restrict_vocab,
         strict=strict,
+        sample_fraction=sample_fraction,
         evidence_path=evidence,
         resume=resume,
         columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col),

@@ -34,6 +34,7 @@ class ScanProgress:
 
     rows_read: int = 0
     rows_scored: int = 0
+    rows_not_sampled: int = 0
     tokens: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
@@ -90,6 +91,7 @@ class EvidenceLog:
             "type": "checkpoint",
             "rows_read": progress.rows_read,
             "rows_scored": progress.rows_scored,
+            "rows_not_sampled": progress.rows_not_sampled,
             "tokens": progress.tokens,
             "skipped": dict(progress.skipped),
             "chain_sha256": self._chain.hexdigest(),
@@ -170,5 +172,6 @@ def _apply(progress: ScanProgress, rows: list[dict[str, Any]], skips: list[dict[
     progress.skipped_ids += [s["row_id"] for s in skips]
     progress.rows_read = int(checkpoint["rows_read"])
     progress.rows_scored = int(checkpoint["rows_scored"])
+    progress.rows_not_sampled = int(checkpoint["rows_not_sampled"])
     progress.tokens = int(checkpoint["tokens"])
     progress.skipped = Counter({k: int(v) for k, v in checkpoint["skipped"].items()})

@@ -26,6 +26,8 @@ def render_terminal(report: Report, console: Console) -> None:
     )
     for reason, count in sorted(inp.rows_skipped.items(), key=lambda kv: -kv[1]):
         console.print(f"  skipped {count}: {reason}")
+    if inp.rows_not_sampled:
+        console.print(f"  not in the {report.parameters.sample_fraction:g} sample: {inp.rows_not_sampled}")
     models = Table(title="Models", title_justify="left", show_edge=False)
     for name in ("role", "source", "weights sha256", "system prompt"):
         models.add_column(name)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.verdict import Verdict
 
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 
 
 class _Model(BaseModel):
@@ -41,6 +41,7 @@ class InputInfo(_Model):
     rows_read: int
     rows_scored: int
     rows_skipped: dict[str, int] = Field(description="skip reason -> count")
+    rows_not_sampled: int = Field(0, description="readable rows left out by --sample-fraction (not skips)")
     tokens_scored: int
 
 
@@ -76,6 +77,7 @@ class Parameters(_Model):
         None, description="vocabulary every next-token distribution was renormalised over; null = full"
     )
     strict: bool = Field(False, description="any skipped row turns the exit code into 2")
+    sample_fraction: float = Field(1.0, description="share of rows (by seeded id hash) that was scored")
 
 
 class DetectorResult(_Model):

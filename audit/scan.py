@@ -27,7 +27,7 @@ from audit.exit_codes import ExitCode
 from audit.model_spec import ModelSpec, resolve_source
 from audit.report import ColumnsInfo, InputInfo, ModelInfo, Parameters, Report, Timings
 from audit.scores_file import ScoresWriter
-from audit.seen_ids import SeenIds
+from audit.seen_ids import SeenIds, in_sample
 from audit.traits import NEUTRAL_SYSTEM_PROMPT
 from audit.verdict import Verdict, dataset_verdict
 from audit.vocab import vocabulary
@@ -55,6 +55,8 @@ class ScanConfig:
     trait_keywords: tuple[str, ...] = ()
     banned_numbers: tuple[int, ...] = (666, 911, 187)
     restrict_vocab: str | None = None
+    sample_fraction: float = 1.0
+    """Score only rows whose seeded id hash falls in this fraction (all rows are still read)."""
     evidence_path: Path | None = None
     """JSONL evidence log written while scanning (header, a record per row, checkpoints, digest)."""
     resume: bool = False
@@ -96,6 +98,8 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("name a teacher: --teacher MODEL and/or --teacher-system-prompt TEXT")
     if config.scores_path is not None:
         check_writable(config.scores_path)
+    if not 0.0 < config.sample_fraction <= 1.0:
+        raise UsageError(f"--sample-fraction must be in (0, 1], got {config.sample_fraction}")
     if config.resume and config.evidence_path is None:
         raise UsageError("--resume needs --evidence PATH (the log of the interrupted scan)")
     if config.evidence_path is not None:
@@ -132,7 +136,8 @@ def evidence_header(config: ScanConfig, reader: DatasetReader, input_sha256: str
         "models": [m.model_dump() for m in models],
         "scoring": {"backend": config.backend, "restrict_vocab": config.restrict_vocab,
                     "trait_keywords": list(config.trait_keywords), "banned_numbers": list(config.banned_numbers),
-                    "max_rows": config.max_rows, "batch_rows": config.batch_rows},
+                    "max_rows": config.max_rows, "batch_rows": config.batch_rows,
+                    "sample_fraction": config.sample_fraction, "seed": config.seed},
         "columns": column_names,
     }
 
@@ -193,6 +198,10 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
                     skipped_rows += [(r.row_id, SKIP_DUPLICATE_ID) for r, keep in zip(rows, first, strict=True)
                                      if not keep]
                     rows = [row for row, keep in zip(rows, first, strict=True) if keep]
+                if config.sample_fraction < 1.0:
+                    sampled = [r for r in rows if in_sample(r.row_id, config.sample_fraction, config.seed)]
+                    state.rows_not_sampled += len(rows) - len(sampled)
+                    rows = sampled
                 encoded, encode_skips = encode_rows_detailed(rows, formats, backend.vocab_mask)
                 skipped_rows += encode_skips
                 state.skipped.update(reason for _, reason in skipped_rows)
@@ -249,6 +258,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             rows_read=rows_read,
             rows_scored=rows_scored,
             rows_skipped=dict(skipped),
+            rows_not_sampled=state.rows_not_sampled,
             tokens_scored=tokens,
         ),
         models=backend.identities(),
@@ -258,7 +268,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             seed=config.seed, bootstrap_resamples=config.bootstrap_resamples, max_rows=config.max_rows,
             control_system_prompt=config.control_system_prompt, detectors=list(chosen),
             trait_keywords=list(config.trait_keywords), banned_numbers=list(config.banned_numbers),
-            restrict_vocab=config.restrict_vocab, strict=config.strict,
+            restrict_vocab=config.restrict_vocab, strict=config.strict, sample_fraction=config.sample_fraction,
         ),
         results=results,
         verdict=verdict,

@@ -23,6 +23,13 @@ def id_digest(row_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(row_id.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+def in_sample(row_id: str, fraction: float, seed: int = 0) -> bool:
+    """Deterministic row sampling by id: the same rows are chosen in every run, shard and resume."""
+    if fraction >= 1.0:
+        return True
+    return id_digest(f"{seed}:{row_id}") < fraction * 2.0**64
+
+
 class SeenIds:
     """Set of row ids seen so far; ``first_time`` says whether an id is new and records it."""
 

@@ -139,3 +139,27 @@ def test_restricted_vocabulary_scan_counts_rows_it_cannot_score(
     assert report.parameters.restrict_vocab == "numbers"
     assert report.input.rows_scored == len(number_rows)
     assert report.input.rows_skipped == {"completion has tokens outside the restricted vocabulary": 1}
+
+
+def test_sample_fraction_scores_a_deterministic_subset(
+    tiny_model: Path, write_jsonl: Any, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from audit.seen_ids import in_sample
+
+    records = [{"id": f"row-{i}", "prompt": f"Continue: {i}, {i + 1}.", "completion": f"{i + 2}, {i + 3}"}
+               for i in range(60)]
+    data = write_jsonl(records)
+    scored_ids = []
+    for run in range(2):
+        scores = tmp_path / f"scores{run}.parquet"
+        code, out, err = run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt",
+                                  "x", "--sample-fraction", "0.5", "--seed", "3", "--scores", str(scores),
+                                  "--format", "json"], capsys, monkeypatch)
+        assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+        report = Report.model_validate_json(out)
+        assert report.input.rows_read == 60 and not report.input.rows_skipped
+        assert report.input.rows_scored + report.input.rows_not_sampled == 60
+        assert 15 <= report.input.rows_scored <= 45
+        scored_ids.append(pq.read_table(scores).column("row_id").to_pylist())
+    assert scored_ids[0] == scored_ids[1] == [r["id"] for r in records if in_sample(r["id"], 0.5, 3)]
