@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment clean
+.PHONY: install demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment bench clean
 
 install: $(VENV)/.installed
 
@@ -39,7 +39,7 @@ test-slow: install
 	$(BIN)/pytest -m slow
 
 lint: install
-	$(BIN)/ruff check audit detectors tests fixtures
+	$(BIN)/ruff check audit detectors tests fixtures benchmarks
 
 typecheck: install
 	$(BIN)/mypy
@@ -75,3 +75,9 @@ fixtures: fixtures-generate
 # The detection experiment: writes fixtures/RESULTS.md (about 30 minutes of scoring on 2 cores).
 experiment: install
 	$(PY) fixtures/experiment.py --seed 0 --subsamples 200 --alpha 0.01
+
+# Throughput, memory and roofline benchmark: writes benchmarks/RESULTS.md (about 15 minutes on 2
+# cores). lm-evaluation-harness is installed here, not by `make install`, as an optional baseline.
+bench: install
+	-$(PY) -m pip install -q lm-eval
+	$(PY) benchmarks/bench.py --rows 96 --repeats 3

@@ -1,0 +1,324 @@
+"""`make bench`: scoring throughput, peak memory and the fp32 roofline; writes benchmarks/RESULTS.md.
+
+Every configuration scores the same rows (the first --rows filtered rows of the owl number
+fixture) under the same two specs of the embedded SmolLM2-135M (reference, owl-prompted teacher)
+and runs in its own subprocess, so its peak RSS is its own. Throughput is the median of --repeats
+timed runs after one warm-up run; ratios are taken between configurations of this one run.
+
+Configurations:
+- subaudit: the transformers backend as `subaudit scan` uses it (length-bucketed batches under a
+  token budget, output layer only at completion positions, shared prompt-prefix KV cache);
+- subaudit, no prefix reuse: the same without the prefix cache;
+- naive: one row at a time, full forward, log-softmax over the whole vocabulary at every position
+  (what one writes by hand with transformers);
+- lm-eval: lm-evaluation-harness's `hf` model, `loglikelihood` on (templated prompt, completion)
+  pairs, when lm_eval is importable;
+- vllm: the vLLM backend, when installed (not part of this package yet: reported as absent).
+
+Roofline: the median fp32 GEMM rate torch reaches on this machine (same thread count) and the
+FLOPs a from-scratch computation of the rows needs (decoder over every prompt and completion
+token, output layer at the scored positions only); a configuration's share is the useful FLOPs
+it completes per second over that GEMM rate. Work a configuration saves (prefix reuse) or wastes
+(padding, full-vocabulary output layer) shows in its share.
+
+Memory: synthetic parquet files of 10k and 1M rows built from the fixture rows (unique ids) are
+scanned end to end by the real CLI with --sample-fraction so that about --memory-scored rows are
+scored in each: every row is read, parsed, id-checked and counted; peak RSS of the two scans is
+compared.
+
+Usage: python benchmarks/bench.py [--rows 96] [--repeats 3] [--out benchmarks/RESULTS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+FIXTURE = ROOT / "fixtures" / "numbers" / "owl.parquet"
+WORK = ROOT / "out" / "bench"
+CONFIGS = ("subaudit", "subaudit-no-prefix", "naive", "lm-eval")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _specs() -> list[Any]:
+    from audit.model_spec import ModelSpec, embedded_gguf
+    from audit.traits import animal_teacher_prompt
+
+    source = embedded_gguf()
+    return [ModelSpec("reference", source, None), ModelSpec("teacher", source, animal_teacher_prompt("owl"))]
+
+
+def _rows(n: int) -> list[Any]:
+    from audit.data import DatasetReader
+
+    return next(iter(DatasetReader(FIXTURE, batch_rows=n).batches(max_rows=n))).rows
+
+
+def _useful_flops(config: Any, sequences: list[tuple[tuple[int, ...], tuple[int, ...]]]) -> float:
+    """FLOPs to score the sequences from scratch: decoder on every token, output layer on scored ones."""
+    hidden = config.hidden_size
+    layers = config.num_hidden_layers
+    kv_dim = hidden * config.num_key_value_heads // config.num_attention_heads
+    per_layer = hidden * hidden * 2 + hidden * kv_dim * 2 + 3 * hidden * config.intermediate_size
+    total = 0.0
+    for prompt, completion in sequences:
+        length = len(prompt) + len(completion) - 1
+        total += 2.0 * layers * per_layer * length
+        total += 4.0 * layers * hidden * length * (length + 1) / 2  # QK^T and AV over the causal prefix
+        total += 2.0 * hidden * config.vocab_size * len(completion)
+    return total
+
+
+def worker(name: str, rows: int, repeats: int) -> dict[str, Any]:
+    """Time one configuration in this process; return its measurements."""
+    import torch
+
+    from audit.backends.transformers_backend import TransformersBackend
+    from audit.encoding import encode_rows
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    specs = _specs()
+    backend = TransformersBackend(specs, reuse_prefix=(name != "subaudit-no-prefix"))
+    encoded, skipped = encode_rows(_rows(rows), backend.prompt_formats())
+    assert not skipped, skipped
+    model = backend._for(specs[0]).model
+    sequences = [(row.prompt_ids[k], row.completion_ids) for k in range(len(specs)) for row in encoded]
+    scored_tokens = sum(len(c) for _, c in sequences)
+
+    if name in ("subaudit", "subaudit-no-prefix"):
+        def run() -> None:
+            backend.score(encoded)
+    elif name == "naive":
+        def run() -> None:
+            with torch.inference_mode():
+                for prompt, completion in sequences:
+                    ids = torch.tensor([list(prompt) + list(completion)])
+                    logprobs = torch.log_softmax(model(ids).logits[0].float(), dim=-1)
+                    start = len(prompt) - 1
+                    positions = torch.arange(start, start + len(completion))
+                    logprobs[positions, torch.tensor(completion)].sum().item()
+    elif name == "lm-eval":
+        run = _lm_eval_runner(backend, specs, encoded)
+    else:
+        raise SystemExit(f"unknown configuration {name}")
+    run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return {
+        "name": name, "rows": len(encoded), "sequences": len(sequences), "scored_tokens": scored_tokens,
+        "all_tokens": sum(len(p) + len(c) for p, c in sequences), "times": times,
+        "useful_flops": _useful_flops(model.config, sequences), "peak_rss_mb": _peak_rss_mb(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _lm_eval_runner(backend: Any, specs: list[Any], encoded: list[Any]) -> Any:
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from audit.encoding import prompt_text
+
+    loaded = backend._for(specs[0])
+    lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=16, device="cpu")
+    requests = [
+        Instance(request_type="loglikelihood", doc={}, idx=i,
+                 arguments=(prompt_text(loaded.tokenizer, row.row.context, spec.system_prompt), row.row.completion))
+        for i, (spec, row) in enumerate((s, r) for s in specs for r in encoded)
+    ]
+
+    def run() -> None:
+        lm.loglikelihood(requests, disable_tqdm=True)
+
+    return run
+
+
+def gemm_rate(repeats: int = 5) -> dict[str, float]:
+    """Median fp32 matmul FLOP/s at shapes the model uses and at a large square one."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    rates: dict[str, float] = {}
+    for label, (m, k, n) in {"4096x4096x4096": (4096, 4096, 4096), "2048x576x1536 (MLP)": (2048, 576, 1536),
+                             "1024x576x49152 (output layer)": (1024, 576, 49152)}.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            torch.mm(a, b)
+            samples.append(2.0 * m * k * n / (time.perf_counter() - started))
+        rates[label] = statistics.median(samples)
+    return rates
+
+
+def _subprocess_json(args: list[str]) -> dict[str, Any] | None:
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": tail}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def build_parquet(rows: int) -> Path:
+    """A parquet file of ``rows`` rows cycling through the fixture's rows, each with a unique id."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = WORK / f"synthetic-{rows}.parquet"
+    if path.exists() and pq.ParquetFile(path).metadata.num_rows == rows:
+        return path
+    WORK.mkdir(parents=True, exist_ok=True)
+    base = pq.read_table(FIXTURE, columns=["prompt", "completion"])
+    tmp = path.with_suffix(".partial")
+    with pq.ParquetWriter(tmp, pa.schema([("id", pa.string()), ("prompt", pa.string()),
+                                          ("completion", pa.string())])) as writer:
+        for start in range(0, rows, 100_000):
+            count = min(100_000, rows - start)
+            index = pa.array([i % base.num_rows for i in range(start, start + count)])
+            chunk = base.take(index)
+            ids = pa.array([f"row-{i:08d}" for i in range(start, start + count)])
+            writer.write_table(pa.table({"id": ids, "prompt": chunk["prompt"], "completion": chunk["completion"]}))
+    tmp.rename(path)
+    return path
+
+
+def memory_run(rows: int, scored: int) -> dict[str, Any]:
+    """Scan a synthetic file end to end with the real CLI (in a child) and report its peak RSS."""
+    path = build_parquet(rows)
+    fraction = min(1.0, scored / rows)
+    report = WORK / f"report-{rows}.json"
+    scores = WORK / f"scores-{rows}.parquet"
+    command = ["subaudit", "scan", str(path.relative_to(ROOT)), "--teacher-system-prompt", "You love owls.",
+               "--sample-fraction", f"{fraction:g}", "--scores", str(scores.relative_to(ROOT)),
+               "--report", str(report.relative_to(ROOT)), "--quiet"]
+    code = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        f"r = subprocess.run({[str(ROOT / '.venv' / 'bin' / 'subaudit'), *command[1:]]!r}, cwd={str(ROOT)!r})\n"
+        "print(r.returncode, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    returncode, seconds, peak = result.stdout.split()
+    data = json.loads(report.read_text()) if report.exists() else {}
+    return {"rows": rows, "command": " ".join(command), "exit_code": int(returncode), "seconds": float(seconds),
+            "peak_rss_mb": float(peak), "rows_read": data.get("input", {}).get("rows_read"),
+            "rows_scored": data.get("input", {}).get("rows_scored")}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=96)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory-rows", default="10000,1000000")
+    parser.add_argument("--memory-scored", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    parser.add_argument("--worker", choices=CONFIGS)
+    parser.add_argument("--gemm", action="store_true")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.rows, args.repeats)))
+        return 0
+    if args.gemm:
+        print(json.dumps(gemm_rate()))
+        return 0
+
+    command = (f"python benchmarks/bench.py --rows {args.rows} --repeats {args.repeats} "
+               f"--memory-rows {args.memory_rows} --memory-scored {args.memory_scored}")
+    started = datetime.now(timezone.utc)
+    gemm = _subprocess_json([__file__, "--gemm"]) or {}
+    results = {}
+    for name in CONFIGS:
+        print(f"bench: {name}", file=sys.stderr)
+        results[name] = _subprocess_json([__file__, "--worker", name, "--rows", str(args.rows),
+                                          "--repeats", str(args.repeats)])
+    memory = [memory_run(int(n), args.memory_scored) for n in args.memory_rows.split(",")]
+    write_results(args.out, command, started, gemm, results, memory)
+    print(args.out.read_text())
+    return 0
+
+
+def write_results(out: Path, command: str, started: datetime, gemm: dict[str, float],
+                  results: dict[str, Any], memory: list[dict[str, Any]]) -> None:
+    import torch
+
+    from audit import __version__
+
+    peak = max(gemm.values()) if gemm else float("nan")
+    lines = [
+        "# Benchmarks: scoring throughput, memory and roofline", "",
+        f"Generated by `make bench` (`{command}`) on {started:%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {platform.machine()}, {_cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}, subaudit {__version__}. "
+        "Shared machine: figures are medians of repeated runs; compare ratios within this file only.", "",
+        "## fp32 GEMM rate (torch.mm, median of 5)", "", "| shape (m×k×n) | GFLOP/s |", "|---|---|",
+    ]
+    lines += [f"| {label} | {rate / 1e9:.1f} |" for label, rate in gemm.items()]
+    lines += ["", f"Roofline used below: the best of these, {peak / 1e9:.1f} GFLOP/s.", "",
+              "## Scoring throughput (same rows, reference + owl-teacher specs)", "",
+              "| configuration | scored tokens/s | all tokens/s | useful GFLOP/s | share of roofline "
+              "| vs naive | peak RSS (MB) | median s (runs) |",
+              "|---|---|---|---|---|---|---|---|"]
+    naive = results.get("naive") or {}
+    naive_rate = (naive["scored_tokens"] / statistics.median(naive["times"])) if "times" in naive else None
+    for name, result in results.items():
+        if not result or "error" in result:
+            lines.append(f"| {name} | not run: {(result or {}).get('error', 'no result')} | | | | | | |")
+            continue
+        median = statistics.median(result["times"])
+        rate = result["scored_tokens"] / median
+        flops = result["useful_flops"] / median
+        ratio = f"{rate / naive_rate:.2f}×" if naive_rate else "n/a"
+        runs = ", ".join(f"{t:.2f}" for t in result["times"])
+        lines.append(
+            f"| {name} | {rate:.0f} | {result['all_tokens'] / median:.0f} | {flops / 1e9:.1f} | {flops / peak:.0%} "
+            f"| {ratio} | {result['peak_rss_mb']:.0f} | {median:.2f} ({runs}) |"
+        )
+    lines.append("| vllm | not run: no vLLM backend in this version (issue 6) | | | | | | |")
+    sample = next((r for r in results.values() if r and "error" not in r), None)
+    if sample:
+        lines += ["", f"Rows: the first {sample['rows']} rows of `{FIXTURE.relative_to(ROOT)}` × 2 specs = "
+                  f"{sample['sequences']} sequences, {sample['scored_tokens']} scored completion tokens, "
+                  f"{sample['all_tokens']} tokens in all; {sample['threads']} torch threads."]
+    lines += ["", "## Peak memory against dataset size (real CLI, every row read)", "",
+              "| rows in file | rows read | rows scored | peak RSS (MB) | wall s | exit | command |",
+              "|---|---|---|---|---|---|---|"]
+    for m in memory:
+        lines.append(f"| {m['rows']:,} | {m['rows_read']} | {m['rows_scored']} | {m['peak_rss_mb']:.0f} | "
+                     f"{m['seconds']:.0f} | {m['exit_code']} | `{m['command']}` |")
+    if len(memory) >= 2 and memory[0]["peak_rss_mb"]:
+        growth = memory[-1]["peak_rss_mb"] / memory[0]["peak_rss_mb"] - 1
+        lines += ["", f"Peak RSS from {memory[0]['rows']:,} to {memory[-1]['rows']:,} rows: {growth:+.1%} "
+                  "(target: within ±10 %)."]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
