@@ -9,6 +9,7 @@ gives a confidence interval for the mean that does not lean on normality.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,23 @@ def one_sided_mean_test(values: np.ndarray, null_mean: float = 0.0) -> MeanTest:
     return MeanTest(n, mean, std, stderr, t, p, (mean - null_mean) / std, null_mean)
 
 
+def _bootstrap(n_rows: int, resamples: int, seed: int,
+               statistic: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``statistic`` of each of ``resamples`` row resamples (an index matrix per chunk, bounded memory)."""
+    rng = np.random.default_rng(seed)
+    values = np.empty(resamples)
+    chunk = max(1, min(resamples, 2_000_000 // n_rows))
+    for lo in range(0, resamples, chunk):
+        hi = min(resamples, lo + chunk)
+        values[lo:hi] = statistic(rng.integers(0, n_rows, size=(hi - lo, n_rows)))
+    return values
+
+
+def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2.0
+    return (float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail)))
+
+
 def bootstrap_mean_interval(
     values: np.ndarray, confidence: float = 0.95, resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
@@ -57,16 +75,7 @@ def bootstrap_mean_interval(
     x = np.asarray(values, dtype=np.float64)
     if x.size < 2:
         return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    # Resample in chunks so memory stays bounded for large datasets.
-    chunk = max(1, min(resamples, 2_000_000 // x.size))
-    for lo in range(0, resamples, chunk):
-        hi = min(resamples, lo + chunk)
-        idx = rng.integers(0, x.size, size=(hi - lo, x.size))
-        means[lo:hi] = x[idx].mean(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    return (float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail)))
+    return _percentile_interval(_bootstrap(x.size, resamples, seed, lambda idx: x[idx].mean(axis=1)), confidence)
 
 
 def bootstrap_ratio_interval(
@@ -80,12 +89,5 @@ def bootstrap_ratio_interval(
     den = np.asarray(denominator, dtype=np.float64)
     if num.size < 2:
         return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    ratios = np.empty(resamples)
-    chunk = max(1, min(resamples, 2_000_000 // num.size))
-    for lo in range(0, resamples, chunk):
-        hi = min(resamples, lo + chunk)
-        idx = rng.integers(0, num.size, size=(hi - lo, num.size))
-        ratios[lo:hi] = num[idx].sum(axis=1) / den[idx].sum(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    return (float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1.0 - tail)))
+    ratios = _bootstrap(num.size, resamples, seed, lambda idx: num[idx].sum(axis=1) / den[idx].sum(axis=1))
+    return _percentile_interval(ratios, confidence)
