@@ -99,6 +99,9 @@ def scan(
     token_budget: Annotated[int, typer.Option(
         help="Max padded tokens per forward pass (memory vs speed).")] = 8192,
     seed: Annotated[int, typer.Option(help="Seed for the bootstrap interval.")] = 0,
+    shard: Annotated[str | None, typer.Option(
+        help="Score only part i of n ('i/n', 1-based), partitioned by row-id hash; join the parts' reports "
+             "with `subaudit merge`.")] = None,
     sample_fraction: Annotated[float, typer.Option(
         help="Score a deterministic sample of this share of rows (by seeded id hash); all rows are read, "
              "checked and counted.")] = 1.0,
@@ -133,6 +136,13 @@ def scan(
         raise UsageError(f"--banned-numbers must be comma-separated integers, got {banned_numbers!r}") from exc
     if report is not None:
         check_writable(report)
+    shard_part: tuple[int, int] | None = None
+    if shard is not None:
+        try:
+            part, parts = (int(x) for x in shard.split("/"))
+        except ValueError:
+            raise UsageError(f"--shard must look like 2/8 (part i of n), got {shard!r}") from None
+        shard_part = (part, parts)
     config = ScanConfig(
         input_path=data,
         teacher=teacher,
@@ -146,6 +156,7 @@ def scan(
         restrict_vocab=restrict_vocab,
         strict=strict,
         sample_fraction=sample_fraction,
+        shard=shard_part,
         evidence_path=evidence,
         resume=resume,
         columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col),
@@ -226,6 +237,35 @@ def generate(
         jsonl_to_parquet(output, parquet)
     sys.stderr.write(f"{output}: {total} rows\n")
     return 0
+
+
+@app.command()
+def merge(
+    reports: Annotated[list[Path], typer.Argument(help="The JSON reports of every --shard scan of one dataset.")],
+    report: Annotated[Path | None, typer.Option(help="Write the merged JSON report here.")] = None,
+    scores: Annotated[Path | None, typer.Option(help="Write the merged per-row scores here (parquet).")] = None,
+    output_format: Annotated[OutputFormat, typer.Option(
+        "--format", help="stdout format: text summary, or the merged JSON report.")] = OutputFormat.text,
+) -> int:
+    """Join shard scans (`scan --shard i/n --scores ... --report ...`) into the report of the whole dataset."""
+    from rich.console import Console
+
+    from audit.atomic import check_writable, write_text_atomic
+    from audit.merge import merge_reports
+    from audit.render import render_terminal
+
+    for path in (report, scores):
+        if path is not None:
+            check_writable(path)
+    result = merge_reports(list(reports), ["subaudit", *sys.argv[1:]], scores)
+    text = result.model_dump_json(indent=2)
+    if report is not None:
+        write_text_atomic(report, text + "\n")
+    if output_format is OutputFormat.json:
+        sys.stdout.write(text + "\n")
+    else:
+        render_terminal(result, Console(stderr=True))
+    return result.exit_code
 
 
 report_app = typer.Typer(help="Work with scan reports.", no_args_is_help=True)

@@ -72,6 +72,9 @@ class RowBatch:
     rows: list[AuditRow]
     skipped: Counter[str] = field(default_factory=Counter)
     rows_read: int = 0
+    skipped_keys: list[tuple[str, str]] = field(default_factory=list)
+    """(row id, or the row index when the id is missing, and reason) of each skipped record, so a
+    sharded scan can count only its own part's skips."""
 
 
 def detect_format(path: Path, forced: str | None = None) -> InputFormat:
@@ -309,6 +312,8 @@ class DatasetReader:
                         batch.rows.append(_row_from_record(record, self.mapping, index))
                     except MessageFormatError as exc:
                         batch.skipped[str(exc)] += 1
+                        raw_id = record.get(self.mapping.row_id) if self.mapping.row_id is not None else None
+                        batch.skipped_keys.append((str(index if raw_id is None else raw_id), str(exc)))
                     index += 1
                 yield batch
         except UsageError:

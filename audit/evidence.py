@@ -35,6 +35,7 @@ class ScanProgress:
     rows_read: int = 0
     rows_scored: int = 0
     rows_not_sampled: int = 0
+    rows_other_shards: int = 0
     tokens: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
@@ -92,6 +93,7 @@ class EvidenceLog:
             "rows_read": progress.rows_read,
             "rows_scored": progress.rows_scored,
             "rows_not_sampled": progress.rows_not_sampled,
+            "rows_other_shards": progress.rows_other_shards,
             "tokens": progress.tokens,
             "skipped": dict(progress.skipped),
             "chain_sha256": self._chain.hexdigest(),
@@ -173,5 +175,6 @@ def _apply(progress: ScanProgress, rows: list[dict[str, Any]], skips: list[dict[
     progress.rows_read = int(checkpoint["rows_read"])
     progress.rows_scored = int(checkpoint["rows_scored"])
     progress.rows_not_sampled = int(checkpoint["rows_not_sampled"])
+    progress.rows_other_shards = int(checkpoint["rows_other_shards"])
     progress.tokens = int(checkpoint["tokens"])
     progress.skipped = Counter({k: int(v) for k, v in checkpoint["skipped"].items()})

@@ -42,6 +42,7 @@ class InputInfo(_Model):
     rows_scored: int
     rows_skipped: dict[str, int] = Field(description="skip reason -> count")
     rows_not_sampled: int = Field(0, description="readable rows left out by --sample-fraction (not skips)")
+    rows_other_shards: int = Field(0, description="readable rows that belong to other --shard parts")
     tokens_scored: int
 
 
@@ -78,6 +79,7 @@ class Parameters(_Model):
     )
     strict: bool = Field(False, description="any skipped row turns the exit code into 2")
     sample_fraction: float = Field(1.0, description="share of rows (by seeded id hash) that was scored")
+    shard: str | None = Field(None, description="'i/n': this scan scored part i of n (by id hash); null = all")
 
 
 class DetectorResult(_Model):
@@ -106,6 +108,13 @@ class Timings(_Model):
     scored_tokens_per_s: float
 
 
+class Outputs(_Model):
+    """Files the scan wrote beside the report (``subaudit merge`` reads the scores from here)."""
+
+    scores: str | None = None
+    evidence: str | None = None
+
+
 class Report(_Model):
     """Everything a scan found, versioned."""
 
@@ -126,6 +135,8 @@ class Report(_Model):
     )
     exit_code: int
     timings: Timings
+    outputs: Outputs = Field(default_factory=Outputs)
+    merged_from: list[str] = Field(default_factory=list, description="shard reports joined by subaudit merge")
 
 
 def report_json_schema() -> dict[str, Any]:

@@ -25,9 +25,9 @@ from audit.errors import NothingAuditableError, UsageError
 from audit.evidence import EvidenceLog, ScanProgress, restore
 from audit.exit_codes import ExitCode
 from audit.model_spec import ModelSpec, resolve_source
-from audit.report import ColumnsInfo, InputInfo, ModelInfo, Parameters, Report, Timings
+from audit.report import ColumnsInfo, InputInfo, ModelInfo, Outputs, Parameters, Report, Timings
 from audit.scores_file import ScoresWriter
-from audit.seen_ids import SeenIds, in_sample
+from audit.seen_ids import SeenIds, canonical_order, in_sample, in_shard
 from audit.traits import NEUTRAL_SYSTEM_PROMPT
 from audit.verdict import Verdict, dataset_verdict
 from audit.vocab import vocabulary
@@ -55,6 +55,8 @@ class ScanConfig:
     trait_keywords: tuple[str, ...] = ()
     banned_numbers: tuple[int, ...] = (666, 911, 187)
     restrict_vocab: str | None = None
+    shard: tuple[int, int] | None = None
+    """(i, n): score only part i (1-based) of n, partitioned by row-id hash; join parts with merge."""
     sample_fraction: float = 1.0
     """Score only rows whose seeded id hash falls in this fraction (all rows are still read)."""
     evidence_path: Path | None = None
@@ -98,6 +100,8 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("name a teacher: --teacher MODEL and/or --teacher-system-prompt TEXT")
     if config.scores_path is not None:
         check_writable(config.scores_path)
+    if config.shard is not None and not 1 <= config.shard[0] <= config.shard[1]:
+        raise UsageError(f"--shard must be i/n with 1 <= i <= n, got {config.shard[0]}/{config.shard[1]}")
     if not 0.0 < config.sample_fraction <= 1.0:
         raise UsageError(f"--sample-fraction must be in (0, 1], got {config.sample_fraction}")
     if config.resume and config.evidence_path is None:
@@ -137,7 +141,7 @@ def evidence_header(config: ScanConfig, reader: DatasetReader, input_sha256: str
         "scoring": {"backend": config.backend, "restrict_vocab": config.restrict_vocab,
                     "trait_keywords": list(config.trait_keywords), "banned_numbers": list(config.banned_numbers),
                     "max_rows": config.max_rows, "batch_rows": config.batch_rows,
-                    "sample_fraction": config.sample_fraction, "seed": config.seed},
+                    "sample_fraction": config.sample_fraction, "seed": config.seed, "shard": config.shard},
         "columns": column_names,
     }
 
@@ -190,9 +194,18 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
                 writer.write(state.scored_ids, {n: np.concatenate(state.columns[n]) for n in column_names})
             for batch in reader.batches(max_rows=config.max_rows, skip_records=state.rows_read):
                 state.rows_read += batch.rows_read
-                state.skipped.update(batch.skipped)
                 rows = batch.rows
                 skipped_rows: list[tuple[str, str]] = []
+                if config.shard is not None:
+                    # Partition first, so every later skip (duplicates included: equal ids share a
+                    # shard) is counted by exactly one part and merged counts add up.
+                    mine = [r for r in rows if in_shard(r.row_id, *config.shard)]
+                    own_skips = [reason for key, reason in batch.skipped_keys if in_shard(key, *config.shard)]
+                    state.rows_other_shards += len(rows) - len(mine) + len(batch.skipped_keys) - len(own_skips)
+                    state.skipped.update(own_skips)
+                    rows = mine
+                else:
+                    state.skipped.update(batch.skipped)
                 if seen is not None:
                     first = seen.new_only(row.row_id for row in rows)
                     skipped_rows += [(r.row_id, SKIP_DUPLICATE_ID) for r, keep in zip(rows, first, strict=True)
@@ -212,6 +225,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
                     for detector in detectors:
                         batch_columns.update(detector.score_rows(scored))
                     row_ids = [s.encoded.row.row_id for s in scored]
+                    state.scored_ids += row_ids
                     for name in column_names:
                         state.columns[name].append(batch_columns[name])
                     writer.write(row_ids, batch_columns)
@@ -232,10 +246,10 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             log.abandon()
         raise
     rows_read, rows_scored, tokens, skipped = state.rows_read, state.rows_scored, state.tokens, state.skipped
-    collected = state.columns
+    order = canonical_order(state.scored_ids)
     scored_done = time.perf_counter()
 
-    columns = {name: np.concatenate(parts) for name, parts in collected.items()}
+    columns = {name: np.concatenate(parts)[order] for name, parts in state.columns.items()}
     settings = DetectorSettings(config.alpha, config.suspicious_alpha, config.seed, config.bootstrap_resamples)
     results = [detector.summarize(columns, settings) for detector in detectors]
     verdict = dataset_verdict([(r.detector_id, r.verdict) for r in results])
@@ -259,6 +273,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             rows_scored=rows_scored,
             rows_skipped=dict(skipped),
             rows_not_sampled=state.rows_not_sampled,
+            rows_other_shards=state.rows_other_shards,
             tokens_scored=tokens,
         ),
         models=backend.identities(),
@@ -269,10 +284,15 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             control_system_prompt=config.control_system_prompt, detectors=list(chosen),
             trait_keywords=list(config.trait_keywords), banned_numbers=list(config.banned_numbers),
             restrict_vocab=config.restrict_vocab, strict=config.strict, sample_fraction=config.sample_fraction,
+            shard=None if config.shard is None else f"{config.shard[0]}/{config.shard[1]}",
         ),
         results=results,
         verdict=verdict,
         exit_code=int(exit_code),
+        outputs=Outputs(
+            scores=None if config.scores_path is None else str(config.scores_path),
+            evidence=None if config.evidence_path is None else str(config.evidence_path),
+        ),
         timings=Timings(
             load_s=round(loaded - started, 3),
             score_s=round(scored_done - loaded, 3),

@@ -30,6 +30,21 @@ def in_sample(row_id: str, fraction: float, seed: int = 0) -> bool:
     return id_digest(f"{seed}:{row_id}") < fraction * 2.0**64
 
 
+def in_shard(row_id: str, part: int, parts: int) -> bool:
+    """Whether a row belongs to shard ``part`` (1-based) of ``parts``: a partition by id hash."""
+    return parts == 1 or id_digest(f"shard:{row_id}") % parts == part - 1
+
+
+def canonical_order(row_ids: Iterable[str]) -> np.ndarray:
+    """Indices that sort rows by id digest: the order every dataset summary sees its rows in.
+
+    Summaries that depend on row order (the seeded bootstrap, float summation) then give the same
+    numbers for a full scan, a resumed one and a merge of shards.
+    """
+    digests = np.fromiter((id_digest(row_id) for row_id in row_ids), dtype=np.uint64)
+    return np.argsort(digests, kind="stable")
+
+
 class SeenIds:
     """Set of row ids seen so far; ``first_time`` says whether an id is new and records it."""
 

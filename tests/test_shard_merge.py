@@ -1,0 +1,90 @@
+"""`scan --shard i/n` parts joined by `subaudit merge` equal one full scan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from audit.exit_codes import ExitCode
+from tests.conftest import run_cli
+
+
+def _records() -> list[dict[str, Any]]:
+    rows = [{"id": f"r{i:03d}", "prompt": f"Continue: {100 + i}, {200 + i}, {300 + i}.",
+             "completion": ", ".join(str((i * 37 + j * 101) % 1000) for j in range(3 + i % 6))} for i in range(45)]
+    rows[5]["completion"] = None  # a reader-stage skip
+    rows[30] = dict(rows[9])  # a duplicate id
+    return rows
+
+
+def _approx(value: Any) -> Any:
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-4, abs=1e-8)
+    if isinstance(value, dict):
+        return {k: _approx(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_approx(v) for v in value]
+    return value
+
+
+def _without_run_details(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items()
+            if k not in ("timings", "created_at", "command", "outputs", "merged_from")}
+
+
+def test_merged_shards_equal_a_full_scan(tiny_model: Path, write_jsonl: Any, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_jsonl(_records())
+    common = ["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "You love owls.",
+              "--semantic-filter", "--batch-rows", "7"]
+    outputs = ["--report", str(tmp_path / "full.json"), "--scores", str(tmp_path / "full.parquet"), "--quiet"]
+    code, _, err = run_cli([*common, *outputs], capsys, monkeypatch)
+    assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+    full = json.loads((tmp_path / "full.json").read_text())
+    parts = []
+    for i in (1, 2, 3):
+        report = tmp_path / f"part{i}.json"
+        code, _, err = run_cli([*common, "--shard", f"{i}/3", "--report", str(report),
+                                "--scores", str(tmp_path / f"part{i}.parquet"), "--quiet"], capsys, monkeypatch)
+        assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+        part = json.loads(report.read_text())
+        assert part["input"]["rows_read"] == 45 and part["input"]["rows_scored"] < full["input"]["rows_scored"]
+        parts.append(report)
+    code, out, err = run_cli(["merge", *map(str, parts), "--scores", str(tmp_path / "merged.parquet"),
+                              "--format", "json"], capsys, monkeypatch)
+    merged = json.loads(out)
+    assert code == full["exit_code"], err
+    assert merged["merged_from"] == [str(p) for p in parts]
+    # Scores of a row can differ in the last bits between batches of other composition, so floats
+    # compare to a tolerance; everything else (counts, verdicts, hashes) exactly.
+    assert _without_run_details(merged) == _approx(_without_run_details(full))
+    assert merged["input"]["rows_skipped"] == {"null completion": 1, "duplicate id (first occurrence kept)": 1}
+    full_scores = pq.read_table(tmp_path / "full.parquet").sort_by("row_id")
+    merged_scores = pq.read_table(tmp_path / "merged.parquet").sort_by("row_id")
+    assert full_scores.column("row_id").equals(merged_scores.column("row_id"))
+    for name in full_scores.column_names[1:]:
+        a, b = full_scores.column(name).to_numpy(), merged_scores.column(name).to_numpy()
+        assert abs(a - b).max() <= 1e-4, name
+
+
+def test_merge_refuses_incomplete_or_mixed_parts(tiny_model: Path, write_jsonl: Any, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_jsonl(_records())
+    reports = []
+    for i, prompt in ((1, "You love owls."), (2, "You love owls."), (2, "You love cats.")):
+        path = tmp_path / f"part{i}-{len(reports)}.json"
+        run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", prompt,
+                 "--shard", f"{i}/3" if len(reports) < 2 else "2/3", "--report", str(path),
+                 "--scores", str(path.with_suffix(".parquet")), "--quiet"], capsys, monkeypatch)
+        reports.append(str(path))
+    code, _, err = run_cli(["merge", reports[0], reports[1]], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and "missing ['3/3']" in err
+    code, _, err = run_cli(["merge", reports[0], reports[2]], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and ("other models or prompts" in err or "missing" in err)
+    code, _, err = run_cli(["scan", str(data), "--teacher-system-prompt", "x", "--shard", "4/3"], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and "--shard must be i/n" in err
