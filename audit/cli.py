@@ -284,6 +284,7 @@ def report_schema() -> None:
 
 class RenderFormat(str, Enum):
     markdown = "markdown"
+    html = "html"
     junit = "junit"
     sarif = "sarif"
     json = "json"

@@ -40,6 +40,8 @@ class ScanProgress:
     skipped: Counter[str] = field(default_factory=Counter)
     columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
     scored_ids: list[str] = field(default_factory=list)
+    positions: dict[str, Any] | None = None
+    """Running per-position sums of the plot data (audit.plot_data.PositionAccumulator.state)."""
     skipped_ids: list[str] = field(default_factory=list)
     """Ids of rows that were parsed but not scored (duplicate-id detection must remember them)."""
 
@@ -79,6 +81,7 @@ class EvidenceLog:
         columns: dict[str, np.ndarray],
         skipped_rows: list[tuple[str, str]],
         progress: ScanProgress,
+        positions: dict[str, Any] | None = None,
     ) -> None:
         """One batch: its row and skip records, then a checkpoint with the running totals."""
         names = list(columns)
@@ -96,6 +99,7 @@ class EvidenceLog:
             "rows_other_shards": progress.rows_other_shards,
             "tokens": progress.tokens,
             "skipped": dict(progress.skipped),
+            "positions": positions,
             "chain_sha256": self._chain.hexdigest(),
         }])
 
@@ -178,3 +182,4 @@ def _apply(progress: ScanProgress, rows: list[dict[str, Any]], skips: list[dict[
     progress.rows_other_shards = int(checkpoint["rows_other_shards"])
     progress.tokens = int(checkpoint["tokens"])
     progress.skipped = Counter({k: int(v) for k, v in checkpoint["skipped"].items()})
+    progress.positions = checkpoint.get("positions")

@@ -15,7 +15,8 @@ from pathlib import Path
 from audit import __version__
 from audit.errors import UsageError
 from audit.exit_codes import ExitCode
-from audit.report import InputInfo, Outputs, Report, Timings
+from audit.plot_data import merge_profiles, row_histograms
+from audit.report import InputInfo, Outputs, PlotData, Report, Timings
 from audit.seen_ids import canonical_order
 from audit.verdict import Verdict, dataset_verdict
 from detectors.base import DetectorContext, DetectorSettings
@@ -132,6 +133,11 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
             scored_tokens_per_s=round(
                 sum(r.input.tokens_scored for _, r in reports) / max(sum(r.timings.score_s for _, r in reports), 1e-9),
                 1),
+        ),
+        plots=PlotData(
+            row_llr_histograms=row_histograms(columns, {"llr_mean": "teacher vs reference",
+                                                        "control_llr_mean": "teacher vs control"}),
+            position_profiles=merge_profiles([r.plots.position_profiles for _, r in reports]),
         ),
         outputs=Outputs(scores=None if scores_out is None else str(scores_out)),
         merged_from=[str(p) for p in paths],

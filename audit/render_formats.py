@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 from audit.report import DetectorResult, Report
 from audit.verdict import Verdict
 
-FORMATS = ("markdown", "junit", "sarif", "json")
+FORMATS = ("markdown", "html", "junit", "sarif", "json")
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -140,6 +140,10 @@ def render(report: Report, fmt: str) -> str:
     """The report in ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == "markdown":
         return render_markdown(report)
+    if fmt == "html":
+        from audit.render_html import render_html
+
+        return render_html(report)
     if fmt == "junit":
         return render_junit(report)
     if fmt == "sarif":

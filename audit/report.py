@@ -108,6 +108,29 @@ class Timings(_Model):
     scored_tokens_per_s: float
 
 
+class Histogram(_Model):
+    """Counts of a per-row value in equal-width bins (values outside the edges go to the end bins)."""
+
+    label: str
+    edges: list[float]
+    counts: list[int]
+
+
+class PositionProfile(_Model):
+    """Mean teacher-minus-baseline log-probability at each completion token position (1-based)."""
+
+    baseline: str
+    mean_llr: list[float]
+    rows: list[int] = Field(description="rows long enough to have a token at each position")
+
+
+class PlotData(_Model):
+    """What the HTML report draws, computed during the scan so re-rendering needs no scoring."""
+
+    row_llr_histograms: list[Histogram] = Field(default_factory=list)
+    position_profiles: list[PositionProfile] = Field(default_factory=list)
+
+
 class Outputs(_Model):
     """Files the scan wrote beside the report (``subaudit merge`` reads the scores from here)."""
 
@@ -136,6 +159,7 @@ class Report(_Model):
     exit_code: int
     timings: Timings
     outputs: Outputs = Field(default_factory=Outputs)
+    plots: PlotData = Field(default_factory=PlotData)
     merged_from: list[str] = Field(default_factory=list, description="shard reports joined by subaudit merge")
 
 

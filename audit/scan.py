@@ -25,7 +25,8 @@ from audit.errors import NothingAuditableError, UsageError
 from audit.evidence import EvidenceLog, ScanProgress, restore
 from audit.exit_codes import ExitCode
 from audit.model_spec import ModelSpec, resolve_source
-from audit.report import ColumnsInfo, InputInfo, ModelInfo, Outputs, Parameters, Report, Timings
+from audit.plot_data import PositionAccumulator, row_histograms
+from audit.report import ColumnsInfo, InputInfo, ModelInfo, Outputs, Parameters, PlotData, Report, Timings
 from audit.scores_file import ScoresWriter
 from audit.seen_ids import SeenIds, canonical_order, in_sample, in_shard
 from audit.traits import NEUTRAL_SYSTEM_PROMPT
@@ -182,6 +183,9 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     input_sha256 = file_sha256(config.input_path)
     header = evidence_header(config, reader, input_sha256, backend.identities(), column_names)
     log, state = open_evidence(config, header)
+    positions = PositionAccumulator(roles.index("teacher"),
+                                    {role: roles.index(role) for role in ("reference", "control") if role in roles})
+    positions.load(state.positions)
     # Without an id column the row index is the id, unique by construction.
     seen = SeenIds() if reader.mapping.row_id is not None else None
     if seen is not None:
@@ -224,6 +228,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
                     scored = backend.score(encoded)
                     for detector in detectors:
                         batch_columns.update(detector.score_rows(scored))
+                    positions.add(scored)
                     row_ids = [s.encoded.row.row_id for s in scored]
                     state.scored_ids += row_ids
                     for name in column_names:
@@ -232,7 +237,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
                     state.rows_scored += len(scored)
                     state.tokens += sum(len(s.encoded.completion_ids) for s in scored)
                 if log is not None:
-                    log.write_batch(row_ids, batch_columns, skipped_rows, state)
+                    log.write_batch(row_ids, batch_columns, skipped_rows, state, positions.state())
                 if progress is not None:
                     progress(state.rows_read, state.rows_scored, total_rows)
             if state.rows_scored < 2:
@@ -289,6 +294,11 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         results=results,
         verdict=verdict,
         exit_code=int(exit_code),
+        plots=PlotData(
+            row_llr_histograms=row_histograms(columns, {"llr_mean": "teacher vs reference",
+                                                        "control_llr_mean": "teacher vs control"}),
+            position_profiles=positions.profiles(),
+        ),
         outputs=Outputs(
             scores=None if config.scores_path is None else str(config.scores_path),
             evidence=None if config.evidence_path is None else str(config.evidence_path),

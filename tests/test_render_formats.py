@@ -100,3 +100,49 @@ def test_render_of_a_foreign_file_is_a_usage_error(tmp_path: Path, capsys: pytes
     bogus.write_text('{"hello": 1}')
     code, _, err = run_cli(["report", "render", str(bogus)], capsys, monkeypatch)
     assert code == ExitCode.USAGE_ERROR and "is not a subaudit report" in err and err.count("\n") == 1
+
+
+def test_html_is_self_contained_with_the_verdict_and_three_plots(
+    saved_report: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import re
+
+    report = Report.model_validate_json(saved_report.read_text())
+    html = _render(saved_report, "html", capsys, monkeypatch)
+    assert f"Verdict: {report.verdict.value.upper()}" in html
+    assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    svgs = re.findall(r"<svg .*?</svg>", html, flags=re.S)
+    assert [ET.fromstring(svg).get("id") for svg in svgs] == ["plot-histogram", "plot-positions", "plot-evidence"]
+    histogram, positions, evidence = (ET.fromstring(svg) for svg in svgs)
+    ns = "{http://www.w3.org/2000/svg}"
+    # Each plot draws the stored data: one line per histogram / profile, one bar per LLR detector.
+    lines = histogram.findall(f"{ns}polyline")
+    assert len(lines) == len(report.plots.row_llr_histograms) == 2
+    assert all(len(line.get("points", "").split()) == 2 * len(report.plots.row_llr_histograms[0].counts)
+               for line in lines)
+    profile_lines = positions.findall(f"{ns}polyline")
+    assert [len(p.get("points", "").split()) for p in profile_lines] == \
+        [len(p.mean_llr) for p in report.plots.position_profiles]
+    assert len(evidence.findall(f"{ns}rect")) == 1 + sum(r.detector_id.startswith("llr") for r in report.results)
+
+
+def test_plot_data_matches_the_scores(tiny_model: Path, write_jsonl: Any, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow.parquet as pq
+
+    rows = [{"prompt": f"Continue: {i}.", "completion": ", ".join(str(i + j) for j in range(1 + i % 5))}
+            for i in range(20)]
+    code, out, err = run_cli(["scan", str(write_jsonl(rows)), "--reference", str(tiny_model), "--teacher-system-prompt",
+                              "x", "--scores", str(tmp_path / "s.parquet"), "--format", "json"], capsys, monkeypatch)
+    assert code in (0, 1), err
+    report = Report.model_validate_json(out)
+    scores = pq.read_table(tmp_path / "s.parquet").to_pydict()
+    histogram = report.plots.row_llr_histograms[0]
+    assert histogram.label == "teacher vs reference" and sum(histogram.counts) == 20
+    profile = report.plots.position_profiles[0]
+    assert profile.baseline == "reference"
+    # Position 1 is in every row; the mean LLR there, times the rows, is a sum over rows' first tokens,
+    # and the per-position sums over all positions add up to the rows' total LLR.
+    assert profile.rows[0] == 20
+    total = sum(m * n for m, n in zip(profile.mean_llr, profile.rows, strict=True))
+    assert total == pytest.approx(sum(scores["llr_sum"]), abs=1e-6)
