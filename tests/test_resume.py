@@ -32,7 +32,7 @@ def _records(n: int) -> list[dict[str, Any]]:
 
 def _comparable(report: dict[str, Any]) -> dict[str, Any]:
     """The report without what legitimately differs between two runs."""
-    return {k: v for k, v in report.items() if k not in ("timings", "created_at", "command")}
+    return {k: v for k, v in report.items() if k not in ("timings", "created_at", "command", "outputs")}
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

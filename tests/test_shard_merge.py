@@ -23,7 +23,7 @@ def _records() -> list[dict[str, Any]]:
 
 def _approx(value: Any) -> Any:
     if isinstance(value, float):
-        return pytest.approx(value, rel=1e-4, abs=1e-8)
+        return pytest.approx(value, rel=1e-4, abs=1e-6)
     if isinstance(value, dict):
         return {k: _approx(v) for k, v in value.items()}
     if isinstance(value, list):
