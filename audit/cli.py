@@ -9,13 +9,18 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from audit import __version__
 from audit.errors import SubauditError, ToolError, UsageError
 from audit.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from audit.report import Report
 
 app = typer.Typer(
     name="subaudit",
@@ -43,6 +48,20 @@ def _read_system_file(path: Path | None) -> str | None:
         return path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read system prompt file {path}: {exc.__class__.__name__}") from exc
+
+
+def _emit(result: Report, report_path: Path | None, output_format: OutputFormat, console: Console | None) -> None:
+    """Write the report file (atomically), then stdout JSON or the terminal summary (None: quiet)."""
+    from audit.atomic import write_text_atomic
+    from audit.render import render_terminal
+
+    text = result.model_dump_json(indent=2)
+    if report_path is not None:
+        write_text_atomic(report_path, text + "\n")
+    if output_format is OutputFormat.json:
+        sys.stdout.write(text + "\n")
+    elif console is not None:
+        render_terminal(result, console)
 
 
 @app.command()
@@ -119,9 +138,8 @@ def scan(
     """Score every row under reference and teacher and test whether the data came from the teacher."""
     from rich.console import Console
 
-    from audit.atomic import check_writable, write_text_atomic
+    from audit.atomic import check_writable
     from audit.data import ColumnOverrides
-    from audit.render import render_terminal
     from audit.scan import ScanConfig, run_scan
     from audit.traits import NEUTRAL_SYSTEM_PROMPT
     from audit.verdict import Verdict
@@ -182,13 +200,7 @@ def scan(
             result = run_scan(config, on_batch)
     else:
         result = run_scan(config)
-    text = result.model_dump_json(indent=2)
-    if report is not None:
-        write_text_atomic(report, text + "\n")
-    if output_format is OutputFormat.json:
-        sys.stdout.write(text + "\n")
-    elif not quiet:
-        render_terminal(result, console)
+    _emit(result, report, output_format, None if quiet else console)
     if result.parameters.strict and result.input.rows_skipped:
         reasons = ", ".join(f"{n} {r}" for r, n in sorted(result.input.rows_skipped.items()))
         raise ToolError(f"--strict: {sum(result.input.rows_skipped.values())} row(s) skipped ({reasons})")
@@ -250,21 +262,14 @@ def merge(
     """Join shard scans (`scan --shard i/n --scores ... --report ...`) into the report of the whole dataset."""
     from rich.console import Console
 
-    from audit.atomic import check_writable, write_text_atomic
+    from audit.atomic import check_writable
     from audit.merge import merge_reports
-    from audit.render import render_terminal
 
     for path in (report, scores):
         if path is not None:
             check_writable(path)
     result = merge_reports(list(reports), ["subaudit", *sys.argv[1:]], scores)
-    text = result.model_dump_json(indent=2)
-    if report is not None:
-        write_text_atomic(report, text + "\n")
-    if output_format is OutputFormat.json:
-        sys.stdout.write(text + "\n")
-    else:
-        render_terminal(result, Console(stderr=True))
+    _emit(result, report, output_format, Console(stderr=True))
     return result.exit_code
 
 
