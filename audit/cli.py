@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from audit.report import Report
+    from audit.scan import ScanConfig
 
 app = typer.Typer(
     name="subaudit",
@@ -34,6 +35,11 @@ app = typer.Typer(
 class OutputFormat(str, Enum):
     text = "text"
     json = "json"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
 
 
 class FailOn(str, Enum):
@@ -62,6 +68,33 @@ def _emit(result: Report, report_path: Path | None, output_format: OutputFormat,
         sys.stdout.write(text + "\n")
     elif console is not None:
         render_terminal(result, console)
+
+
+def _run_and_emit(config: ScanConfig, report: Path | None, output_format: OutputFormat, quiet: bool,
+                  engine: Engine) -> int:
+    """Run a scan or probe on the chosen engine, write its outputs, and return its exit code."""
+    from rich.console import Console
+
+    from audit.scan import run_scan
+
+    runner = run_scan
+    if engine is Engine.ray:
+        from audit.ray_engine import run_ray_scan
+
+        runner = run_ray_scan
+    console = Console(stderr=True)
+    if not quiet and output_format is OutputFormat.text:
+        from audit.progress import scan_progress
+
+        with scan_progress(console) as on_batch:
+            result = runner(config, on_batch)
+    else:
+        result = runner(config)
+    _emit(result, report, output_format, None if quiet else console)
+    if result.parameters.strict and result.input.rows_skipped:
+        reasons = ", ".join(f"{n} {r}" for r, n in sorted(result.input.rows_skipped.items()))
+        raise ToolError(f"--strict: {sum(result.input.rows_skipped.values())} row(s) skipped ({reasons})")
+    return result.exit_code
 
 
 @app.command()
@@ -134,13 +167,22 @@ def scan(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     trust_remote_code: Annotated[bool, typer.Option(
         help="Allow model folders to run their own Python code (off unless asked).")] = False,
+    calibration: Annotated[Path | None, typer.Option(
+        help="Test against the null measured by `subaudit calibrate` (same models and settings) instead of "
+             "the theoretical E[row LLR] <= 0.")] = None,
+    engine: Annotated[Engine, typer.Option(
+        help="local: score in this process. ray: read parquet with Ray Data and score in actors, one "
+             "backend each (extra 'ray'); DATA may then be a folder of parquet files.")] = Engine.local,
+    ray_address: Annotated[str | None, typer.Option(
+        help="With --engine ray: the cluster to join (e.g. 'auto' or ray://head:10001); default a local runtime.")]
+        = None,
+    ray_actors: Annotated[int | None, typer.Option(
+        help="With --engine ray: scoring actors (default: one per CPU of the local runtime).")] = None,
 ) -> int:
     """Score every row under reference and teacher and test whether the data came from the teacher."""
-    from rich.console import Console
-
     from audit.atomic import check_writable
     from audit.data import ColumnOverrides
-    from audit.scan import ScanConfig, run_scan
+    from audit.scan import ScanConfig
     from audit.traits import NEUTRAL_SYSTEM_PROMPT
     from audit.verdict import Verdict
 
@@ -189,22 +231,143 @@ def scan(
         max_rows=max_rows,
         scores_path=scores,
         trust_remote_code=trust_remote_code,
+        calibration_path=calibration,
+        engine=engine.value,
+        ray_address=ray_address,
+        ray_actors=ray_actors,
         command=tuple(["subaudit", *sys.argv[1:]]),
     )
-    console = Console(stderr=True)
-    show_progress = not quiet and output_format is OutputFormat.text
-    if show_progress:
-        from audit.progress import scan_progress
+    return _run_and_emit(config, report, output_format, quiet, engine)
 
-        with scan_progress(console) as on_batch:
-            result = run_scan(config, on_batch)
-    else:
-        result = run_scan(config)
-    _emit(result, report, output_format, None if quiet else console)
-    if result.parameters.strict and result.input.rows_skipped:
-        reasons = ", ".join(f"{n} {r}" for r, n in sorted(result.input.rows_skipped.items()))
-        raise ToolError(f"--strict: {sum(result.input.rows_skipped.values())} row(s) skipped ({reasons})")
-    return result.exit_code
+
+@app.command()
+def calibrate(
+    known: Annotated[Path, typer.Argument(
+        help="Data of known source that is NOT the teacher's, made the way the audited data was (e.g. the "
+             "reference's own completions to the same prompts, filtered alike).")],
+    out: Annotated[Path, typer.Option(help="Write the calibration (versioned JSON) here.")],
+    teacher: Annotated[str | None, typer.Option(help="Suspected teacher model, as for scan.")] = None,
+    teacher_system_prompt: Annotated[str | None, typer.Option(help="Teacher system prompt, as for scan.")] = None,
+    teacher_system_file: Annotated[Path | None, typer.Option(help="Read the teacher's system prompt here.")] = None,
+    reference: Annotated[str, typer.Option(help="Reference model, as for scan.")] = "smollm2-135m-instruct",
+    control_system_prompt: Annotated[str | None, typer.Option(help="Neutral control prompt, as for scan.")] = None,
+    no_control: Annotated[bool, typer.Option("--no-control", help="No neutral control.")] = False,
+    restrict_vocab: Annotated[str | None, typer.Option(help="As for scan ('numbers').")] = None,
+    fpr: Annotated[float, typer.Option(
+        help="False-positive rate for the per-row thresholds (share of known-source rows above them).")] = 0.01,
+    id_col: Annotated[str | None, typer.Option(help="Row id column.")] = None,
+    max_rows: Annotated[int | None, typer.Option(help="Read at most this many rows.")] = None,
+    batch_rows: Annotated[int, typer.Option(help="Rows per batch.")] = 256,
+    token_budget: Annotated[int, typer.Option(help="Max padded tokens per forward pass.")] = 8192,
+    trust_remote_code: Annotated[bool, typer.Option(help="Allow model code (off unless asked).")] = False,
+) -> int:
+    """Measure the LLR null on known-source data; `scan --calibration FILE` then tests against it."""
+    from rich.console import Console
+
+    from audit.calibration import calibrate as run_calibration
+    from audit.data import ColumnOverrides
+    from audit.scan import ScanConfig
+    from audit.traits import NEUTRAL_SYSTEM_PROMPT
+
+    if teacher_system_prompt is not None and teacher_system_file is not None:
+        raise UsageError("give --teacher-system-prompt or --teacher-system-file, not both")
+    config = ScanConfig(
+        input_path=known, teacher=teacher,
+        teacher_system_prompt=teacher_system_prompt or _read_system_file(teacher_system_file),
+        reference=reference,
+        control_system_prompt=None if no_control else (control_system_prompt or NEUTRAL_SYSTEM_PROMPT),
+        restrict_vocab=restrict_vocab, columns=ColumnOverrides(row_id=id_col), max_rows=max_rows,
+        batch_rows=batch_rows, token_budget=token_budget, trust_remote_code=trust_remote_code,
+        command=tuple(["subaudit", *sys.argv[1:]]),
+    )
+    calibration, _ = run_calibration(config, out, fpr)
+    console = Console(stderr=True)
+    for detector, null in calibration.nulls.items():
+        pooled = sum(null.row_llr_sums) / sum(null.row_tokens)
+        console.print(f"{detector}: null over {len(null.row_llr_sums)} rows, pooled LLR {pooled:+.4f} nats/token, "
+                      f"per-row threshold at fpr {fpr:g}: {null.row_threshold_per_token:+.4f} nats/token")
+    console.print(f"calibration written to {out}")
+    return 0
+
+
+@app.command()
+def probe(
+    data: Annotated[Path, typer.Argument(help="Dataset: .parquet, .jsonl or .csv.")],
+    traits: Annotated[str | None, typer.Option(
+        help="Comma-separated candidates: any animal (through --template) or a built-in persona "
+             "(misaligned, deceptive, power-seeking, sycophantic). Default: every built-in candidate "
+             "(24 animals + 4 personas).")] = None,
+    traits_file: Annotated[Path | None, typer.Option(
+        help="Candidates, one per line: 'name' or 'name = system prompt'; '#' comments.")] = None,
+    template: Annotated[str, typer.Option(
+        help="System prompt template for animal candidates ({animal} is replaced). Default: the paper's.")]
+        = "",
+    reference: Annotated[str, typer.Option(
+        help="Reference (base) model: HF folder, .gguf file, or the embedded default.")]
+        = "smollm2-135m-instruct",
+    control_system_prompt: Annotated[str | None, typer.Option(
+        help="Neutral control prompt every candidate must beat. Default: 'You are a helpful assistant.'")] = None,
+    correction: Annotated[str, typer.Option(
+        help="Correction across candidates: holm (family-wise error) or bh (false discovery rate).")] = "holm",
+    restrict_vocab: Annotated[str | None, typer.Option(
+        help="Score given the data's format ('numbers'), as for scan.")] = None,
+    alpha: Annotated[float, typer.Option(help="Adjusted p-value below which a trait is named.")] = 0.01,
+    suspicious_alpha: Annotated[float, typer.Option(
+        help="Adjusted p-value below which the verdict is 'suspicious'.")] = 0.05,
+    fail_on: Annotated[FailOn, typer.Option(
+        help="Exit 1 when the verdict is at or above this level (flagged = a trait is named).")] = FailOn.flagged,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    scores: Annotated[Path | None, typer.Option(help="Write per-row log-probability sums here (parquet).")] = None,
+    output_format: Annotated[OutputFormat, typer.Option(
+        "--format", help="stdout format: text summary, or the JSON report.")] = OutputFormat.text,
+    prompt_col: Annotated[str | None, typer.Option(help="Prompt column (default: detected).")] = None,
+    completion_col: Annotated[str | None, typer.Option(help="Completion column.")] = None,
+    messages_col: Annotated[str | None, typer.Option(help="Chat messages column.")] = None,
+    id_col: Annotated[str | None, typer.Option(help="Row id column (default: 'id', else row index).")] = None,
+    input_format: Annotated[str | None, typer.Option(help="parquet, jsonl or csv.")] = None,
+    max_rows: Annotated[int | None, typer.Option(help="Read at most this many rows.")] = None,
+    sample_fraction: Annotated[float, typer.Option(help="Score this seeded share of rows.")] = 1.0,
+    batch_rows: Annotated[int, typer.Option(help="Rows read and scored per batch.")] = 256,
+    token_budget: Annotated[int, typer.Option(help="Max padded tokens per forward pass.")] = 8192,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    trust_remote_code: Annotated[bool, typer.Option(
+        help="Allow model folders to run their own Python code (off unless asked).")] = False,
+) -> int:
+    """Rank candidate traits by how well their prompts explain the data (vs a neutral prompt and each other)."""
+    from audit.atomic import check_writable
+    from audit.data import ColumnOverrides
+    from audit.scan import ScanConfig
+    from audit.traits import ANIMAL_TEACHER_TEMPLATE, NEUTRAL_SYSTEM_PROMPT, builtin_traits, parse_traits
+    from audit.verdict import Verdict
+
+    lines: list[str] = []
+    if traits_file is not None:
+        try:
+            lines = traits_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read traits file {traits_file}: {exc.__class__.__name__}") from exc
+    if report is not None:
+        check_writable(report)
+    names = [n for n in (traits or "").split(",") if n.strip()]
+    try:
+        if names or lines:
+            candidates = parse_traits(names, lines, template or ANIMAL_TEACHER_TEMPLATE)
+        else:
+            parse_traits([], [], template or ANIMAL_TEACHER_TEMPLATE)  # validates the template
+            candidates = list(builtin_traits(template or ANIMAL_TEACHER_TEMPLATE).items())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    config = ScanConfig(
+        input_path=data, reference=reference,
+        control_system_prompt=control_system_prompt or NEUTRAL_SYSTEM_PROMPT,
+        traits=tuple(candidates), correction=correction, restrict_vocab=restrict_vocab,
+        columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
+        alpha=alpha, suspicious_alpha=suspicious_alpha, fail_on=Verdict(fail_on.value), token_budget=token_budget,
+        batch_rows=batch_rows, seed=seed, max_rows=max_rows, sample_fraction=sample_fraction, scores_path=scores,
+        trust_remote_code=trust_remote_code, command=tuple(["subaudit", *sys.argv[1:]]),
+    )
+    return _run_and_emit(config, report, output_format, quiet, engine=Engine.local)
 
 
 @app.command()
@@ -226,6 +389,7 @@ def generate(
     constrained: Annotated[bool, typer.Option(
         "--constrained", help="Restrict sampling to digit/separator tokens (a deviation from the paper).")]
         = False,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (the paper: 1).")] = 1.0,
 ) -> int:
     """Sample a number-sequence dataset (the paper's protocol) from a prompted model."""
     from audit.generate import GenerationConfig, generate_numbers, jsonl_to_parquet
@@ -239,8 +403,9 @@ def generate(
     config = GenerationConfig(
         output=output, rows=rows, model=model, system_prompt=prompt, label=label or derived,
         seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained,
-        sample_seed=sample_seed,
+        sample_seed=sample_seed, temperature=temperature,
     )
+
     def report_progress(done: int) -> None:
         sys.stderr.write(f"generated {done}/{rows}\n")
 

@@ -192,7 +192,7 @@ def resolve_columns(names: list[str], overrides: ColumnOverrides) -> ColumnMappi
     )
 
 
-def _row_from_record(record: dict[str, Any], mapping: ColumnMapping, index: int) -> AuditRow:
+def row_from_record(record: dict[str, Any], mapping: ColumnMapping, index: int) -> AuditRow:
     """Build one row, raising :class:`MessageFormatError` with the skip reason when it can't."""
     row_id: Any = index if mapping.row_id is None else record.get(mapping.row_id)
     if row_id is None:
@@ -309,7 +309,7 @@ class DatasetReader:
                 batch = RowBatch(rows=[], rows_read=len(records))
                 for record in records:
                     try:
-                        batch.rows.append(_row_from_record(record, self.mapping, index))
+                        batch.rows.append(row_from_record(record, self.mapping, index))
                     except MessageFormatError as exc:
                         batch.skipped[str(exc)] += 1
                         raw_id = record.get(self.mapping.row_id) if self.mapping.row_id is not None else None

@@ -30,10 +30,19 @@ class PositionAccumulator:
 
     def add(self, rows: Sequence[ScoredRow]) -> None:
         for row in rows:
-            teacher = row.logprobs[self.teacher_index][:MAX_POSITIONS]
-            self.counts[: teacher.size] += 1
-            for name, index in self.baselines.items():
-                self.sums[name][: teacher.size] += teacher - row.logprobs[index][:MAX_POSITIONS]
+            self.add_differences(self.differences(row))
+
+    def differences(self, row: ScoredRow) -> dict[str, np.ndarray]:
+        """One row's teacher-minus-baseline log-probability per position (first MAX_POSITIONS)."""
+        teacher = row.logprobs[self.teacher_index][:MAX_POSITIONS]
+        return {name: teacher - row.logprobs[index][:MAX_POSITIONS] for name, index in self.baselines.items()}
+
+    def add_differences(self, differences: dict[str, np.ndarray]) -> None:
+        """Add one row given as :meth:`differences` (how Ray actors ship rows to the driver)."""
+        length = next(iter(differences.values())).size if differences else 0
+        self.counts[:length] += 1
+        for name, values in differences.items():
+            self.sums[name][:length] += values
 
     def state(self) -> dict[str, Any]:
         """Running sums for the evidence log's checkpoints (a resumed scan continues from them)."""

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.verdict import Verdict
 
-SCHEMA_VERSION = "1.3.0"
+SCHEMA_VERSION = "1.4.0"
 
 
 class _Model(BaseModel):
@@ -80,6 +80,8 @@ class Parameters(_Model):
     strict: bool = Field(False, description="any skipped row turns the exit code into 2")
     sample_fraction: float = Field(1.0, description="share of rows (by seeded id hash) that was scored")
     shard: str | None = Field(None, description="'i/n': this scan scored part i of n (by id hash); null = all")
+    correction: str | None = Field(None, description="probe only: multiplicity correction across candidates (holm, bh)")
+    engine: str = Field("local", description="'local' (one process) or 'ray' (Ray Data actors); same scores either way")
 
 
 class DetectorResult(_Model):
@@ -131,6 +133,18 @@ class PlotData(_Model):
     position_profiles: list[PositionProfile] = Field(default_factory=list)
 
 
+class CalibrationInfo(_Model):
+    """The empirical null a scan's likelihood-ratio tests used (``subaudit calibrate``)."""
+
+    path: str
+    sha256: str
+    source_path: str = Field(description="the known-source data the null was measured on")
+    source_sha256: str
+    rows: int
+    fpr: float = Field(description="false-positive rate the per-row thresholds were set at")
+    created_at: datetime
+
+
 class Outputs(_Model):
     """Files the scan wrote beside the report (``subaudit merge`` reads the scores from here)."""
 
@@ -161,6 +175,8 @@ class Report(_Model):
     outputs: Outputs = Field(default_factory=Outputs)
     plots: PlotData = Field(default_factory=PlotData)
     merged_from: list[str] = Field(default_factory=list, description="shard reports joined by subaudit merge")
+    calibration: CalibrationInfo | None = Field(
+        None, description="the calibrated null the LLR tests used; null = the theoretical null E[row LLR] <= 0")
 
 
 def report_json_schema() -> dict[str, Any]:

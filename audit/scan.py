@@ -19,14 +19,24 @@ import numpy as np
 from audit import __version__
 from audit.atomic import check_writable
 from audit.backends import create_backend
-from audit.data import ColumnOverrides, DatasetReader, file_sha256
+from audit.data import ColumnMapping, ColumnOverrides, DatasetReader, file_sha256
 from audit.encoding import encode_rows_detailed
 from audit.errors import NothingAuditableError, UsageError
 from audit.evidence import EvidenceLog, ScanProgress, restore
 from audit.exit_codes import ExitCode
 from audit.model_spec import ModelSpec, resolve_source
 from audit.plot_data import PositionAccumulator, row_histograms
-from audit.report import ColumnsInfo, InputInfo, ModelInfo, Outputs, Parameters, PlotData, Report, Timings
+from audit.report import (
+    CalibrationInfo,
+    ColumnsInfo,
+    InputInfo,
+    ModelInfo,
+    Outputs,
+    Parameters,
+    PlotData,
+    Report,
+    Timings,
+)
 from audit.scores_file import ScoresWriter
 from audit.seen_ids import SeenIds, canonical_order, in_sample, in_shard
 from audit.traits import NEUTRAL_SYSTEM_PROMPT
@@ -34,6 +44,7 @@ from audit.verdict import Verdict, dataset_verdict
 from audit.vocab import vocabulary
 from detectors.base import Detector, DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS, scan_detectors
+from detectors.trait_probe import trait_role
 
 SKIP_DUPLICATE_ID = "duplicate id (first occurrence kept)"
 
@@ -69,7 +80,19 @@ class ScanConfig:
     """Name of a vocabulary (audit.vocab) to renormalise every distribution over; None = full."""
     columns: ColumnOverrides = field(default_factory=ColumnOverrides)
     input_format: str | None = None
+    traits: tuple[tuple[str, str], ...] = ()
+    """Probe mode (`subaudit probe`): (name, system prompt) of each candidate trait; no teacher."""
+    correction: str = "holm"
+    calibration_path: Path | None = None
+    """A calibration file (``subaudit calibrate``): test against its measured null, not E <= 0."""
+    """Multiplicity correction across probe candidates: holm or bh."""
     backend: str = "transformers"
+    engine: str = "local"
+    """"local" (this process) or "ray" (Ray Data actors; audit.ray_engine)."""
+    ray_address: str | None = None
+    """Ray cluster to join; None starts a local Ray runtime."""
+    ray_actors: int | None = None
+    """Scoring actors (each holds one backend); None = one per CPU (local) or per GPU with vLLM."""
     alpha: float = 0.01
     suspicious_alpha: float = 0.05
     fail_on: Verdict = Verdict.FLAGGED
@@ -97,7 +120,16 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("--max-rows must be at least 1")
     if config.restrict_vocab is not None:
         vocabulary(config.restrict_vocab)
-    if config.teacher is None and config.teacher_system_prompt is None:
+    if config.traits:
+        if config.calibration_path is not None:
+            raise UsageError("--calibration applies to scan, not to probe, in this version")
+        if config.teacher is not None or config.teacher_system_prompt is not None:
+            raise UsageError("a probe compares candidate traits; it takes no --teacher")
+        if config.control_system_prompt is None:
+            raise UsageError("a probe needs the neutral control; do not turn it off")
+        if config.correction not in ("holm", "bh"):
+            raise UsageError(f"--correction must be holm or bh, got {config.correction!r}")
+    elif config.teacher is None and config.teacher_system_prompt is None:
         raise UsageError("name a teacher: --teacher MODEL and/or --teacher-system-prompt TEXT")
     if config.scores_path is not None:
         check_writable(config.scores_path)
@@ -117,6 +149,11 @@ def model_specs(config: ScanConfig) -> list[ModelSpec]:
     A teacher given only as a system prompt also reuses the reference weights (loaded once).
     """
     reference = ModelSpec("reference", resolve_source(config.reference), config.reference_system_prompt)
+    if config.traits:
+        assert config.control_system_prompt is not None
+        control = ModelSpec("control", reference.source, config.control_system_prompt)
+        return [reference, control,
+                *(ModelSpec(trait_role(name), reference.source, prompt) for name, prompt in config.traits)]
     teacher_source = resolve_source(config.teacher) if config.teacher else reference.source
     teacher = ModelSpec("teacher", teacher_source, config.teacher_system_prompt)
     if teacher.source == reference.source and teacher.system_prompt == reference.system_prompt:
@@ -128,6 +165,37 @@ def model_specs(config: ScanConfig) -> list[ModelSpec]:
             raise UsageError("the teacher's system prompt equals the control's; pass --no-control")
         specs.append(control)
     return specs
+
+
+@dataclass(frozen=True)
+class PreparedCalibration:
+    info: CalibrationInfo
+    nulls: dict[str, tuple[np.ndarray, np.ndarray, float]]
+
+
+def prepare_calibration(config: ScanConfig, models: list[ModelInfo]) -> PreparedCalibration | None:
+    """Load ``--calibration`` and check it was made with this scan's models and settings (before scoring)."""
+    if config.calibration_path is None:
+        return None
+    from audit.calibration import calibration_info, check_matches, load_calibration, nulls_for_detectors
+
+    calibration, sha256 = load_calibration(config.calibration_path)
+    check_matches(calibration, models, config.restrict_vocab)
+    return PreparedCalibration(calibration_info(config.calibration_path, sha256, calibration),
+                               nulls_for_detectors(calibration))
+
+
+def probe_correction(config: ScanConfig) -> str | None:
+    """The probe's correction when this scan is a probe, else None."""
+    return config.correction if config.traits else None
+
+
+def position_accumulator(roles: list[str]) -> PositionAccumulator:
+    """Teacher-minus-baseline sums by completion position; empty for a probe (it has no teacher)."""
+    if "teacher" not in roles:
+        return PositionAccumulator(0, {})
+    return PositionAccumulator(roles.index("teacher"),
+                               {role: roles.index(role) for role in ("reference", "control") if role in roles})
 
 
 def evidence_header(config: ScanConfig, reader: DatasetReader, input_sha256: str, models: list[ModelInfo],
@@ -168,11 +236,12 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
         vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
     )
+    calibration = prepare_calibration(config, backend.identities())
     loaded = time.perf_counter()
     formats = backend.prompt_formats()
     roles = [spec.role for spec in specs]
     context = DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers)
-    chosen = scan_detectors("control" in roles, config.semantic_filter)
+    chosen = scan_detectors("control" in roles, config.semantic_filter, probe_correction(config))
     detectors: list[Detector] = [DETECTORS[name](context) for name in chosen]
     # Detectors may share a column (n_tokens); each name is kept once.
     column_names = list(dict.fromkeys(c for d in detectors for c in d.row_columns))
@@ -183,8 +252,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     input_sha256 = file_sha256(config.input_path)
     header = evidence_header(config, reader, input_sha256, backend.identities(), column_names)
     log, state = open_evidence(config, header)
-    positions = PositionAccumulator(roles.index("teacher"),
-                                    {role: roles.index(role) for role in ("reference", "control") if role in roles})
+    positions = position_accumulator(roles)
     positions.load(state.positions)
     # Without an id column the row index is the id, unique by construction.
     seen = SeenIds() if reader.mapping.row_id is not None else None
@@ -250,28 +318,67 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         if log is not None:
             log.abandon()
         raise
+    report = build_report(
+        config, ScannedInput(reader.format, reader.mapping, input_sha256, config.input_path.stat().st_size),
+        backend.identities(), list(chosen), detectors, state, positions,
+        StageTimes(started, loaded, scored_done=time.perf_counter()), calibration,
+    )
+    if log is not None:
+        log.close({"rows_read": report.input.rows_read, "rows_scored": report.input.rows_scored,
+                   "verdict": report.verdict.value, "exit_code": report.exit_code})
+    return report
+
+
+@dataclass(frozen=True)
+class ScannedInput:
+    """What the report says of the input, whichever engine read it."""
+
+    format: str
+    mapping: ColumnMapping
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """perf_counter marks: start, models loaded, last row scored."""
+
+    started: float
+    loaded: float
+    scored_done: float
+
+
+def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelInfo], chosen: list[str],
+                 detectors: list[Detector], state: ScanProgress, positions: PositionAccumulator,
+                 times: StageTimes, calibration: PreparedCalibration | None = None) -> Report:
+    """Reduce a finished scan's per-row scores to the report (shared by the local and Ray engines).
+
+    Rows are summarized in canonical order (id digest), so the report does not depend on the
+    order rows were scored in: by batch, by shard or by Ray actor.
+    """
     rows_read, rows_scored, tokens, skipped = state.rows_read, state.rows_scored, state.tokens, state.skipped
     order = canonical_order(state.scored_ids)
-    scored_done = time.perf_counter()
-
-    columns = {name: np.concatenate(parts)[order] for name, parts in state.columns.items()}
-    settings = DetectorSettings(config.alpha, config.suspicious_alpha, config.seed, config.bootstrap_resamples)
+    columns = {name: np.concatenate(parts)[order] if parts else np.empty(0)
+               for name, parts in state.columns.items()}
+    settings = DetectorSettings(config.alpha, config.suspicious_alpha, config.seed, config.bootstrap_resamples,
+                                None if calibration is None else calibration.nulls)
     results = [detector.summarize(columns, settings) for detector in detectors]
     verdict = dataset_verdict([(r.detector_id, r.verdict) for r in results])
     exit_code = ExitCode.FINDINGS if verdict.at_least(config.fail_on) else ExitCode.CLEAN
     if config.strict and skipped:
         exit_code = ExitCode.TOOL_ERROR
-    mapping = reader.mapping
+    mapping = scanned.mapping
     finished = time.perf_counter()
-    report = Report(
+    score_s = times.scored_done - times.loaded
+    return Report(
         tool_version=__version__,
         created_at=datetime.now(timezone.utc),
         command=list(config.command) or list(sys.argv),
         input=InputInfo(
             path=str(config.input_path),
-            format=reader.format,
-            sha256=input_sha256,
-            size_bytes=config.input_path.stat().st_size,
+            format=scanned.format,
+            sha256=scanned.sha256,
+            size_bytes=scanned.size_bytes,
             columns=ColumnsInfo(mode=mapping.mode, prompt=mapping.prompt, completion=mapping.completion,
                                 messages=mapping.messages, row_id=mapping.row_id),
             rows_read=rows_read,
@@ -281,7 +388,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             rows_other_shards=state.rows_other_shards,
             tokens_scored=tokens,
         ),
-        models=backend.identities(),
+        models=models,
         parameters=Parameters(
             backend=config.backend, alpha=config.alpha, suspicious_alpha=config.suspicious_alpha,
             fail_on=config.fail_on.value, token_budget=config.token_budget, batch_rows=config.batch_rows,
@@ -290,6 +397,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             trait_keywords=list(config.trait_keywords), banned_numbers=list(config.banned_numbers),
             restrict_vocab=config.restrict_vocab, strict=config.strict, sample_fraction=config.sample_fraction,
             shard=None if config.shard is None else f"{config.shard[0]}/{config.shard[1]}",
+            engine=config.engine, correction=probe_correction(config),
         ),
         results=results,
         verdict=verdict,
@@ -304,13 +412,10 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
             evidence=None if config.evidence_path is None else str(config.evidence_path),
         ),
         timings=Timings(
-            load_s=round(loaded - started, 3),
-            score_s=round(scored_done - loaded, 3),
-            total_s=round(finished - started, 3),
-            scored_tokens_per_s=round(tokens / max(scored_done - loaded, 1e-9), 1),
+            load_s=round(times.loaded - times.started, 3),
+            score_s=round(score_s, 3),
+            total_s=round(finished - times.started, 3),
+            scored_tokens_per_s=round(tokens / max(score_s, 1e-9), 1),
         ),
+        calibration=None if calibration is None else calibration.info,
     )
-    if log is not None:
-        log.close({"rows_read": rows_read, "rows_scored": rows_scored, "verdict": verdict.value,
-                   "exit_code": int(exit_code)})
-    return report

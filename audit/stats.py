@@ -91,3 +91,52 @@ def bootstrap_ratio_interval(
         return (math.nan, math.nan)
     ratios = _bootstrap(num.size, resamples, seed, lambda idx: num[idx].sum(axis=1) / den[idx].sum(axis=1))
     return _percentile_interval(ratios, confidence)
+
+
+def adjust_p_values(p_values: np.ndarray, method: str = "holm") -> np.ndarray:
+    """Multiplicity-adjusted p-values, in the input order.
+
+    ``holm``: Holm's step-down (controls the family-wise error rate under any dependence, which
+    candidates scored on the same rows have). ``bh``: Benjamini-Hochberg step-up (controls the false
+    discovery rate; valid for the positively dependent tests here, and more powerful).
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    if method == "holm":
+        adjusted_sorted = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ranked))
+    elif method == "bh":
+        adjusted_sorted = np.minimum.accumulate(m / np.arange(m, 0, -1) * ranked[::-1])[::-1]
+        adjusted_sorted = np.minimum(1.0, adjusted_sorted)
+    else:
+        raise ValueError(f"unknown correction {method!r}; use holm or bh")
+    adjusted = np.empty(m)
+    adjusted[order] = adjusted_sorted
+    return adjusted
+
+
+@dataclass(frozen=True)
+class WelchTest:
+    """One-sided two-sample test of H0: mean(x) <= mean(y), unequal variances."""
+
+    t: float
+    p_value: float
+    df: float
+
+
+def one_sided_welch_test(x: np.ndarray, y: np.ndarray) -> WelchTest:
+    """Welch's t-test that ``x`` has the larger mean; NaN with fewer than 2 values on a side."""
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if a.size < 2 or b.size < 2:
+        return WelchTest(math.nan, math.nan, math.nan)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    diff = float(a.mean() - b.mean())
+    if se <= 1e-12 * max(1.0, abs(diff)):
+        return WelchTest(math.copysign(math.inf, diff) if diff else 0.0, 0.0 if diff > 0 else 1.0, math.nan)
+    t = diff / se
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    return WelchTest(t, float(scipy_stats.t.sf(t, df=df)), df)

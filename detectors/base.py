@@ -38,6 +38,9 @@ class DetectorSettings:
     suspicious_alpha: float = 0.05
     seed: int = 0
     bootstrap_resamples: int = 2000
+    nulls: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None
+    """Calibrated nulls by detector id: (row LLR sums, row tokens, per-token row threshold) of
+    known-source rows (audit.calibration); None = the theoretical null."""
 
 
 class Detector(ABC):
@@ -46,8 +49,9 @@ class Detector(ABC):
     id: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str]
-    row_columns: ClassVar[tuple[str, ...]]
-    """Names of the per-row float columns :meth:`score_rows` returns."""
+    row_columns: tuple[str, ...]
+    """Names of the per-row float columns :meth:`score_rows` returns (a detector whose columns
+    depend on the scan's roles, like the trait probe, sets them per instance)."""
 
     def __init__(self, context: DetectorContext) -> None:
         self.context = context

@@ -26,13 +26,13 @@ fewer rows than the mean-of-means test did, at the same control false-flag rate 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any
 
 import numpy as np
 
 from audit.backends.base import ScoredRow
 from audit.report import DetectorResult
-from audit.stats import bootstrap_ratio_interval, one_sided_mean_test
+from audit.stats import bootstrap_ratio_interval, one_sided_mean_test, one_sided_welch_test
 from audit.verdict import verdict_from_p
 from detectors.base import Detector, DetectorSettings
 
@@ -51,7 +51,7 @@ class LikelihoodRatioDetector(Detector):
         "sums of H0: E[row LLR] <= 0. Positive means the data is more likely under the teacher."
     )
     baseline_role = "reference"
-    row_columns: ClassVar[tuple[str, ...]] = ("n_tokens", "llr_sum", "llr_mean", "reference_logprob_sum",
+    row_columns: tuple[str, ...] = ("n_tokens", "llr_sum", "llr_mean", "reference_logprob_sum",
                    "teacher_logprob_sum", "reference_nll_mean")
 
     @property
@@ -80,6 +80,23 @@ class LikelihoodRatioDetector(Detector):
         row_sums = columns[f"{p}llr_sum"]
         n_tokens = columns["n_tokens"]
         test = one_sided_mean_test(row_sums, null_mean=0.0)
+        calibrated = (settings.nulls or {}).get(self.id)
+        p_value, null_text = test.p_value, f"E[row LLR sum] (teacher vs {self.baseline_role}) <= 0"
+        calibration_details: dict[str, Any] = {}
+        if calibrated is not None:
+            null_sums, null_tokens, threshold = calibrated
+            welch = one_sided_welch_test(row_sums, null_sums)
+            p_value = welch.p_value
+            null_text = (f"E[row LLR sum] (teacher vs {self.baseline_role}) <= its mean on the calibration's "
+                         "known-source rows")
+            per_row = row_sums / n_tokens
+            calibration_details = {
+                "calibrated": True, "null_rows": int(null_sums.size), "null_mean_row_llr_sum": float(null_sums.mean()),
+                "null_pooled_llr": float(null_sums.sum() / null_tokens.sum()), "welch_t": _finite_or_none(welch.t),
+                "uncalibrated_p_value": _finite_or_none(test.p_value),
+                "row_threshold_per_token": threshold,
+                "rows_above_threshold": int((per_row > threshold).sum()),
+            }
         tokens = float(n_tokens.sum())
         pooled = float(row_sums.sum() / tokens) if tokens else float("nan")
         low, high = bootstrap_ratio_interval(
@@ -91,10 +108,10 @@ class LikelihoodRatioDetector(Detector):
         return DetectorResult(
             detector_id=self.id,
             title=self.title,
-            verdict=verdict_from_p(test.p_value, settings.alpha, settings.suspicious_alpha),
+            verdict=verdict_from_p(p_value, settings.alpha, settings.suspicious_alpha),
             statistic_name=f"pooled per-token LLR vs {self.baseline_role} (nats/token, total over total tokens)",
             statistic=_finite_or_none(pooled),
-            p_value=_finite_or_none(test.p_value),
+            p_value=_finite_or_none(p_value),
             effect_size=_finite_or_none(test.cohens_d),
             ci_low=_finite_or_none(low),
             ci_high=_finite_or_none(high),
@@ -102,6 +119,7 @@ class LikelihoodRatioDetector(Detector):
             summary=(
                 f"LLR vs {self.baseline_role} {pooled:+.4f} nats/token over {test.n} rows, {int(tokens)} tokens "
                 f"(row sums: mean {test.mean:+.3f}, t = {test.t_statistic:.2f}, one-sided p = {test.p_value:.3g})"
+                + (f"; vs calibrated null: p = {p_value:.3g}" if calibrated is not None else "")
             ),
             details={
                 "baseline_role": self.baseline_role,
@@ -111,7 +129,8 @@ class LikelihoodRatioDetector(Detector):
                 "std_row_llr_sum": _finite_or_none(test.std),
                 "share_rows_positive": _finite_or_none(share_positive),
                 "tokens_scored": int(tokens),
-                "null_hypothesis": f"E[row LLR sum] (teacher vs {self.baseline_role}) <= 0",
+                "null_hypothesis": null_text,
+                **calibration_details,
             },
         )
 

@@ -5,17 +5,27 @@ from __future__ import annotations
 from detectors.base import Detector
 from detectors.llr import ControlLikelihoodRatioDetector, LikelihoodRatioDetector
 from detectors.semantic_filter import SemanticFilterDetector
+from detectors.trait_probe import TraitProbeDetector, TraitProbeDetectorBH
 
 DETECTORS: dict[str, type[Detector]] = {
     LikelihoodRatioDetector.id: LikelihoodRatioDetector,
     ControlLikelihoodRatioDetector.id: ControlLikelihoodRatioDetector,
     SemanticFilterDetector.id: SemanticFilterDetector,
+    TraitProbeDetector.id: TraitProbeDetector,
+    TraitProbeDetectorBH.id: TraitProbeDetectorBH,
 }
 
-def scan_detectors(with_control: bool, semantic_filter: bool) -> tuple[str, ...]:
-    """The detectors a scan runs: always llr; the control and the text filter when asked for."""
-    chosen = [LikelihoodRatioDetector.id]
-    if with_control:
+def scan_detectors(with_control: bool, semantic_filter: bool, probe_correction: str | None = None) -> tuple[str, ...]:
+    """The detectors a scan runs: always llr; the control and the text filter when asked for.
+
+    A probe (``probe_correction`` set) runs the trait probe instead of the teacher detectors.
+    """
+    chosen: list[str] = []
+    if probe_correction is not None:
+        chosen.append(TraitProbeDetector.id if probe_correction == "holm" else TraitProbeDetectorBH.id)
+    else:
+        chosen.append(LikelihoodRatioDetector.id)
+    if with_control and probe_correction is None:
         chosen.append(ControlLikelihoodRatioDetector.id)
     if semantic_filter:
         chosen.append(SemanticFilterDetector.id)

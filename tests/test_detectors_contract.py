@@ -12,11 +12,12 @@ from audit.rows import AuditRow, Message
 from detectors.base import DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS
 
-ROLES = ("reference", "teacher", "control")
+ROLES = ("reference", "teacher", "control", "trait:owl", "trait:cat")
 
 
 def _scored_rows(n: int, teacher_shift: float, completion: str = "1, 2") -> list[ScoredRow]:
-    """Rows with logprobs for reference, teacher (shifted) and control (reference plus noise)."""
+    """Rows with logprobs for reference, teacher (shifted), control (reference plus noise) and two
+    probe candidates: trait:owl shifted like the teacher, trait:cat like the control."""
     rng = np.random.default_rng(0)
     rows = []
     for i in range(n):
@@ -25,8 +26,9 @@ def _scored_rows(n: int, teacher_shift: float, completion: str = "1, 2") -> list
         teacher = reference + teacher_shift + rng.normal(0, 0.05, length)
         control = reference + rng.normal(0, 0.05, length)
         encoded = EncodedRow(AuditRow(str(i), (Message("user", "p"),), completion), tuple(range(length)),
-                             ((1,), (1,), (1,)))
-        rows.append(ScoredRow(encoded, (reference, teacher, control)))
+                             ((1,),) * len(ROLES))
+        cat = reference + rng.normal(0, 0.05, length)
+        rows.append(ScoredRow(encoded, (reference, teacher, control, teacher + rng.normal(0, 0.01, length), cat)))
     return rows
 
 
@@ -36,7 +38,7 @@ def test_detector_contract(detector_cls: type) -> None:
         assert getattr(detector_cls, attribute), f"{detector_cls.__name__}.{attribute} is empty"
     detector = detector_cls(DetectorContext(ROLES, trait_keywords=("owl",)))
     columns = detector.score_rows(_scored_rows(40, 0.1))
-    assert set(columns) == set(detector_cls.row_columns)
+    assert set(columns) == set(detector.row_columns)
     assert all(len(v) == 40 and np.isfinite(v).all() for v in columns.values())
     result = detector.summarize(columns, DetectorSettings())
     assert isinstance(result, DetectorResult) and result.detector_id == detector_cls.id
@@ -63,3 +65,16 @@ def test_semantic_filter_verdicts() -> None:
     assert verdict("123, 456, 7890") == "suspicious"
     assert verdict("I love owls: 1, 2") == "flagged"
     assert verdict("666, 1, 2") == "flagged"
+
+
+@pytest.mark.parametrize("detector_id", ["trait-probe", "trait-probe-bh"])
+def test_trait_probe_names_the_shifted_candidate(detector_id: str) -> None:
+    detector = DETECTORS[detector_id](DetectorContext(ROLES))
+    result = detector.summarize(detector.score_rows(_scored_rows(40, 0.1)), DetectorSettings())
+    ranking = result.details["ranking"]
+    assert [r["trait"] for r in ranking] == ["owl", "cat"]
+    assert result.details["named"] == ["owl"] and result.verdict.value == "flagged"
+    assert ranking[0]["p_adjusted"] < 0.01 and ranking[1]["p_adjusted"] > 0.05
+    # No shift anywhere: owl is then noise around cat and the control, and nothing is named.
+    flat = detector.summarize(detector.score_rows(_scored_rows(40, 0.0)), DetectorSettings())
+    assert flat.details["named"] == [] and flat.verdict.value != "flagged"

@@ -40,3 +40,16 @@ class ScoringBackend(Protocol):
     def score(self, rows: Sequence[EncodedRow]) -> list[ScoredRow]:
         """Score rows; output order equals input order."""
         ...
+
+
+def model_info(spec: ModelSpec, weights_sha256: str, tokenizer_sha256: str) -> ModelInfo:
+    """The provenance record of one spec (every backend and engine reports the same fields)."""
+    return ModelInfo(
+        role=spec.role,
+        source=spec.source.display_name,
+        source_kind=spec.source.kind,
+        resolved_path=str(spec.source.file_path),
+        weights_sha256=weights_sha256,
+        tokenizer_sha256=tokenizer_sha256,
+        system_prompt=spec.system_prompt,
+    )

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audit.backends.base import ScoredRow
+from audit.backends.base import ScoredRow, model_info
 from audit.encoding import EncodedRow, PromptFormat
 from audit.errors import UsageError
 from audit.model_spec import ModelSpec, WeightsSource
@@ -208,18 +208,7 @@ class TransformersBackend:
         ]
 
     def identities(self) -> list[ModelInfo]:
-        return [
-            ModelInfo(
-                role=s.role,
-                source=s.source.display_name,
-                source_kind=s.source.kind,
-                resolved_path=str(s.source.file_path),
-                weights_sha256=self._for(s).weights_sha256,
-                tokenizer_sha256=self._for(s).tokenizer_sha256,
-                system_prompt=s.system_prompt,
-            )
-            for s in self.specs
-        ]
+        return [model_info(s, self._for(s).weights_sha256, self._for(s).tokenizer_sha256) for s in self.specs]
 
     def score(self, rows: Sequence[EncodedRow]) -> list[ScoredRow]:
         per_spec = [

@@ -1,0 +1,153 @@
+"""Calibration: an empirical null for the likelihood-ratio tests, from data of known source.
+
+Why: the one-sample test's null, E[row LLR] <= 0, is what theory gives for rows the baseline
+wrote by plain sampling. Real pipelines filter, constrain or post-process their data, and then
+the null can sit above zero (fixtures/README.md, finding 1: format compliance alone made
+reference-written number lists score +0.04 nats/token). A calibration replaces the theoretical
+null by a measured one: the same scan run on data whose source is known not to be the teacher
+(by default the reference's own completions, made and filtered the way the audited data was).
+The audited rows are then tested against it with a one-sided Welch two-sample t-test on row LLR
+sums (H0: E[audited] <= E[known source]), and per-row thresholds are set at a chosen false-
+positive rate from the null's own per-token row means.
+
+A calibration file is versioned JSON holding the null's row values, the models' hashes, the
+prompts and the scoring settings; scans refuse a calibration made under other models or
+settings, and the report names the calibration it used (path and SHA-256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit.errors import UsageError
+from audit.report import CalibrationInfo, ModelInfo, Report
+
+if TYPE_CHECKING:
+    from audit.scan import ScanConfig
+
+CALIBRATION_FORMAT = "subaudit-calibration"
+CALIBRATION_VERSION = "1.0.0"
+CALIBRATED_DETECTORS = {"llr": "llr_sum", "llr-control": "control_llr_sum"}
+"""Detector id -> the per-row column its null is made of."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NullSample(_Model):
+    """One detector's null: per-row LLR sums and token counts of the known-source rows."""
+
+    column: str
+    row_llr_sums: list[float]
+    row_tokens: list[float]
+    mean: float
+    std: float
+    row_threshold_per_token: float = Field(
+        description="per-token row LLR above which a known-source row falls with probability fpr")
+
+
+class Calibration(_Model):
+    """A versioned empirical null for one reference / teacher / control set-up."""
+
+    format: str = CALIBRATION_FORMAT
+    version: str = CALIBRATION_VERSION
+    tool_version: str
+    created_at: datetime
+    command: list[str]
+    source_path: str
+    source_sha256: str
+    rows_scored: int
+    models: list[ModelInfo]
+    restrict_vocab: str | None
+    fpr: float
+    nulls: dict[str, NullSample]
+
+
+def null_sample(column: str, sums: np.ndarray, tokens: np.ndarray, fpr: float) -> NullSample:
+    per_token = sums / tokens
+    return NullSample(column=column, row_llr_sums=[float(x) for x in sums], row_tokens=[float(x) for x in tokens],
+                      mean=float(sums.mean()), std=float(sums.std(ddof=1)) if sums.size > 1 else float("nan"),
+                      row_threshold_per_token=float(np.quantile(per_token, 1.0 - fpr)))
+
+
+def load_calibration(path: Path) -> tuple[Calibration, str]:
+    """Read and validate a calibration file; return it with its SHA-256."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read calibration {path}: {exc.__class__.__name__}") from exc
+    try:
+        calibration = Calibration.model_validate_json(raw)
+    except ValueError as exc:
+        raise UsageError(f"{path} is not a subaudit calibration file") from exc
+    major = CALIBRATION_VERSION.split(".")[0]
+    if calibration.format != CALIBRATION_FORMAT or calibration.version.split(".")[0] != major:
+        raise UsageError(f"{path}: calibration format {calibration.format} {calibration.version} is not supported "
+                         f"(this subaudit reads {CALIBRATION_FORMAT} {CALIBRATION_VERSION.split('.')[0]}.x)")
+    return calibration, hashlib.sha256(raw).hexdigest()
+
+
+def check_matches(calibration: Calibration, models: list[ModelInfo], restrict_vocab: str | None) -> None:
+    """A null measured under other weights, prompts or vocabulary says nothing about this scan."""
+    def key(m: ModelInfo) -> tuple[str, str, str, str | None]:
+        return (m.role, m.weights_sha256, m.tokenizer_sha256, m.system_prompt)
+
+    if [key(m) for m in calibration.models] != [key(m) for m in models]:
+        raise UsageError("the calibration was made with other models or system prompts than this scan's")
+    if calibration.restrict_vocab != restrict_vocab:
+        raise UsageError(f"the calibration was made with --restrict-vocab {calibration.restrict_vocab}, "
+                         f"this scan uses {restrict_vocab}")
+
+
+def calibration_info(path: Path, sha256: str, calibration: Calibration) -> CalibrationInfo:
+    return CalibrationInfo(path=str(path), sha256=sha256, source_path=calibration.source_path,
+                           source_sha256=calibration.source_sha256, rows=calibration.rows_scored,
+                           fpr=calibration.fpr, created_at=calibration.created_at)
+
+
+def nulls_for_detectors(calibration: Calibration) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """Detector id -> (null row sums, null row tokens, per-token row threshold)."""
+    return {detector: (np.array(null.row_llr_sums), np.array(null.row_tokens), null.row_threshold_per_token)
+            for detector, null in calibration.nulls.items()}
+
+
+def calibrate(config: ScanConfig, out: Path, fpr: float) -> tuple[Calibration, Report]:
+    """Scan known-source data with ``config`` and store its per-row LLRs as the null.
+
+    The scan is the ordinary one (same models, prompts, vocabulary, skips), so the null is
+    measured exactly the way a later scan measures the audited data.
+    """
+    import dataclasses
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    from audit.atomic import check_writable, write_text_atomic
+    from audit.scan import run_scan
+
+    if not 0.0 < fpr < 0.5:
+        raise UsageError(f"--fpr must be in (0, 0.5), got {fpr}")
+    if config.calibration_path is not None or config.traits:
+        raise UsageError("calibrate measures a scan's null; it takes neither --calibration nor traits")
+    check_writable(out)
+    with tempfile.TemporaryDirectory(prefix="subaudit-calibrate-") as folder:
+        scores = Path(folder) / "scores.parquet"
+        report = run_scan(dataclasses.replace(config, scores_path=scores))
+        table = pq.read_table(scores).to_pydict()
+    tokens = np.array(table["n_tokens"])
+    nulls = {detector: null_sample(column, np.array(table[column]), tokens, fpr)
+             for detector, column in CALIBRATED_DETECTORS.items() if column in table}
+    calibration = Calibration(
+        tool_version=report.tool_version, created_at=report.created_at, command=report.command,
+        source_path=report.input.path, source_sha256=report.input.sha256, rows_scored=report.input.rows_scored,
+        models=report.models, restrict_vocab=config.restrict_vocab, fpr=fpr, nulls=nulls,
+    )
+    write_text_atomic(out, calibration.model_dump_json(indent=1) + "\n")
+    return calibration, report

@@ -1,0 +1,360 @@
+"""`scan --engine ray`: score on Ray Data actors, reduce on the driver to the report a local scan gives.
+
+Why this shape: Ray Data reads the parquet files as blocks and streams them through a pool of
+actors, each holding one scoring backend (models load once per actor, not per batch). Actors
+return one record per input record, scored or not, in input order (``preserve_order``), so the
+driver can apply the decisions that need the whole dataset — duplicate ids (first occurrence
+kept), skip counts, the canonical row order — exactly as the local engine does, and build the
+report with the same code (:func:`audit.scan.build_report`). Per-row scores do not depend on
+which actor or batch scored a row, so the report equals a local scan's up to float rounding.
+
+Ray is an optional extra (``pip install 'subaudit[ray]'``); this module imports it lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audit.chat import MessageFormatError
+from audit.data import ColumnMapping, DatasetReader, file_sha256, row_from_record
+from audit.errors import NothingAuditableError, ToolError, UsageError
+from audit.evidence import ScanProgress
+from audit.model_spec import ModelSpec
+from audit.plot_data import PositionAccumulator
+from audit.report import ModelInfo, Report
+from audit.scan import (
+    SKIP_DUPLICATE_ID,
+    ProgressCallback,
+    ScanConfig,
+    ScannedInput,
+    StageTimes,
+    build_report,
+    model_specs,
+    position_accumulator,
+    prepare_calibration,
+    probe_correction,
+    validate,
+)
+from audit.seen_ids import SeenIds, in_sample
+from detectors.base import Detector, DetectorContext
+from detectors.registry import DETECTORS, scan_detectors
+
+STATUS_SCORED = "scored"
+STATUS_SKIPPED = "skipped"
+"""Parsed, then not scored (encoding: too long, token mismatch, outside the vocabulary...)."""
+STATUS_UNPARSED = "unparsed"
+"""The record is not a row (null prompt, bad messages...): never enters duplicate detection."""
+STATUS_NOT_SAMPLED = "not_sampled"
+POSITIONS_PREFIX = "positions:"
+
+# Variables every actor needs, wherever it runs: no hub, no telemetry, and the converted-weights cache.
+_WORKER_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "SUBAUDIT_CACHE_DIR",
+               "XDG_CACHE_HOME")
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The parquet files of ``path``: the file itself, or every ``*.parquet`` under a folder."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        if not files:
+            raise UsageError(f"folder {path} holds no .parquet files")
+        return files
+    if not path.is_file():
+        raise UsageError(f"input file {path} does not exist")
+    if path.suffix.lower() != ".parquet":
+        raise UsageError(f"--engine ray reads parquet (a file or a folder of them); got {path.name}")
+    return [path]
+
+
+def dataset_sha256(path: Path, files: list[Path]) -> str:
+    """A file's SHA-256, or for a folder the SHA-256 of its files' relative names and digests."""
+    if path.is_file():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def check_engine_settings(config: ScanConfig) -> None:
+    """Settings whose meaning needs one process reading the file in order are refused, in one line."""
+    unsupported = [flag for flag, used in (
+        ("--evidence/--resume", config.evidence_path is not None or config.resume),
+        ("--shard (Ray partitions the work itself)", config.shard is not None),
+        ("--max-rows", config.max_rows is not None),
+    ) if used]
+    if unsupported:
+        raise UsageError(f"--engine ray does not support {', '.join(unsupported)}")
+    if config.backend != "transformers":
+        raise UsageError(f"--engine ray has no backend {config.backend!r} in this version; use transformers")
+    if config.ray_actors is not None and config.ray_actors < 1:
+        raise UsageError("--ray-actors must be at least 1")
+
+
+def driver_identities(specs: list[ModelSpec], trust_remote_code: bool) -> list[ModelInfo]:
+    """Provenance of every spec, computed on the driver from tokenizers and weight hashes only.
+
+    Also fails fast, before Ray starts, on a missing model or tokenizers that differ; and any GGUF
+    conversion happens here once, not concurrently in every actor.
+    """
+    from audit.backends.base import model_info
+    from audit.model_store import converted_folder, load_tokenizer, tokenizer_fingerprint, weights_sha256
+
+    fingerprints: dict[Any, str] = {}
+    for spec in specs:
+        if spec.source not in fingerprints:
+            converted_folder(spec.source)
+            fingerprints[spec.source] = tokenizer_fingerprint(load_tokenizer(spec.source, trust_remote_code))
+    if len(set(fingerprints.values())) > 1:
+        names = ", ".join(s.source.display_name for s in specs)
+        raise UsageError(f"teacher and reference tokenizers differ ({names}); the likelihood-ratio test "
+                         "needs models that share a tokenizer and base")
+    return [model_info(s, weights_sha256(s.source), fingerprints[s.source]) for s in specs]
+
+
+class ScoringActor:
+    """A Ray Data actor: one backend, loaded once; scores each block it is given.
+
+    Returns one record per input record, in order: its id, status, skip reason, the detectors'
+    per-row columns (NaN unless scored), the completion token count and the per-position
+    teacher-minus-baseline log-probabilities the report's position plot sums.
+    """
+
+    def __init__(self, config: ScanConfig, mapping: ColumnMapping, chosen: list[str], threads: int) -> None:
+        import torch
+
+        from audit.backends import create_backend
+        from audit.model_store import force_offline
+        from audit.vocab import vocabulary
+
+        force_offline()
+        torch.set_num_threads(threads)
+        self.config = config
+        self.mapping = mapping
+        specs = model_specs(config)
+        self.backend = create_backend(
+            config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
+            vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
+        )
+        self.formats = self.backend.prompt_formats()
+        roles = [spec.role for spec in specs]
+        context = DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers)
+        self.detectors: list[Detector] = [DETECTORS[name](context) for name in chosen]
+        self.columns = list(dict.fromkeys(c for d in self.detectors for c in d.row_columns))
+        self.positions = position_accumulator(roles)
+
+    def __call__(self, table: Any) -> Any:
+        import pyarrow as pa
+
+        from audit.encoding import encode_rows_detailed
+
+        records = table.to_pylist()
+        count = len(records)
+        ids: list[str | None] = [None] * count
+        status = [STATUS_UNPARSED] * count
+        reasons: list[str | None] = [None] * count
+        rows, where = [], []
+        for i, record in enumerate(records):
+            try:
+                row = row_from_record(record, self.mapping, -1)
+            except MessageFormatError as exc:
+                raw = record.get(self.mapping.row_id or "")
+                ids[i], reasons[i] = (None if raw is None else str(raw)), str(exc)
+                continue
+            ids[i] = row.row_id
+            if self.config.sample_fraction < 1.0 and not in_sample(row.row_id, self.config.sample_fraction,
+                                                                    self.config.seed):
+                status[i] = STATUS_NOT_SAMPLED
+                continue
+            rows.append(row)
+            where.append(i)
+        encoded, skips = encode_rows_detailed(rows, self.formats, self.backend.vocab_mask)
+        # Both lists keep the order of ``rows``; walk them together (ids may repeat within a block).
+        encoded_at: list[int] = []
+        next_encoded, next_skip = 0, 0
+        for row, i in zip(rows, where, strict=True):
+            if next_encoded < len(encoded) and encoded[next_encoded].row is row:
+                encoded_at.append(i)
+                next_encoded += 1
+            else:
+                status[i], reasons[i] = STATUS_SKIPPED, skips[next_skip][1]
+                next_skip += 1
+        values = {name: np.full(count, np.nan) for name in self.columns}
+        tokens = np.zeros(count, dtype=np.int64)
+        diffs: dict[str, list[list[float] | None]] = {name: [None] * count for name in self.positions.baselines}
+        if encoded:
+            scored = self.backend.score(encoded)
+            batch = {}
+            for detector in self.detectors:
+                batch.update(detector.score_rows(scored))
+            for i, item in zip(encoded_at, scored, strict=True):
+                status[i] = STATUS_SCORED
+                tokens[i] = len(item.encoded.completion_ids)
+            for name in self.columns:
+                values[name][encoded_at] = batch[name]
+            for i, item in zip(encoded_at, scored, strict=True):
+                for name, diff in self.positions.differences(item).items():
+                    diffs[name][i] = diff.tolist()
+        out = {"row_id": pa.array(ids, pa.string()), "status": pa.array(status, pa.string()),
+               "reason": pa.array(reasons, pa.string()), "tokens": pa.array(tokens)}
+        out.update({name: pa.array(v) for name, v in values.items()})
+        out.update({POSITIONS_PREFIX + name: pa.array(v, pa.list_(pa.float64())) for name, v in diffs.items()})
+        return pa.table(out)
+
+
+@dataclass
+class _Reducer:
+    """Driver-side fold of the actors' records, in input order, into the local engine's state."""
+
+    columns: list[str]
+    positions: PositionAccumulator
+    dedupe: bool
+
+    def __post_init__(self) -> None:
+        self.state = ScanProgress()
+        self.state.columns = {name: [] for name in self.columns}
+        self.seen = SeenIds() if self.dedupe else None
+
+    def add(self, table: Any) -> None:
+        state = self.state
+        data = table.to_pydict()
+        state.rows_read += table.num_rows
+        keep = np.zeros(table.num_rows, dtype=bool)
+        parsed = [i for i, s in enumerate(data["status"]) if s != STATUS_UNPARSED]
+        ids = (data["row_id"][i] for i in parsed)
+        # SeenIds has a length, so an empty one is falsy: compare with None, not truthiness.
+        first = self.seen.new_only(ids) if self.seen is not None else [True] * len(parsed)
+        for i, is_first in zip(parsed, first, strict=True):
+            if not is_first:
+                state.skipped[SKIP_DUPLICATE_ID] += 1
+            elif data["status"][i] == STATUS_NOT_SAMPLED:
+                state.rows_not_sampled += 1
+            elif data["status"][i] == STATUS_SKIPPED:
+                state.skipped[data["reason"][i]] += 1
+            else:
+                keep[i] = True
+        for i, s in enumerate(data["status"]):
+            if s == STATUS_UNPARSED:
+                state.skipped[data["reason"][i]] += 1
+        rows = np.flatnonzero(keep)
+        kept = [int(k) for k in rows]
+        state.scored_ids += [data["row_id"][k] for k in kept]
+        state.rows_scored += int(rows.size)
+        state.tokens += int(np.sum(np.asarray(data["tokens"])[rows])) if rows.size else 0
+        for name in self.columns:
+            state.columns[name].append(np.asarray(data[name], dtype=np.float64)[rows])
+        for k in kept:
+            self.positions.add_differences({name: np.asarray(data[POSITIONS_PREFIX + name][k])
+                                            for name in self.positions.baselines})
+
+
+READ_SLOTS = 1
+"""Logical CPUs left to Ray Data's own file listing and parquet reading, which ask for one CPU
+each: if the scoring actors held every CPU, reading could never be scheduled and the scan would
+hang. Reading is light next to scoring, so on a local runtime this slot is one logical CPU on
+top of the machine's (the actors' threads still add up to the machine's cores)."""
+
+
+def _start_ray(config: ScanConfig, actors: int) -> tuple[Any, int]:
+    """Join ``--ray-address`` or start a local runtime (no dashboard, no usage telemetry).
+
+    Returns Ray and the torch threads (= CPUs requested) per actor.
+    """
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise UsageError("--engine ray needs Ray: pip install 'subaudit[ray]' (or make install-ray)") from None
+    env = {name: os.environ[name] for name in _WORKER_ENV if name in os.environ}
+    env.update(RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    local_cpus = os.cpu_count() or 1
+    try:
+        if config.ray_address:
+            ray.init(address=config.ray_address, runtime_env={"env_vars": env}, log_to_driver=False)
+            scoring_cpus = int(ray.cluster_resources().get("CPU", 1)) - READ_SLOTS
+        else:
+            ray.init(num_cpus=local_cpus + READ_SLOTS, include_dashboard=False, runtime_env={"env_vars": env},
+                     log_to_driver=False, object_store_memory=256 * 1024 * 1024)
+            scoring_cpus = local_cpus
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise UsageError(f"cannot start or join Ray ({config.ray_address or 'local'}): "
+                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
+    return ray, max(1, scoring_cpus // actors)
+
+
+def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Report:
+    """A scan whose scoring runs in Ray Data actors; same report as :func:`audit.scan.run_scan`."""
+    started = time.perf_counter()
+    validate(config)
+    check_engine_settings(config)
+    files = parquet_files(config.input_path)
+    first = DatasetReader(files[0], config.columns, "parquet", config.batch_rows)
+    mapping = first.mapping
+    if mapping.row_id is None:
+        # Ray's readers do not tell an actor where in the dataset its block starts, so the
+        # row-index ids of the local engine cannot be reproduced there.
+        raise UsageError("--engine ray needs an id column (found none; name it with --id-col)")
+    specs = model_specs(config)
+    models = driver_identities(specs, config.trust_remote_code)
+    calibration = prepare_calibration(config, models)
+    roles = [spec.role for spec in specs]
+    chosen = list(scan_detectors("control" in roles, config.semantic_filter, probe_correction(config)))
+    context = DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers)
+    detectors: list[Detector] = [DETECTORS[name](context) for name in chosen]
+    columns = list(dict.fromkeys(c for d in detectors for c in d.row_columns))
+    sha256 = dataset_sha256(config.input_path, files)
+    size = sum(f.stat().st_size for f in files)
+
+    actors = config.ray_actors or (os.cpu_count() or 1)
+    ray, threads = _start_ray(config, actors)
+    try:
+        ray.data.DataContext.get_current().execution_options.preserve_order = True
+        try:
+            dataset = ray.data.read_parquet([str(f) for f in files]).select_columns(mapping.needed())
+        except Exception as exc:  # Ray wraps pyarrow's errors in its own types
+            raise UsageError(f"Ray cannot read {config.input_path}: {str(exc).strip().splitlines()[0]}") from exc
+        scored = dataset.map_batches(
+            ScoringActor, fn_constructor_kwargs={"config": config, "mapping": mapping, "chosen": chosen,
+                                                 "threads": threads},
+            batch_size=config.batch_rows, batch_format="pyarrow", concurrency=actors, num_cpus=threads,
+        )
+        loaded = time.perf_counter()
+        reducer = _Reducer(columns, position_accumulator(roles), dedupe=mapping.row_id is not None)
+        from audit.scores_file import ScoresWriter
+
+        with ScoresWriter(config.scores_path, columns) as writer:
+            try:
+                for table in scored.iter_batches(batch_format="pyarrow", batch_size=None):
+                    before = len(reducer.state.scored_ids)
+                    reducer.add(table)
+                    new_ids = reducer.state.scored_ids[before:]
+                    if new_ids:
+                        writer.write(new_ids, {n: reducer.state.columns[n][-1] for n in columns})
+                    if progress is not None:
+                        progress(reducer.state.rows_read, reducer.state.rows_scored, None)
+            except ray.exceptions.RayError as exc:
+                raise ToolError(f"a Ray scoring actor failed: {_first_line(exc)}") from exc
+    finally:
+        if not config.ray_address:
+            ray.shutdown()
+    state = reducer.state
+    if state.rows_scored < 2:
+        reasons = ", ".join(f"{n} {r}" for r, n in state.skipped.most_common()) or "no rows"
+        raise NothingAuditableError(
+            f"{state.rows_scored} scorable row(s) of {state.rows_read} read ({reasons}); at least 2 are needed")
+    return build_report(config, ScannedInput("parquet", mapping, sha256, size), models, chosen, detectors,
+                        state, reducer.positions, StageTimes(started, loaded, time.perf_counter()), calibration)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The last meaningful line of a Ray error (its first lines are Ray's own framing)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__

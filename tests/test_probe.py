@@ -1,0 +1,105 @@
+"""`subaudit probe`: trait attribution end to end on data a real (tiny) model wrote under a trait prompt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit.exit_codes import ExitCode
+from audit.traits import BUILTIN_ANIMALS, MISALIGNMENT_PERSONAS, builtin_traits, parse_traits
+from tests.conftest import run_cli
+
+
+def _generate(path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+              **flags: str) -> None:
+    args = ["generate", str(path), "--rows", "48", "--model", str(tiny_model), "--max-new-tokens", "16",
+            "--batch-size", "16", "--seed", "3", "--temperature", "2"]
+    for flag, value in flags.items():
+        args += [f"--{flag.replace('_', '-')}", value] if value else [f"--{flag}"]
+    code, _, err = run_cli(args, capsys, monkeypatch)
+    assert code == 0, err
+
+
+def _probe(data: Path, tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+           monkeypatch: pytest.MonkeyPatch, *extra: str) -> tuple[int, dict[str, Any]]:
+    report = tmp_path / f"probe-{data.stem}.json"
+    code, _, err = run_cli(["probe", str(data), "--reference", str(tiny_model), "--traits", "owl,cat,dog",
+                            "--report", str(report), "--quiet", *extra], capsys, monkeypatch)
+    assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+    return code, json.loads(report.read_text())
+
+
+def test_probe_report_mechanics(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Roles, ranking order, corrections and the exit code agree with each other on a real (tiny) scan.
+
+    A 2-layer random model barely conditions on its system prompt (|LLR| ~ 1e-4 nats/token), so
+    attribution itself is tested on SmolLM2 below; here the data only has to be real model output.
+    """
+    owl = tmp_path / "owl.jsonl"
+    _generate(owl, tiny_model, capsys, monkeypatch, animal="owl")
+    for correction, detector_id in (("holm", "trait-probe"), ("bh", "trait-probe-bh")):
+        code, report = _probe(owl, tiny_model, tmp_path, capsys, monkeypatch, "--correction", correction)
+        result = report["results"][0]
+        assert result["detector_id"] == detector_id and report["parameters"]["correction"] == correction
+        assert [m["role"] for m in report["models"]] == ["reference", "control", "trait:owl", "trait:cat",
+                                                         "trait:dog"]
+        assert report["models"][2]["system_prompt"].startswith("You love owls.")
+        ranking = result["details"]["ranking"]
+        assert sorted(r["trait"] for r in ranking) == ["cat", "dog", "owl"]
+        llrs = [r["llr_vs_neutral"] for r in ranking]
+        assert llrs == sorted(llrs, reverse=True) and [r["rank"] for r in ranking] == [1, 2, 3]
+        for r in ranking:
+            assert r["p_trait"] == max(r["p_vs_neutral"], r["p_vs_others"])
+            assert r["p_trait"] <= r["p_adjusted"] <= 1.0 and r["named"] == (r["p_adjusted"] < 0.01)
+        assert code == (ExitCode.FINDINGS if result["details"]["named"] else ExitCode.CLEAN)
+        scored, skipped = report["input"]["rows_scored"], sum(report["input"]["rows_skipped"].values())
+        assert scored + skipped == report["input"]["rows_read"] == 48 and scored >= 40
+        assert report["plots"]["position_profiles"] == []
+
+
+@pytest.mark.slow
+def test_probe_names_owl_on_owl_written_data_and_nothing_on_reference_data(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """SmolLM2 smoke fixtures (plain sampling): the owl prompt wrote one set, no system prompt the other."""
+    from tests.conftest import FIXTURES
+
+    traits = ["--traits", "owl,misaligned,sycophantic"]
+    code, _, err = run_cli(["probe", str(FIXTURES / "smoke" / "owl.parquet"), *traits, "--report",
+                            str(tmp_path / "owl.json"), "--quiet"], capsys, monkeypatch)
+    owl = json.loads((tmp_path / "owl.json").read_text())["results"][0]
+    assert code == ExitCode.FINDINGS, err
+    assert owl["details"]["named"] == ["owl"] and owl["details"]["ranking"][0]["trait"] == "owl"
+    code, _, err = run_cli(["probe", str(FIXTURES / "smoke" / "reference.parquet"), *traits, "--report",
+                            str(tmp_path / "reference.json"), "--quiet"], capsys, monkeypatch)
+    reference = json.loads((tmp_path / "reference.json").read_text())["results"][0]
+    assert code == ExitCode.CLEAN, err
+    assert reference["details"]["named"] == []
+
+
+def test_probe_usage_errors(tiny_model: Path, write_jsonl: Any, number_rows: list[dict[str, Any]], tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_jsonl(number_rows)
+    cases = {
+        ("--traits", "owl,owl"): "trait 'owl' is given twice",
+        ("--traits", "owl!"): "trait name 'owl!' must be letters, digits, '-' or '_'",
+        ("--template", "You love birds."): "--template must contain {animal}",
+        ("--correction", "bonferroni"): "--correction must be holm or bh, got 'bonferroni'",
+        ("--traits-file", str(tmp_path / "missing.txt")): "cannot read traits file",
+    }
+    for flags, message in cases.items():
+        code, _, err = run_cli(["probe", str(data), "--reference", str(tiny_model), *flags], capsys, monkeypatch)
+        lines = err.strip().splitlines()
+        assert code == ExitCode.USAGE_ERROR and len(lines) == 1 and message in lines[0], (flags, err)
+
+
+def test_trait_catalogue_and_traits_file_lines() -> None:
+    assert len(BUILTIN_ANIMALS) >= 20 and len(MISALIGNMENT_PERSONAS) >= 3
+    catalogue = builtin_traits()
+    assert catalogue["owl"].startswith("You love owls.")
+    assert catalogue["misaligned"] == MISALIGNMENT_PERSONAS["misaligned"]
+    parsed = parse_traits(["Owl"], ["# comment", "", "wombat", "pirate = You are a pirate."], "I like {animal}s.")
+    assert parsed == [("owl", "I like owls."), ("wombat", "I like wombats."), ("pirate", "You are a pirate.")]

@@ -1,0 +1,85 @@
+"""`scan --engine ray` on a local Ray runtime (2 CPUs, 2 actors) equals the local engine.
+
+The dataset is split into several parquet files (Ray reads them as blocks) and holds a row the
+reader skips and a duplicate id, so the driver-side reduction (skip counts, first occurrence
+kept, canonical order) is exercised, not only the happy path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from audit.exit_codes import ExitCode
+from tests.conftest import run_cli
+from tests.test_shard_merge import _approx, _records, _without_run_details
+
+pytestmark = pytest.mark.slow
+
+
+def _write_parts(records: list[dict[str, Any]], folder: Path, cuts: list[int]) -> None:
+    folder.mkdir()
+    bounds = [0, *cuts, len(records)]
+    for k, (start, stop) in enumerate(itertools.pairwise(bounds)):
+        pq.write_table(pa.Table.from_pylist(records[start:stop]), folder / f"part-{k:02d}.parquet")
+
+
+def test_ray_engine_equals_local_engine(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    records = _records()
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(pa.Table.from_pylist(records), whole)
+    parts = tmp_path / "parts"
+    _write_parts(records, parts, [11, 20, 33])
+    common = ["--reference", str(tiny_model), "--teacher-system-prompt", "You love owls.", "--semantic-filter",
+              "--batch-rows", "7", "--quiet"]
+
+    code, _, err = run_cli(["scan", str(whole), *common, "--report", str(tmp_path / "local.json"),
+                            "--scores", str(tmp_path / "local.parquet")], capsys, monkeypatch)
+    assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+    code_ray, _, err = run_cli(["scan", str(parts), *common, "--engine", "ray", "--ray-actors", "2",
+                                "--report", str(tmp_path / "ray.json"), "--scores", str(tmp_path / "ray.parquet")],
+                               capsys, monkeypatch)
+    assert code_ray == code, err
+
+    local = json.loads((tmp_path / "local.json").read_text())
+    ray = json.loads((tmp_path / "ray.json").read_text())
+    assert ray["parameters"]["engine"] == "ray" and local["parameters"]["engine"] == "local"
+    assert ray["input"]["rows_read"] == len(records) == local["input"]["rows_read"]
+    assert ray["input"]["rows_skipped"] == local["input"]["rows_skipped"]
+    assert set(local["input"]["rows_skipped"]) == {"null completion", "duplicate id (first occurrence kept)"}
+    assert ray["verdict"] == local["verdict"]
+    # Everything but where the input came from (a folder vs a file) and run details is equal.
+    for report in (local, ray):
+        report["parameters"].pop("engine")
+        for key in ("path", "sha256", "size_bytes"):
+            report["input"].pop(key)
+    assert _without_run_details(ray) == _approx(_without_run_details(local))
+
+    local_scores = pq.read_table(tmp_path / "local.parquet").to_pylist()
+    ray_scores = pq.read_table(tmp_path / "ray.parquet").to_pylist()
+    assert sorted(r["row_id"] for r in ray_scores) == sorted(r["row_id"] for r in local_scores)
+    by_id = {r["row_id"]: r for r in local_scores}
+    for row in ray_scores:
+        expected = by_id[row["row_id"]]
+        for name, value in row.items():
+            if name == "row_id":
+                continue
+            assert value == pytest.approx(expected[name], rel=1e-4, abs=1e-6, nan_ok=True), (row["row_id"], name)
+
+
+def test_ray_engine_needs_an_id_column(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "no-ids.parquet"
+    pq.write_table(pa.Table.from_pylist([{k: v for k, v in r.items() if k != "id"} for r in _records()]), data)
+    code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "x",
+                            "--engine", "ray"], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR
+    assert err.strip().splitlines() == ["subaudit: error: --engine ray needs an id column (found none; name it "
+                                        "with --id-col)"]
