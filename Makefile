@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench clean
+.PHONY: install demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench screenshot clean
 
 install: $(VENV)/.installed
 
@@ -81,6 +81,15 @@ fixtures-generate: install
 # Filter the generation logs into the committed parquet fixtures (fails if a set has < 400 rows).
 fixtures: fixtures-generate
 	$(PY) fixtures/build.py --min-rows 400
+
+# docs/owl-report.png: the HTML report of the owl smoke fixture as headless Chromium draws it.
+CHROMIUM ?= $(shell command -v chromium-headless-shell || command -v chromium || command -v chromium-browser)
+screenshot: install
+	@mkdir -p out docs
+	$(BIN)/subaudit scan fixtures/smoke/owl.parquet --teacher-system-file $(OWL_PROMPT) --report out/owl-report.json --quiet; test $$? -le 1
+	$(BIN)/subaudit report render out/owl-report.json --format html --out docs/owl-report.html
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1240,1300 \
+		--screenshot=docs/owl-report.png file://$(CURDIR)/docs/owl-report.html
 
 # Trait attribution (probe) and calibration on the number fixtures: writes fixtures/ATTRIBUTION.md
 # (about 40 minutes of scoring on 2 cores at the default 400 rows per set).

@@ -122,6 +122,30 @@ def evidence_svg(report: Report) -> str:
     return "".join(parts)
 
 
+def ranking_svg(report: Report) -> str:
+    """A probe's trait ranking: pooled LLR vs the neutral control per candidate, named ones in red."""
+    probe = next((r for r in report.results if r.detector_id.startswith("trait-probe")), None)
+    if probe is None:
+        return evidence_svg(report)
+    ranking = [r for r in probe.details.get("ranking", []) if r.get("llr_vs_neutral") is not None]
+    if not ranking:
+        return "<p>No ranked candidates.</p>"
+    values = [float(r["llr_vs_neutral"]) for r in ranking] + [0.0]
+    parts, px = _axes("Trait ranking (pooled LLR vs neutral control; red = named)", "candidate (rank order)",
+                      "nats/token", (0.0, float(len(ranking))), (min(values), max(values)), "plot-ranking")
+    for i, row in enumerate(ranking):
+        (bx0, by0), (bx1, by1) = px(i + 0.15, 0.0), px(i + 0.85, float(row["llr_vs_neutral"]))
+        colour = _VERDICT_COLOUR[Verdict.FLAGGED] if row.get("named") else "#888"
+        tip = f"{row['trait']}: {row['llr_vs_neutral']:+.4f} nats/token, adjusted p {row.get('p_adjusted')}"
+        parts.append(f'<rect x="{bx0:.1f}" y="{min(by0, by1):.1f}" width="{bx1 - bx0:.1f}" '
+                     f'height="{abs(by1 - by0):.1f}" fill="{colour}"><title>{escape(tip)}</title></rect>')
+        lx, ly = px(i + 0.5, min(values))
+        parts.append(f'<text x="{lx:.1f}" y="{ly - 4:.1f}" text-anchor="middle" font-size="10">'
+                     f'{escape(str(row["trait"]))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def render_html(report: Report) -> str:
     inp = report.input
     colour = _VERDICT_COLOUR[report.verdict]
@@ -147,7 +171,7 @@ exit code {report.exit_code}.</p>
 <p>Input <code>{escape(inp.path)}</code> ({inp.format}), SHA-256 <code>{inp.sha256}</code>: {inp.rows_read} rows read,
 {inp.rows_scored} scored, {sum(inp.rows_skipped.values())} skipped, {inp.tokens_scored} completion tokens.</p>
 <ul>{skipped}</ul>
-<h2>Plots</h2><div class="plots">{histogram_svg(report)}{position_svg(report)}{evidence_svg(report)}</div>
+<h2>Plots</h2><div class="plots">{histogram_svg(report)}{position_svg(report)}{ranking_svg(report)}</div>
 <h2>Detectors</h2><table><tr><th>detector</th><th>statistic</th><th>95% CI</th><th>p-value</th><th>effect (d)</th>
 <th>verdict</th><th>summary</th></tr>{rows}</table>
 <h2>Models</h2><table><tr><th>role</th><th>source</th><th>weights SHA-256</th><th>system prompt</th></tr>

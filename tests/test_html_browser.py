@@ -1,0 +1,143 @@
+"""The HTML report of the owl fixture, opened in a real headless Chromium, shows the verdict and three plots.
+
+Chromium parses and lays out the page: its serialized DOM (``--dump-dom``) must hold the verdict
+and three drawn SVG plots, and its screenshot must show them (many colours in the plot area, the
+verdict's red). CI installs Debian's ``chromium-headless-shell`` (.ci/run) and sets
+SUBAUDIT_REQUIRE_BROWSER=1, so there a missing browser fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from audit.exit_codes import ExitCode
+from tests.conftest import FIXTURES, OWL_PROMPT_FILE, run_cli
+
+pytestmark = pytest.mark.slow
+BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome", "headless_shell")
+FLAGGED_RED = (0xC6, 0x28, 0x28)
+
+
+def find_browser() -> str | None:
+    explicit = os.environ.get("SUBAUDIT_CHROMIUM")
+    if explicit:
+        return explicit
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+def browser_args(browser: str) -> list[str]:
+    return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+            "--window-size=1240,1300"]
+
+
+class _PageParser(HTMLParser):
+    """Collects the verdict text and, per SVG plot, the shapes drawn in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verdict = ""
+        self.in_verdict = False
+        self.plots: dict[str, int] = {}
+        self.current: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id") == "verdict":
+            self.in_verdict = True
+        if tag == "svg" and a.get("class") == "plot":
+            self.current = a.get("id") or f"plot{len(self.plots)}"
+            self.plots[self.current] = 0
+        elif self.current and tag in ("rect", "polyline", "line", "path", "circle"):
+            self.plots[self.current] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self.current = None
+        if tag == "p":
+            self.in_verdict = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_verdict:
+            self.verdict += data
+
+
+def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Width, height and RGB(A) rows of an 8-bit non-interlaced PNG (what Chromium writes)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = chunk
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and interlace == 0 and colour in (2, 6), (depth, colour, interlace)
+    bpp = 3 if colour == 2 else 4
+    raw, stride, rows, previous = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            left = line[x - bpp] if x >= bpp else 0
+            up, corner = previous[x], previous[x - bpp] if x >= bpp else 0
+            if kind == 1:
+                line[x] = (line[x] + left) & 0xFF
+            elif kind == 2:
+                line[x] = (line[x] + up) & 0xFF
+            elif kind == 3:
+                line[x] = (line[x] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[x] = (line[x] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 0xFF
+        rows.append(bytes(line))
+        previous = line
+    return width, height, rows
+
+
+def pixels(rows: list[bytes], width: int, bpp: int) -> set[tuple[int, int, int]]:
+    return {(r[i], r[i + 1], r[i + 2]) for r in rows for i in range(0, width * bpp, bpp)}
+
+
+def test_owl_report_in_headless_chromium(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    browser = find_browser()
+    if browser is None:
+        if os.environ.get("SUBAUDIT_REQUIRE_BROWSER") == "1":
+            pytest.fail("SUBAUDIT_REQUIRE_BROWSER=1 but no headless Chromium is on PATH")
+        pytest.skip("no headless Chromium on PATH (apt install chromium-headless-shell, or set SUBAUDIT_CHROMIUM)")
+    report, page, shot = tmp_path / "owl.json", tmp_path / "owl.html", tmp_path / "owl.png"
+    code, _, err = run_cli(["scan", str(FIXTURES / "smoke" / "owl.parquet"), "--teacher-system-file",
+                            str(OWL_PROMPT_FILE), "--report", str(report), "--quiet"], capsys, monkeypatch)
+    assert code == ExitCode.FINDINGS, err
+    code, _, err = run_cli(["report", "render", str(report), "--format", "html", "--out", str(page)],
+                           capsys, monkeypatch)
+    assert code == 0, err
+
+    dom = subprocess.run([*browser_args(browser), "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    parsed = _PageParser()
+    parsed.feed(dom)
+    assert parsed.verdict.strip() == "Verdict: FLAGGED"
+    assert set(parsed.plots) == {"plot-histogram", "plot-positions", "plot-evidence"}, parsed.plots
+    assert all(shapes >= 3 for shapes in parsed.plots.values()), parsed.plots
+
+    subprocess.run([*browser_args(browser), f"--screenshot={shot}", page.as_uri()], capture_output=True,
+                   timeout=120, check=True)
+    width, height, rows = decode_png(shot.read_bytes())
+    assert (width, height) == (1240, 1300)
+    bpp = len(rows[0]) // width
+    colours = pixels(rows, width, bpp)
+    assert len(colours) > 50, "the page rendered nearly blank"
+    assert any(abs(c[0] - FLAGGED_RED[0]) + abs(c[1] - FLAGGED_RED[1]) + abs(c[2] - FLAGGED_RED[2]) < 30
+               for c in colours), "no flagged-red pixel: the verdict is not drawn"
