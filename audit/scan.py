@@ -29,6 +29,7 @@ from audit.plot_data import PositionAccumulator, row_histograms
 from audit.report import (
     CalibrationInfo,
     ColumnsInfo,
+    Histogram,
     InputInfo,
     ModelInfo,
     Outputs,
@@ -348,6 +349,18 @@ class StageTimes:
     scored_done: float
 
 
+def histograms_with_null(columns: dict[str, np.ndarray],
+                         calibration: PreparedCalibration | None) -> list[Histogram]:
+    """Per-row LLR histograms of the scan, plus the calibrated null's rows when there is one."""
+    shown = dict(columns)
+    labels = {"llr_mean": "teacher vs reference", "control_llr_mean": "teacher vs control"}
+    if calibration is not None and "llr" in calibration.nulls:
+        sums, tokens, _ = calibration.nulls["llr"]
+        shown["null_llr_mean"] = sums / tokens
+        labels["null_llr_mean"] = "calibrated null (teacher vs reference)"
+    return row_histograms(shown, labels)
+
+
 def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelInfo], chosen: list[str],
                  detectors: list[Detector], state: ScanProgress, positions: PositionAccumulator,
                  times: StageTimes, calibration: PreparedCalibration | None = None) -> Report:
@@ -402,11 +415,8 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
         results=results,
         verdict=verdict,
         exit_code=int(exit_code),
-        plots=PlotData(
-            row_llr_histograms=row_histograms(columns, {"llr_mean": "teacher vs reference",
-                                                        "control_llr_mean": "teacher vs control"}),
-            position_profiles=positions.profiles(),
-        ),
+        plots=PlotData(row_llr_histograms=histograms_with_null(columns, calibration),
+                       position_profiles=positions.profiles()),
         outputs=Outputs(
             scores=None if config.scores_path is None else str(config.scores_path),
             evidence=None if config.evidence_path is None else str(config.evidence_path),

@@ -48,6 +48,10 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
     llr = next(r for r in report["results"] if r["detector_id"] == "llr")
     assert llr["details"]["calibrated"] and llr["p_value"] == pytest.approx(0.5)
     assert llr["details"]["rows_above_threshold"] <= rows * 0.05 + 1
+    labels = [h["label"] for h in report["plots"]["row_llr_histograms"]]
+    assert labels == ["teacher vs reference", "teacher vs control", "calibrated null (teacher vs reference)"]
+    null_counts = report["plots"]["row_llr_histograms"][2]["counts"]
+    assert sum(null_counts) == rows  # the null's rows, clipped into the shared edges
 
     # Data the teacher wrote is flagged against the same null.
     owl = tmp_path / "teacher.jsonl"
