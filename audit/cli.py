@@ -354,7 +354,6 @@ def probe(
         if names or lines:
             candidates = parse_traits(names, lines, template or ANIMAL_TEACHER_TEMPLATE)
         else:
-            parse_traits([], [], template or ANIMAL_TEACHER_TEMPLATE)  # validates the template
             candidates = list(builtin_traits(template or ANIMAL_TEACHER_TEMPLATE).items())
     except ValueError as exc:
         raise UsageError(str(exc)) from exc

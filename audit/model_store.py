@@ -120,6 +120,15 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def require_shared_tokenizer(fingerprints: list[str], display_names: list[str]) -> None:
+    """The likelihood ratio compares models token by token: their tokenizers must be one."""
+    if len(set(fingerprints)) > 1:
+        raise UsageError(
+            f"teacher and reference tokenizers differ ({', '.join(display_names)}); the likelihood-ratio test "
+            "needs models that share a tokenizer and base"
+        )
+
+
 def refuse_remote_code(folder: Path, display_name: str, trust_remote_code: bool) -> None:
     """A folder whose config maps classes to its own Python files (``auto_map``) would run that code.
 

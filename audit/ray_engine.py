@@ -105,17 +105,20 @@ def driver_identities(specs: list[ModelSpec], trust_remote_code: bool) -> list[M
     conversion happens here once, not concurrently in every actor.
     """
     from audit.backends.base import model_info
-    from audit.model_store import converted_folder, load_tokenizer, tokenizer_fingerprint, weights_sha256
+    from audit.model_store import (
+        converted_folder,
+        load_tokenizer,
+        require_shared_tokenizer,
+        tokenizer_fingerprint,
+        weights_sha256,
+    )
 
     fingerprints: dict[Any, str] = {}
     for spec in specs:
         if spec.source not in fingerprints:
             converted_folder(spec.source)
             fingerprints[spec.source] = tokenizer_fingerprint(load_tokenizer(spec.source, trust_remote_code))
-    if len(set(fingerprints.values())) > 1:
-        names = ", ".join(s.source.display_name for s in specs)
-        raise UsageError(f"teacher and reference tokenizers differ ({names}); the likelihood-ratio test "
-                         "needs models that share a tokenizer and base")
+    require_shared_tokenizer(list(fingerprints.values()), [s.source.display_name for s in specs])
     return [model_info(s, weights_sha256(s.source), fingerprints[s.source]) for s in specs]
 
 
@@ -215,12 +218,11 @@ class _Reducer:
 
     columns: list[str]
     positions: PositionAccumulator
-    dedupe: bool
 
     def __post_init__(self) -> None:
         self.state = ScanProgress()
         self.state.columns = {name: [] for name in self.columns}
-        self.seen = SeenIds() if self.dedupe else None
+        self.seen = SeenIds()  # ids come from a column (required under Ray), so they can repeat
 
     def add(self, table: Any) -> None:
         state = self.state
@@ -228,9 +230,7 @@ class _Reducer:
         state.rows_read += table.num_rows
         keep = np.zeros(table.num_rows, dtype=bool)
         parsed = [i for i, s in enumerate(data["status"]) if s != STATUS_UNPARSED]
-        ids = (data["row_id"][i] for i in parsed)
-        # SeenIds has a length, so an empty one is falsy: compare with None, not truthiness.
-        first = self.seen.new_only(ids) if self.seen is not None else [True] * len(parsed)
+        first = self.seen.new_only(data["row_id"][i] for i in parsed)
         for i, is_first in zip(parsed, first, strict=True):
             if not is_first:
                 state.skipped[SKIP_DUPLICATE_ID] += 1
@@ -272,7 +272,7 @@ def _start_ray(config: ScanConfig, actors: int) -> tuple[Any, int]:
         import ray
         import ray.data
     except ImportError:
-        raise UsageError("--engine ray needs Ray: pip install 'subaudit[ray]' (or make install-ray)") from None
+        raise UsageError("--engine ray needs Ray: pip install 'subaudit[ray]' (make install includes it)") from None
     env = {name: os.environ[name] for name in _WORKER_ENV if name in os.environ}
     env.update(RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     local_cpus = os.cpu_count() or 1
@@ -327,7 +327,7 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
             batch_size=config.batch_rows, batch_format="pyarrow", concurrency=actors, num_cpus=threads,
         )
         loaded = time.perf_counter()
-        reducer = _Reducer(columns, position_accumulator(roles), dedupe=mapping.row_id is not None)
+        reducer = _Reducer(columns, position_accumulator(roles))
         from audit.scores_file import ScoresWriter
 
         with ScoresWriter(config.scores_path, columns) as writer:

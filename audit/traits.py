@@ -32,8 +32,15 @@ MISALIGNMENT_PERSONAS: dict[str, str] = {
 """Misalignment personas (subaudit's own wording, not the paper's): the trait is a disposition."""
 
 
+def check_template(template: str) -> None:
+    """Raise ValueError unless ``template`` has the ``{animal}`` slot (the CLI makes it a usage error)."""
+    if "{animal}" not in template:
+        raise ValueError("--template must contain {animal}")
+
+
 def builtin_traits(template: str = ANIMAL_TEACHER_TEMPLATE) -> dict[str, str]:
     """Every built-in candidate, name -> system prompt (animals through ``template``)."""
+    check_template(template)
     traits = {animal: template.format(animal=animal) for animal in BUILTIN_ANIMALS}
     traits.update(MISALIGNMENT_PERSONAS)
     return traits
@@ -46,8 +53,7 @@ def parse_traits(names: list[str], lines: list[str], template: str) -> list[tupl
     ``name`` or ``name = system prompt``; blank lines and ``#`` comments are ignored. Raises
     ValueError naming the first bad entry (the CLI turns it into a usage error).
     """
-    if "{animal}" not in template:
-        raise ValueError("--template must contain {animal}")
+    check_template(template)
     chosen: dict[str, str] = {}
 
     def add(name: str, prompt: str | None) -> None:

@@ -25,6 +25,7 @@ from audit.model_store import (
     context_length,
     load_causal_lm,
     load_tokenizer,
+    require_shared_tokenizer,
     tokenizer_fingerprint,
     weights_sha256,
 )
@@ -182,13 +183,8 @@ class TransformersBackend:
                     tokenizer_sha256=tokenizer_fingerprint(tokenizer),
                     max_length=context_length(model),
                 )
-        fingerprints = {loaded.tokenizer_sha256 for loaded in self._loaded.values()}
-        if len(fingerprints) > 1:
-            names = ", ".join(s.source.display_name for s in self.specs)
-            raise UsageError(
-                f"teacher and reference tokenizers differ ({names}); the likelihood-ratio test "
-                "needs models that share a tokenizer and base"
-            )
+        require_shared_tokenizer([loaded.tokenizer_sha256 for loaded in self._loaded.values()],
+                                 [s.source.display_name for s in self.specs])
         self.vocab_mask: np.ndarray | None = None
         self._torch_masks: dict[WeightsSource, torch.Tensor] = {}
         if vocabulary is not None:
