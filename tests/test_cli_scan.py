@@ -163,3 +163,13 @@ def test_sample_fraction_scores_a_deterministic_subset(
         assert 15 <= report.input.rows_scored <= 45
         scored_ids.append(pq.read_table(scores).column("row_id").to_pylist())
     assert scored_ids[0] == scored_ids[1] == [r["id"] for r in records if in_sample(r["id"], 0.5, 3)]
+
+
+def test_an_error_before_scoring_leaves_only_its_line_on_stderr(capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    """With the progress bar on (no --quiet), nothing but the one error line reaches stderr."""
+    code, _, err = run_cli(["scan", str(tmp_path / "missing.parquet"), "--teacher-system-prompt", "x"],
+                           capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR
+    assert err == f"subaudit: error: input file not found: {tmp_path / 'missing.parquet'}\n"
