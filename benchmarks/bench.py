@@ -13,7 +13,10 @@ Configurations:
   (what one writes by hand with transformers);
 - lm-eval: lm-evaluation-harness's `hf` model, `loglikelihood` on (templated prompt, completion)
   pairs, when lm_eval is importable;
-- vllm: the vLLM backend, when installed (not part of this package yet: reported as absent).
+- vllm: the vLLM backend (`--backend vllm`), run with .venv-vllm's interpreter (`make install-vllm`;
+  vLLM pins its own transformers); the same token ids, one engine, prompt logprobs. Its peak RSS
+  is the sum of the peak RSS of this process and the engine's child processes (an upper bound on
+  their joint peak).
 
 Roofline: the median fp32 GEMM rate torch reaches on this machine (same thread count) and the
 FLOPs a from-scratch computation of the rows needs (decoder over every prompt and completion
@@ -49,7 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FIXTURE = ROOT / "fixtures" / "numbers" / "owl.parquet"
 WORK = ROOT / "out" / "bench"
-CONFIGS = ("subaudit", "subaudit-no-prefix", "naive", "lm-eval")
+CONFIGS = ("subaudit", "subaudit-no-prefix", "naive", "lm-eval", "vllm")
+VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
 
 
 def _peak_rss_mb() -> float:
@@ -110,8 +114,74 @@ def _minimal_flops(config: Any, groups: list[list[tuple[tuple[int, ...], tuple[i
     return total
 
 
+def _tree_peak_rss_mb() -> float:
+    """Sum of VmHWM (peak RSS) over this process and its live descendants, from /proc."""
+    pids, frontier = [os.getpid()], [os.getpid()]
+    while frontier:
+        pid = frontier.pop()
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        pids += [int(c) for c in children]
+        frontier += [int(c) for c in children]
+    total_kb = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024.0
+
+
+def _timed(run: Any, repeats: int) -> list[float]:
+    """One warm-up run, then ``repeats`` timed ones."""
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def vllm_worker(rows: int, repeats: int) -> dict[str, Any]:
+    """Time the vLLM backend on the same rows and specs (one engine: both specs share weights)."""
+    from transformers import AutoConfig
+
+    from audit.backends.vllm_backend import VllmBackend
+    from audit.encoding import encode_rows
+    from audit.model_store import converted_folder
+
+    specs = _specs()
+    backend = VllmBackend(specs)
+    try:
+        encoded, skipped = encode_rows(_rows(rows), backend.prompt_formats())
+        assert not skipped, skipped
+        config = AutoConfig.from_pretrained(converted_folder(specs[0].source), local_files_only=True)
+        sequences = [(row.prompt_ids[k], row.completion_ids) for k in range(len(specs)) for row in encoded]
+        times = _timed(lambda: backend.score(encoded), repeats)
+        peak = _tree_peak_rss_mb()
+    finally:
+        backend.close()
+    return {
+        "name": "vllm", "rows": len(encoded), "sequences": len(sequences),
+        "scored_tokens": sum(len(c) for _, c in sequences),
+        "all_tokens": sum(len(p) + len(c) for p, c in sequences), "times": times,
+        "useful_flops": _useful_flops(config, sequences),
+        "minimal_flops": _minimal_flops(config, [
+            [(row.prompt_ids[k], row.completion_ids) for row in encoded] for k in range(len(specs))]),
+        "peak_rss_mb": peak,
+        "threads": f"vLLM CPU worker ({os.cpu_count()} CPUs)",
+    }
+
+
 def worker(name: str, rows: int, repeats: int) -> dict[str, Any]:
     """Time one configuration in this process; return its measurements."""
+    if name == "vllm":
+        return vllm_worker(rows, repeats)
     import torch
 
     from audit.backends.transformers_backend import TransformersBackend
@@ -142,12 +212,7 @@ def worker(name: str, rows: int, repeats: int) -> dict[str, Any]:
         run = _lm_eval_runner(backend, specs, encoded)
     else:
         raise SystemExit(f"unknown configuration {name}")
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
+    times = _timed(run, repeats)
     return {
         "name": name, "rows": len(encoded), "sequences": len(sequences), "scored_tokens": scored_tokens,
         "all_tokens": sum(len(p) + len(c) for p, c in sequences), "times": times,
@@ -198,8 +263,8 @@ def gemm_rate(repeats: int = 5) -> dict[str, float]:
     return rates
 
 
-def _subprocess_json(args: list[str]) -> dict[str, Any] | None:
-    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT)
+def _subprocess_json(args: list[str], python: str = sys.executable) -> dict[str, Any] | None:
+    result = subprocess.run([python, *args], capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": tail}
@@ -286,8 +351,12 @@ def main() -> int:
     results = {}
     for name in CONFIGS:
         print(f"bench: {name}", file=sys.stderr)
+        if name == "vllm" and not VLLM_PYTHON.exists():
+            results[name] = {"error": f"{VLLM_PYTHON.relative_to(ROOT)} missing (make install-vllm)"}
+            continue
         results[name] = _subprocess_json([__file__, "--worker", name, "--rows", str(args.rows),
-                                          "--repeats", str(args.repeats)])
+                                          "--repeats", str(args.repeats)],
+                                         python=str(VLLM_PYTHON) if name == "vllm" else sys.executable)
     memory = [memory_run(int(n), args.memory_scored) for n in args.memory_rows.split(",")]
     write_results(args.out, command, started, gemm, results, memory)
     print(args.out.read_text())
@@ -331,13 +400,12 @@ def write_results(out: Path, command: str, started: datetime, gemm: dict[str, fl
             f"| {result['minimal_flops'] / median / peak:.0%} "
             f"| {ratio} | {result['peak_rss_mb']:.0f} | {median:.2f} ({runs}) |"
         )
-    lines.append("| vllm | not run: no vLLM backend in this version (issue 6) | | | | | | | |")
     lines += ["", "From-scratch FLOPs: decoder over every prompt and completion token of every sequence, output "
               "layer at scored positions only. Minimal work: the same with each spec's shared prompt prefix "
               "(chat template + system prompt) computed once, the least an exact scorer must do; its share "
               "is a lower bound on the hardware share a configuration reaches. A configuration that skips "
               "work (prefix reuse) can pass 100 % of the roofline on the from-scratch count."]
-    sample = next((r for r in results.values() if r and "error" not in r), None)
+    sample = next((r for r in results.values() if r and "error" not in r and r["name"] != "vllm"), None)
     if sample:
         lines += ["", f"Rows: the first {sample['rows']} rows of `{FIXTURE.relative_to(ROOT)}` × 2 specs = "
                   f"{sample['sequences']} sequences, {sample['scored_tokens']} scored completion tokens, "

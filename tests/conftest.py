@@ -36,7 +36,9 @@ def smol_tokenizer(smol_folder: Path) -> Any:
     return AutoTokenizer.from_pretrained(smol_folder, local_files_only=True)
 
 
-def _tiny_llama(tokenizer: Any, folder: Path, seed: int, vocab_size: int | None = None) -> Path:
+def _tiny_llama(tokenizer: Any, folder: Path, seed: int, vocab_size: int | None = None,
+                heads: tuple[int, int] = (4, 2)) -> Path:
+    """A random Llama; ``heads`` = (query heads, key/value heads) over a hidden size of 64."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -45,8 +47,8 @@ def _tiny_llama(tokenizer: Any, folder: Path, seed: int, vocab_size: int | None 
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=heads[0],
+        num_key_value_heads=heads[1],
         max_position_embeddings=512,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,

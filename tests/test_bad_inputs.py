@@ -6,6 +6,7 @@ README.md's "Bad input" table lists the same cases; a test keeps the two in step
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,10 @@ FAILURES = [
          ExitCode.USAGE_ERROR, "output path is a directory"),
     Case("--strict with skipped rows", ["{corpus}/null_fields.jsonl", "--strict"], ExitCode.TOOL_ERROR,
          "--strict: 4 row(s) skipped"),
+    # Only where vLLM is absent (the main environment); .venv-vllm tests the backend itself.
+    *([Case("--backend vllm without vLLM installed", ["{corpus}/control_characters.jsonl", "--backend", "vllm"],
+            ExitCode.USAGE_ERROR, "the vllm backend needs vLLM, which is not installed")]
+      if importlib.util.find_spec("vllm") is None else []),
 ]
 
 HANDLED = [

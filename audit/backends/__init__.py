@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from audit.model_spec import ModelSpec
     from audit.vocab import Vocabulary
 
-BACKENDS = ("transformers",)
+BACKENDS = ("transformers", "vllm")
 
 
 def create_backend(
@@ -31,6 +31,16 @@ def create_backend(
         from audit.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend(
+            specs, token_budget=token_budget, trust_remote_code=trust_remote_code, vocabulary=vocabulary
+        )
+    if name == "vllm":
+        from audit.backends.vllm_backend import INSTALL_HINT, vllm_available
+
+        if not vllm_available():
+            raise UsageError(INSTALL_HINT)
+        from audit.backends.vllm_backend import VllmBackend
+
+        return VllmBackend(
             specs, token_budget=token_budget, trust_remote_code=trust_remote_code, vocabulary=vocabulary
         )
     raise UsageError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")

@@ -41,6 +41,10 @@ class ScoringBackend(Protocol):
         """Score rows; output order equals input order."""
         ...
 
+    def close(self) -> None:
+        """Release what outlives a Python object on its own (vLLM's engine processes)."""
+        ...
+
 
 def model_info(spec: ModelSpec, weights_sha256: str, tokenizer_sha256: str) -> ModelInfo:
     """The provenance record of one spec (every backend and engine reports the same fields)."""

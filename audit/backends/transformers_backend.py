@@ -221,3 +221,6 @@ class TransformersBackend:
             ScoredRow(row, tuple(per_spec[k][i] for k in range(len(self.specs))))
             for i, row in enumerate(rows)
         ]
+
+    def close(self) -> None:
+        """Nothing to stop: the models are plain in-process objects."""
