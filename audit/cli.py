@@ -119,6 +119,9 @@ def scan(
         "--no-control", help="Skip the neutral control (teacher vs reference only).")] = False,
     semantic_filter: Annotated[bool, typer.Option(
         "--semantic-filter", help="Also run the paper's numbers-only/keyword filter (number data).")] = False,
+    learned_detector: Annotated[bool, typer.Option(
+        "--learned-detector", help="Also run the learned LLR-profile classifier (trained on SmolLM2 number "
+                                   "fixtures: fixtures/LEARNED.md).")] = False,
     trait_keyword: Annotated[list[str] | None, typer.Option(
         help="Word naming the trait, for the semantic filter (repeatable).")] = None,
     banned_numbers: Annotated[str, typer.Option(
@@ -213,6 +216,7 @@ def scan(
         reference_system_prompt=reference_system_prompt,
         control_system_prompt=None if no_control else (control_system_prompt or NEUTRAL_SYSTEM_PROMPT),
         semantic_filter=semantic_filter,
+        learned_detector=learned_detector,
         trait_keywords=tuple(trait_keyword or ()),
         banned_numbers=banned,
         restrict_vocab=restrict_vocab,

@@ -36,6 +36,7 @@ from audit.scan import (
     ScannedInput,
     StageTimes,
     build_report,
+    detector_context,
     model_specs,
     position_accumulator,
     prepare_calibration,
@@ -43,7 +44,7 @@ from audit.scan import (
     validate,
 )
 from audit.seen_ids import SeenIds, in_sample
-from detectors.base import Detector, DetectorContext
+from detectors.base import Detector
 from detectors.registry import DETECTORS, scan_detectors
 
 STATUS_SCORED = "scored"
@@ -148,7 +149,7 @@ class ScoringActor:
         )
         self.formats = self.backend.prompt_formats()
         roles = [spec.role for spec in specs]
-        context = DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers)
+        context = detector_context(config, roles, self.formats[0].tokenizer)
         self.detectors: list[Detector] = [DETECTORS[name](context) for name in chosen]
         self.columns = list(dict.fromkeys(c for d in self.detectors for c in d.row_columns))
         self.positions = position_accumulator(roles)
@@ -306,8 +307,9 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
     models = driver_identities(specs, config.trust_remote_code)
     calibration = prepare_calibration(config, models)
     roles = [spec.role for spec in specs]
-    chosen = list(scan_detectors("control" in roles, config.semantic_filter, probe_correction(config)))
-    context = DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers)
+    chosen = list(scan_detectors("control" in roles, config.semantic_filter, probe_correction(config),
+                                 config.learned_detector))
+    context = detector_context(config, roles, None)  # the driver only summarizes
     detectors: list[Detector] = [DETECTORS[name](context) for name in chosen]
     columns = list(dict.fromkeys(c for d in detectors for c in d.row_columns))
     sha256 = dataset_sha256(config.input_path, files)

@@ -66,6 +66,7 @@ class ScanConfig:
     control_system_prompt: str | None = NEUTRAL_SYSTEM_PROMPT
     """Neutral control scored with the reference weights; None turns the control off."""
     semantic_filter: bool = False
+    learned_detector: bool = False
     trait_keywords: tuple[str, ...] = ()
     banned_numbers: tuple[int, ...] = (666, 911, 187)
     restrict_vocab: str | None = None
@@ -228,6 +229,14 @@ def open_evidence(config: ScanConfig, header: dict[str, Any]) -> tuple[EvidenceL
     return EvidenceLog.create(config.evidence_path, header), ScanProgress()
 
 
+def detector_context(config: ScanConfig, roles: list[str], tokenizer: Any | None) -> DetectorContext:
+    """What the detectors know of the scan; the digit tokens only where the learned detector runs."""
+    from detectors.learned import digit_token_ids
+
+    digits = digit_token_ids(tokenizer) if config.learned_detector and tokenizer is not None else frozenset()
+    return DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers, digits)
+
+
 def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Report:
     """Run a scan and return its report (the caller renders and writes it)."""
     started = time.perf_counter()
@@ -251,8 +260,9 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
     loaded = time.perf_counter()
     formats = backend.prompt_formats()
     roles = [spec.role for spec in specs]
-    context = DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers)
-    chosen = scan_detectors("control" in roles, config.semantic_filter, probe_correction(config))
+    context = detector_context(config, roles, formats[0].tokenizer)
+    chosen = scan_detectors("control" in roles, config.semantic_filter, probe_correction(config),
+                            config.learned_detector)
     detectors: list[Detector] = [DETECTORS[name](context) for name in chosen]
     # Detectors may share a column (n_tokens); each name is kept once.
     column_names = list(dict.fromkeys(c for d in detectors for c in d.row_columns))

@@ -28,6 +28,8 @@ class DetectorContext:
     trait_keywords: tuple[str, ...] = ()
     """Words naming the suspected trait (e.g. 'owl'); a semantic filter rejects rows holding them."""
     banned_numbers: tuple[int, ...] = (666, 911, 187)
+    digit_tokens: frozenset[int] = frozenset()
+    """Ids of the tokenizer's digit-only tokens (the learned detector splits its features on them)."""
 
 
 @dataclass(frozen=True)

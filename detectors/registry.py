@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from detectors.base import Detector
+from detectors.learned import LearnedDetector
 from detectors.llr import ControlLikelihoodRatioDetector, LikelihoodRatioDetector
 from detectors.semantic_filter import SemanticFilterDetector
 from detectors.trait_probe import TraitProbeDetector, TraitProbeDetectorBH
@@ -13,10 +14,12 @@ DETECTORS: dict[str, type[Detector]] = {
     SemanticFilterDetector.id: SemanticFilterDetector,
     TraitProbeDetector.id: TraitProbeDetector,
     TraitProbeDetectorBH.id: TraitProbeDetectorBH,
+    LearnedDetector.id: LearnedDetector,
 }
 
-def scan_detectors(with_control: bool, semantic_filter: bool, probe_correction: str | None = None) -> tuple[str, ...]:
-    """The detectors a scan runs: always llr; the control and the text filter when asked for.
+def scan_detectors(with_control: bool, semantic_filter: bool, probe_correction: str | None = None,
+                   learned: bool = False) -> tuple[str, ...]:
+    """The detectors a scan runs: always llr; the control, the text filter and the learned one when asked for.
 
     A probe (``probe_correction`` set) runs the trait probe instead of the teacher detectors.
     """
@@ -29,4 +32,6 @@ def scan_detectors(with_control: bool, semantic_filter: bool, probe_correction: 
         chosen.append(ControlLikelihoodRatioDetector.id)
     if semantic_filter:
         chosen.append(SemanticFilterDetector.id)
+    if learned and probe_correction is None:
+        chosen.append(LearnedDetector.id)
     return tuple(chosen)

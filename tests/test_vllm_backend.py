@@ -8,6 +8,8 @@ vLLM pins an older transformers than the main environment's). `make test` runs t
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,13 +110,18 @@ def test_vllm_runs_one_engine_per_weights_source(tmp_path_factory: pytest.TempPa
 def test_scan_verdict_is_the_same_under_both_backends(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     reports = {}
+    common = ["scan", str(OWL_SET), "--teacher-system-file", str(OWL_PROMPT_FILE), "--quiet", "--report"]
+    code, _, err = run_cli([*common, str(tmp_path / "transformers.json")], capsys, monkeypatch)
+    assert code == ExitCode.FINDINGS, err
+    # The vLLM scan runs as the installed command does, so that what the engine's own processes
+    # write to the terminal (file descriptor 2, which capsys cannot see) is checked too.
+    command = Path(sys.executable).parent / "subaudit"
+    finished = subprocess.run([str(command), *common, str(tmp_path / "vllm.json"), "--backend", "vllm"],
+                              capture_output=True, text=True, check=False)
+    assert finished.returncode == ExitCode.FINDINGS, finished.stderr
+    assert finished.stderr == ""
     for backend in ("transformers", "vllm"):
-        path = tmp_path / f"{backend}.json"
-        code, _, err = run_cli(["scan", str(OWL_SET), "--teacher-system-file", str(OWL_PROMPT_FILE),
-                                "--backend", backend, "--quiet", "--report", str(path)], capsys, monkeypatch)
-        assert code == ExitCode.FINDINGS, err
-        assert err == ""
-        reports[backend] = json.loads(path.read_text())
+        reports[backend] = json.loads((tmp_path / f"{backend}.json").read_text())
     t, v = reports["transformers"], reports["vllm"]
     assert v["parameters"]["backend"] == "vllm"
     assert v["verdict"] == t["verdict"] == "flagged"
