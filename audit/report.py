@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.verdict import Verdict
 
-SCHEMA_VERSION = "1.4.0"
+SCHEMA_VERSION = "1.5.0"
 
 
 class _Model(BaseModel):
@@ -56,6 +56,8 @@ class ModelInfo(_Model):
     weights_sha256: str
     tokenizer_sha256: str
     system_prompt: str | None
+    adapter: str | None = Field(None, description="LoRA adapter folder applied on the weights, if any")
+    adapter_sha256: str | None = Field(None, description="SHA-256 of the adapter's config and weights")
 
 
 class Parameters(_Model):

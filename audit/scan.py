@@ -25,6 +25,7 @@ from audit.encoding import encode_rows_detailed
 from audit.errors import NothingAuditableError, UsageError
 from audit.evidence import EvidenceLog, ScanProgress, restore
 from audit.exit_codes import ExitCode
+from audit.lora import resolve_adapter
 from audit.model_spec import ModelSpec, resolve_source
 from audit.plot_data import PositionAccumulator, row_histograms
 from audit.report import (
@@ -60,6 +61,7 @@ class ScanConfig:
 
     input_path: Path
     teacher: str | None = None
+    teacher_adapter: str | None = None
     teacher_system_prompt: str | None = None
     reference: str = "smollm2-135m-instruct"
     reference_system_prompt: str | None = None
@@ -132,8 +134,8 @@ def validate(config: ScanConfig) -> None:
             raise UsageError("a probe needs the neutral control; do not turn it off")
         if config.correction not in ("holm", "bh"):
             raise UsageError(f"--correction must be holm or bh, got {config.correction!r}")
-    elif config.teacher is None and config.teacher_system_prompt is None:
-        raise UsageError("name a teacher: --teacher MODEL and/or --teacher-system-prompt TEXT")
+    elif config.teacher is None and config.teacher_system_prompt is None and config.teacher_adapter is None:
+        raise UsageError("name a teacher: --teacher MODEL, --teacher-adapter DIR and/or --teacher-system-prompt TEXT")
     if config.scores_path is not None:
         check_writable(config.scores_path)
     if config.shard is not None and not 1 <= config.shard[0] <= config.shard[1]:
@@ -158,13 +160,16 @@ def model_specs(config: ScanConfig) -> list[ModelSpec]:
         return [reference, control,
                 *(ModelSpec(trait_role(name), reference.source, prompt) for name, prompt in config.traits)]
     teacher_source = resolve_source(config.teacher) if config.teacher else reference.source
-    teacher = ModelSpec("teacher", teacher_source, config.teacher_system_prompt)
-    if teacher.source == reference.source and teacher.system_prompt == reference.system_prompt:
+    adapter = resolve_adapter(config.teacher_adapter) if config.teacher_adapter else None
+    teacher = ModelSpec("teacher", teacher_source, config.teacher_system_prompt, adapter)
+    if (teacher.source == reference.source and teacher.system_prompt == reference.system_prompt
+            and adapter is None):
         raise UsageError("teacher and reference are the same model with the same system prompt")
     specs = [reference, teacher]
     if config.control_system_prompt is not None:
         control = ModelSpec("control", reference.source, config.control_system_prompt)
-        if control.source == teacher.source and control.system_prompt == teacher.system_prompt:
+        if (control.source == teacher.source and control.system_prompt == teacher.system_prompt
+                and adapter is None):
             raise UsageError("the teacher's system prompt equals the control's; pass --no-control")
         specs.append(control)
     return specs

@@ -22,8 +22,10 @@ from audit.backends.transformers_backend import TransformersBackend
 from audit.data import DatasetReader
 from audit.encoding import EncodedRow, encode_rows
 from audit.exit_codes import ExitCode
+from audit.lora import resolve_adapter
 from audit.model_spec import ModelSpec, resolve_source
 from tests.conftest import FIXTURES, OWL_PROMPT_FILE, _tiny_llama, run_cli
+from tests.test_lora import write_adapter
 
 vllm_backend = pytest.importorskip("audit.backends.vllm_backend")
 pytestmark = [
@@ -105,6 +107,26 @@ def test_vllm_runs_one_engine_per_weights_source(tmp_path_factory: pytest.TempPa
         assert _max_difference(reference.score(encoded), backend.score(encoded)) < TOLERANCE
     finally:
         backend.close()
+
+
+def test_vllm_scores_a_lora_teacher_on_merged_weights(tmp_path_factory: pytest.TempPathFactory,
+                                                            smol_tokenizer: Any) -> None:
+    base = _tiny_llama(smol_tokenizer, tmp_path_factory.mktemp("tiny-vllm-lora-base"), seed=0, heads=(1, 1))
+    adapter = resolve_adapter(str(write_adapter(base, tmp_path_factory.mktemp("lora") / "adapter")))
+    source = resolve_source(str(base))
+    specs = [ModelSpec("reference", source), ModelSpec("teacher", source, None, adapter)]
+    reference = TransformersBackend(specs)  # merges the adapter into its own copy of the weights
+    encoded = _encoded(reference, 8)
+    expected = reference.score(encoded)
+    backend = vllm_backend.VllmBackend(specs)
+    try:
+        assert len(backend._engines) == 2  # the base, and the base with the adapter merged in
+        got = backend.score(encoded)
+    finally:
+        backend.close()
+    assert _max_difference(expected, got) < TOLERANCE
+    shift = max(float(np.abs(r.logprobs[1] - r.logprobs[0]).max()) for r in got)
+    assert shift > 0.01  # the adapter changed the teacher's numbers
 
 
 def test_scan_verdict_is_the_same_under_both_backends(tmp_path: Path, capsys: pytest.CaptureFixture[str],

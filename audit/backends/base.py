@@ -48,6 +48,8 @@ class ScoringBackend(Protocol):
 
 def model_info(spec: ModelSpec, weights_sha256: str, tokenizer_sha256: str) -> ModelInfo:
     """The provenance record of one spec (every backend and engine reports the same fields)."""
+    from audit.lora import adapter_sha256
+
     return ModelInfo(
         role=spec.role,
         source=spec.source.display_name,
@@ -56,4 +58,6 @@ def model_info(spec: ModelSpec, weights_sha256: str, tokenizer_sha256: str) -> M
         weights_sha256=weights_sha256,
         tokenizer_sha256=tokenizer_sha256,
         system_prompt=spec.system_prompt,
+        adapter=spec.adapter.display_name if spec.adapter else None,
+        adapter_sha256=adapter_sha256(spec.adapter) if spec.adapter else None,
     )

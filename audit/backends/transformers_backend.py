@@ -19,6 +19,7 @@ import torch
 from audit.backends.base import ScoredRow, model_info
 from audit.encoding import EncodedRow, PromptFormat
 from audit.errors import UsageError
+from audit.lora import LoraAdapter, merge_lora
 from audit.model_spec import ModelSpec, WeightsSource
 from audit.model_store import (
     LoadedModel,
@@ -170,12 +171,16 @@ class TransformersBackend:
         self.token_budget = token_budget
         self.reuse_prefix = reuse_prefix
         self.vocabulary = vocabulary
-        self._loaded: dict[WeightsSource, LoadedModel] = {}
+        # One model per (weights, adapter): an adapter is merged into its own copy of the weights.
+        self._loaded: dict[tuple[WeightsSource, LoraAdapter | None], LoadedModel] = {}
         for spec in self.specs:
-            if spec.source not in self._loaded:
+            key = (spec.source, spec.adapter)
+            if key not in self._loaded:
                 tokenizer = load_tokenizer(spec.source, trust_remote_code)
                 model = load_causal_lm(spec.source, trust_remote_code)
-                self._loaded[spec.source] = LoadedModel(
+                if spec.adapter is not None:
+                    merge_lora(model, spec.adapter)
+                self._loaded[key] = LoadedModel(
                     source=spec.source,
                     model=model,
                     tokenizer=tokenizer,
@@ -186,16 +191,16 @@ class TransformersBackend:
         require_shared_tokenizer([loaded.tokenizer_sha256 for loaded in self._loaded.values()],
                                  [s.source.display_name for s in self.specs])
         self.vocab_mask: np.ndarray | None = None
-        self._torch_masks: dict[WeightsSource, torch.Tensor] = {}
+        self._torch_masks: dict[tuple[WeightsSource, LoraAdapter | None], torch.Tensor] = {}
         if vocabulary is not None:
-            for source, loaded in self._loaded.items():
+            for key, loaded in self._loaded.items():
                 _, head = _decoder_and_head(loaded.model)
                 mask = vocabulary.token_mask(loaded.tokenizer, int(head.weight.shape[0]))
-                self._torch_masks[source] = torch.from_numpy(mask)
+                self._torch_masks[key] = torch.from_numpy(mask)
                 self.vocab_mask = mask
 
     def _for(self, spec: ModelSpec) -> LoadedModel:
-        return self._loaded[spec.source]
+        return self._loaded[(spec.source, spec.adapter)]
 
     def prompt_formats(self) -> list[PromptFormat]:
         return [
@@ -212,7 +217,7 @@ class TransformersBackend:
                 self._for(spec).model,
                 [(row.prompt_ids[k], row.completion_ids) for row in rows],
                 self.token_budget,
-                self._torch_masks.get(spec.source),
+                self._torch_masks.get((spec.source, spec.adapter)),
                 self.reuse_prefix,
             )
             for k, spec in enumerate(self.specs)

@@ -7,6 +7,13 @@ format: a handful of lists per request rather than a dict per position); the com
 of that list is the row's score. One engine is started per distinct weights source; a prompted
 teacher shares the reference's engine and differs only in its prompt ids.
 
+A teacher given as a LoRA adapter gets its own engine on a merged copy of the weights (cached
+under the cache folder, keyed by base and adapter hashes), not a LoRA request: in vLLM's V1
+engine, LoRA and prompt logprobs do not mix. On this CPU build a LoRA request with prompt logprobs
+fails in the LoRA logits layer (its index mapping is sized for sampled positions, not prompt
+positions; vllm-project/vllm#16668, #29955), and where it runs, an lm_head delta is silently left
+out of prompt logprobs (#51594). A merged copy scores exactly what the transformers backend scores.
+
 Settings that decide correctness, not speed:
 - prefix caching off: a cached prefix is not recomputed, and its prompt logprobs are then missing;
 - ``skip_tokenizer_init`` and no detokenization: ids in, log-probabilities out, no text round trip;
@@ -25,11 +32,13 @@ import numpy as np
 from audit.backends.base import ScoredRow, model_info
 from audit.encoding import EncodedRow, PromptFormat
 from audit.errors import ToolError, UsageError
+from audit.lora import LoraAdapter
 from audit.model_spec import ModelSpec, WeightsSource
 from audit.model_store import (
     converted_folder,
     force_offline,
     load_tokenizer,
+    merged_folder,
     refuse_remote_code,
     require_shared_tokenizer,
     tokenizer_fingerprint,
@@ -99,13 +108,16 @@ def completion_slice(prompt_logprobs: Any, token_ids: Sequence[int], start: int)
 
 
 class _Engine:
-    """One vLLM engine for one weights source, with the identities the report needs."""
+    """One vLLM engine for one weights source (and adapter), with the identities the report needs."""
 
-    def __init__(self, source: WeightsSource, trust_remote_code: bool, memory_fraction: float) -> None:
+    def __init__(self, source: WeightsSource, trust_remote_code: bool, memory_fraction: float,
+                 adapter: LoraAdapter | None = None) -> None:
         from vllm import LLM
 
         folder = converted_folder(source)
         refuse_remote_code(folder, source.display_name, trust_remote_code)
+        if adapter is not None:
+            folder = merged_folder(source, adapter)
         self.tokenizer = load_tokenizer(source, trust_remote_code)
         self.tokenizer_sha256 = tokenizer_fingerprint(self.tokenizer)
         self.weights_sha256 = weights_sha256(source)
@@ -160,16 +172,17 @@ class VllmBackend:
             _bind_all_cpus()
         if memory_fraction is None:
             fraction = CPU_MEMORY_FRACTION if current_platform.is_cpu() else GPU_MEMORY_FRACTION
-            sources = len({spec.source for spec in specs})
+            sources = len({(spec.source, spec.adapter) for spec in specs})
             memory_fraction = fraction / sources
         self.specs: Sequence[ModelSpec] = list(specs)
         self.token_budget = token_budget
         self.vocab_mask: np.ndarray | None = None
-        self._engines: dict[WeightsSource, _Engine] = {}
+        self._engines: dict[tuple[WeightsSource, LoraAdapter | None], _Engine] = {}
         try:
             for spec in self.specs:
-                if spec.source not in self._engines:
-                    self._engines[spec.source] = _Engine(spec.source, trust_remote_code, memory_fraction)
+                key = (spec.source, spec.adapter)
+                if key not in self._engines:
+                    self._engines[key] = _Engine(spec.source, trust_remote_code, memory_fraction, spec.adapter)
         except BaseException:
             self.close()
             raise
@@ -177,7 +190,7 @@ class VllmBackend:
                                  [s.source.display_name for s in self.specs])
 
     def _for(self, spec: ModelSpec) -> _Engine:
-        return self._engines[spec.source]
+        return self._engines[(spec.source, spec.adapter)]
 
     def prompt_formats(self) -> list[PromptFormat]:
         # One position short of the context: vLLM also decodes one token after the prompt.
@@ -196,8 +209,8 @@ class VllmBackend:
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, flat_logprobs=True,
                                 detokenize=False)
         per_spec: list[list[np.ndarray]] = [[] for _ in self.specs]
-        for source, engine in self._engines.items():
-            spec_indices = [k for k, spec in enumerate(self.specs) if spec.source == source]
+        for key, engine in self._engines.items():
+            spec_indices = [k for k, spec in enumerate(self.specs) if (spec.source, spec.adapter) == key]
             prompts = [
                 TokensPrompt(prompt_token_ids=[*row.prompt_ids[k], *row.completion_ids])
                 for k in spec_indices for row in rows
