@@ -75,8 +75,8 @@ def _bind_all_cpus() -> None:
 
     vLLM's CPU default reserves a core for its scheduler process and binds the model to the
     rest; scoring is a few large prefills, during which the scheduler has nothing to do, and on
-    this 2-core machine the default halved throughput (69.9 s against 37.5 s for the same 96
-    rows, benchmarks/RESULTS-vllm.md).
+    this 2-core machine the default halved throughput (median 69.9 s against 37.5 s for the same
+    96 rows in two `benchmarks/bench.py --worker vllm` runs).
     """
     cpus = sorted(os.sched_getaffinity(0))
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", ",".join(str(c) for c in cpus))
