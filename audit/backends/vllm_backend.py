@@ -68,6 +68,7 @@ def _quiet_and_offline() -> None:
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")  # the engine's C++ warnings (NUMA binding)
 
 
 def _bind_all_cpus() -> None:
