@@ -72,6 +72,15 @@ def weights_sha256(source: WeightsSource) -> str:
     return digest.hexdigest()
 
 
+def _publish(staging: Path, target: Path) -> None:
+    """Move a finished cache folder into place; a concurrent run that got there first also wins."""
+    try:
+        staging.rename(target)
+    except OSError:
+        if not (target / _CONVERTED_MARKER).is_file():  # a concurrent run did not win either
+            raise
+
+
 def converted_folder(source: WeightsSource) -> Path:
     """A Hugging Face folder for ``source``, converting a GGUF once and caching the result."""
     if source.gguf_file is None:
@@ -100,11 +109,7 @@ def converted_folder(source: WeightsSource) -> Path:
         (staging / _CONVERTED_MARKER).write_text(
             json.dumps({"gguf": str(source.file_path), "sha256": digest}, indent=2)
         )
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / _CONVERTED_MARKER).is_file():  # a concurrent run did not win either
-                raise
+        _publish(staging, target)
     except Exception as exc:
         raise ToolError(f"cannot convert GGUF {source.file_path}: {exc}") from exc
     finally:
@@ -133,11 +138,7 @@ def merged_folder(source: WeightsSource, adapter: LoraAdapter, trust_remote_code
         load_tokenizer(source, trust_remote_code).save_pretrained(staging)
         (staging / _CONVERTED_MARKER).write_text(json.dumps(
             {"base": str(source.file_path), "adapter": str(adapter.path), "sha256": digest}, indent=2))
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / _CONVERTED_MARKER).is_file():
-                raise
+        _publish(staging, target)
     except OSError as exc:
         raise ToolError(f"cannot write the merged model for {adapter.path}: {exc}") from exc
     finally:
@@ -223,7 +224,11 @@ def load_causal_lm(source: WeightsSource, trust_remote_code: bool = False) -> An
 
 def context_length(model: Any) -> int:
     """The longest sequence the model accepts, from its config (tokenizer limits are unreliable)."""
-    config = model.config
+    return config_context_length(model.config)
+
+
+def config_context_length(config: Any) -> int:
+    """The longest sequence a model config allows (for engines that load weights themselves)."""
     for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
         value = getattr(config, name, None)
         if isinstance(value, int) and value > 0:

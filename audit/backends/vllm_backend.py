@@ -35,6 +35,7 @@ from audit.errors import ToolError, UsageError
 from audit.lora import LoraAdapter
 from audit.model_spec import ModelSpec, WeightsSource
 from audit.model_store import (
+    config_context_length,
     converted_folder,
     force_offline,
     load_tokenizer,
@@ -84,17 +85,6 @@ def _bind_all_cpus() -> None:
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 
 
-def _config_context_length(folder: Any, trust_remote_code: bool) -> int:
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
-    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return 2048
-
-
 def completion_slice(prompt_logprobs: Any, token_ids: Sequence[int], start: int) -> np.ndarray:
     """log p of ``token_ids[start:]`` from one request's flat prompt logprobs.
 
@@ -118,11 +108,14 @@ class _Engine:
         folder = converted_folder(source)
         refuse_remote_code(folder, source.display_name, trust_remote_code)
         if adapter is not None:
-            folder = merged_folder(source, adapter)
+            folder = merged_folder(source, adapter, trust_remote_code)
         self.tokenizer = load_tokenizer(source, trust_remote_code)
         self.tokenizer_sha256 = tokenizer_fingerprint(self.tokenizer)
         self.weights_sha256 = weights_sha256(source)
-        self.context_length = _config_context_length(folder, trust_remote_code)
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
+        self.context_length = config_context_length(config)
         try:
             self.llm = LLM(
                 model=str(folder),
