@@ -10,9 +10,15 @@ The audited rows are then tested against it with a one-sided Welch two-sample t-
 sums (H0: E[audited] <= E[known source]), and per-row thresholds are set at a chosen false-
 positive rate from the null's own per-token row means.
 
+A probe is calibrated the same way (``calibrate --traits``): the file then holds every
+candidate's and the neutral control's per-row log-probability sums on the known-source rows, so
+each of the probe's contrasts (candidate vs neutral, candidate vs candidate) gets its own
+measured null, whichever subset of the calibrated candidates a later probe names.
+
 A calibration file is versioned JSON holding the null's row values, the models' hashes, the
-prompts and the scoring settings; scans refuse a calibration made under other models or
-settings, and the report names the calibration it used (path and SHA-256).
+prompts, the scoring settings and how the known-source data was made; scans and probes refuse a
+calibration made under other models or settings, and the report names the calibration it used
+(path and SHA-256).
 """
 
 from __future__ import annotations
@@ -20,19 +26,19 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.errors import UsageError
-from audit.report import CalibrationInfo, ModelInfo, Report
+from audit.report import CalibrationInfo, KnownSourceInfo, ModelInfo, Report
 
 if TYPE_CHECKING:
     from audit.scan import ScanConfig
 
 CALIBRATION_FORMAT = "subaudit-calibration"
-CALIBRATION_VERSION = "1.0.0"
+CALIBRATION_VERSION = "1.1.0"
 CALIBRATED_DETECTORS = {"llr": "llr_sum", "llr-control": "control_llr_sum"}
 """Detector id -> the per-row column its null is made of."""
 
@@ -68,6 +74,11 @@ class Calibration(_Model):
     restrict_vocab: str | None
     fpr: float
     nulls: dict[str, NullSample]
+    kind: Literal["scan", "probe"] = "scan"
+    known_source: KnownSourceInfo | None = Field(
+        default=None, description="how the known-source rows were made (None: an earlier version's file)")
+    probe_columns: dict[str, list[float]] | None = Field(
+        default=None, description="probe calibrations: n_tokens and logprob_sum:<role> per known-source row")
 
 
 def null_sample(column: str, sums: np.ndarray, tokens: np.ndarray, fpr: float) -> NullSample:
@@ -94,12 +105,28 @@ def load_calibration(path: Path) -> tuple[Calibration, str]:
     return calibration, hashlib.sha256(raw).hexdigest()
 
 
-def check_matches(calibration: Calibration, models: list[ModelInfo], restrict_vocab: str | None) -> None:
-    """A null measured under other weights, prompts or vocabulary says nothing about this scan."""
+def check_matches(calibration: Calibration, models: list[ModelInfo], restrict_vocab: str | None,
+                  probe: bool = False) -> None:
+    """A null measured under other weights, prompts or vocabulary says nothing about this scan.
+
+    A scan must match the calibration's models exactly. A probe may name any subset of the
+    calibrated candidates (every contrast's null is computed from per-role sums), but each of its
+    models must be in the calibration with the same weights, tokenizer and prompt.
+    """
     def key(m: ModelInfo) -> tuple[str, str, str, str | None]:
         return (m.role, m.weights_sha256, m.tokenizer_sha256, m.system_prompt)
 
-    if [key(m) for m in calibration.models] != [key(m) for m in models]:
+    if probe != (calibration.kind == "probe"):
+        raise UsageError(f"the calibration was made for `subaudit {calibration.kind}`; this is "
+                         f"`subaudit {'probe' if probe else 'scan'}` (run calibrate "
+                         f"{'with' if probe else 'without'} --traits)")
+    calibrated = [key(m) for m in calibration.models]
+    if probe:
+        missing = [m.role for m in models if key(m) not in calibrated]
+        if missing:
+            raise UsageError(f"the calibration has no null for {', '.join(missing)} with these weights and prompts "
+                             "(calibrate with the same reference and candidates)")
+    elif calibrated != [key(m) for m in models]:
         raise UsageError("the calibration was made with other models or system prompts than this scan's")
     if calibration.restrict_vocab != restrict_vocab:
         raise UsageError(f"the calibration was made with --restrict-vocab {calibration.restrict_vocab}, "
@@ -109,7 +136,8 @@ def check_matches(calibration: Calibration, models: list[ModelInfo], restrict_vo
 def calibration_info(path: Path, sha256: str, calibration: Calibration) -> CalibrationInfo:
     return CalibrationInfo(path=str(path), sha256=sha256, source_path=calibration.source_path,
                            source_sha256=calibration.source_sha256, rows=calibration.rows_scored,
-                           fpr=calibration.fpr, created_at=calibration.created_at)
+                           fpr=calibration.fpr, created_at=calibration.created_at, kind=calibration.kind,
+                           known_source=calibration.known_source)
 
 
 def nulls_for_detectors(calibration: Calibration) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
@@ -118,11 +146,17 @@ def nulls_for_detectors(calibration: Calibration) -> dict[str, tuple[np.ndarray,
             for detector, null in calibration.nulls.items()}
 
 
-def calibrate(config: ScanConfig, out: Path, fpr: float) -> tuple[Calibration, Report]:
+def probe_null_columns(calibration: Calibration) -> dict[str, np.ndarray]:
+    """A probe calibration's per-row columns (n_tokens, logprob_sum:<role>) as arrays."""
+    return {name: np.array(values) for name, values in (calibration.probe_columns or {}).items()}
+
+
+def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSourceInfo) -> tuple[Calibration, Report]:
     """Scan known-source data with ``config`` and store its per-row LLRs as the null.
 
     The scan is the ordinary one (same models, prompts, vocabulary, skips), so the null is
-    measured exactly the way a later scan measures the audited data.
+    measured exactly the way a later scan measures the audited data. With ``config.traits`` it
+    is a probe, and the per-role sums every probe contrast needs are stored instead.
     """
     import dataclasses
     import tempfile
@@ -134,8 +168,8 @@ def calibrate(config: ScanConfig, out: Path, fpr: float) -> tuple[Calibration, R
 
     if not 0.0 < fpr < 0.5:
         raise UsageError(f"--fpr must be in (0, 0.5), got {fpr}")
-    if config.calibration_path is not None or config.traits:
-        raise UsageError("calibrate measures a scan's null; it takes neither --calibration nor traits")
+    if config.calibration_path is not None:
+        raise UsageError("calibrate measures a null; it takes no --calibration")
     check_writable(out)
     with tempfile.TemporaryDirectory(prefix="subaudit-calibrate-") as folder:
         scores = Path(folder) / "scores.parquet"
@@ -144,10 +178,15 @@ def calibrate(config: ScanConfig, out: Path, fpr: float) -> tuple[Calibration, R
     tokens = np.array(table["n_tokens"])
     nulls = {detector: null_sample(column, np.array(table[column]), tokens, fpr)
              for detector, column in CALIBRATED_DETECTORS.items() if column in table}
+    probe_columns = None
+    if config.traits:
+        probe_columns = {name: [float(x) for x in values] for name, values in table.items()
+                         if name == "n_tokens" or name.startswith("logprob_sum:")}
     calibration = Calibration(
         tool_version=report.tool_version, created_at=report.created_at, command=report.command,
         source_path=report.input.path, source_sha256=report.input.sha256, rows_scored=report.input.rows_scored,
         models=report.models, restrict_vocab=config.restrict_vocab, fpr=fpr, nulls=nulls,
+        kind="probe" if config.traits else "scan", known_source=known_source, probe_columns=probe_columns,
     )
     write_text_atomic(out, calibration.model_dump_json(indent=1) + "\n")
     return calibration, report

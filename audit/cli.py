@@ -6,6 +6,7 @@ level (a test checks ``sys.modules``). Each command imports its machinery when i
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from enum import Enum
 from pathlib import Path
@@ -198,10 +199,7 @@ def scan(
         raise UsageError("give --teacher-system-prompt or --teacher-system-file, not both")
     if no_control and control_system_prompt is not None:
         raise UsageError("give --control-system-prompt or --no-control, not both")
-    try:
-        banned = tuple(int(x) for x in banned_numbers.split(",") if x.strip())
-    except ValueError as exc:
-        raise UsageError(f"--banned-numbers must be comma-separated integers, got {banned_numbers!r}") from exc
+    banned = _banned(banned_numbers)
     if report is not None:
         check_writable(report)
     shard_part: tuple[int, int] | None = None
@@ -250,52 +248,166 @@ def scan(
     return _run_and_emit(config, report, output_format, quiet, engine)
 
 
+class KnownFilter(str, Enum):
+    auto = "auto"
+    numbers = "numbers"
+    none = "none"
+
+
+def _candidates(traits: str | None, traits_file: Path | None, template: str) -> list[tuple[str, str]]:
+    """Probe candidates from --traits / --traits-file, else every built-in one."""
+    from audit.traits import ANIMAL_TEACHER_TEMPLATE, builtin_traits, parse_traits
+
+    lines: list[str] = []
+    if traits_file is not None:
+        try:
+            lines = traits_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read traits file {traits_file}: {exc.__class__.__name__}") from exc
+    names = [n for n in (traits or "").split(",") if n.strip()]
+    try:
+        if names or lines:
+            return parse_traits(names, lines, template or ANIMAL_TEACHER_TEMPLATE)
+        return list(builtin_traits(template or ANIMAL_TEACHER_TEMPLATE).items())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _banned(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise UsageError(f"--banned-numbers must be comma-separated integers, got {text!r}") from exc
+
+
 @app.command()
 def calibrate(
-    known: Annotated[Path, typer.Argument(
-        help="Data of known source that is NOT the teacher's, made the way the audited data was (e.g. the "
-             "reference's own completions to the same prompts, filtered alike).")],
     out: Annotated[Path, typer.Option(help="Write the calibration (versioned JSON) here.")],
+    data: Annotated[Path | None, typer.Argument(
+        help="The dataset to be audited: the reference answers its prompts, and its completions' format decides "
+             "the filter (--known-filter auto). Leave out when --known-source is given.")] = None,
+    known_source: Annotated[Path | None, typer.Option(
+        help="Use this file of known source (not the teacher's, made the way the audited data was) instead of "
+             "generating one.")] = None,
+    known_out: Annotated[Path | None, typer.Option(
+        help="Keep the generated known-source set here (parquet). Default: beside --out, as NAME.known.parquet.")]
+        = None,
+    known_rows: Annotated[int, typer.Option(help="Known-source rows to generate (accepted by the filter).")] = 400,
+    max_samples: Annotated[int | None, typer.Option(
+        help="Completions to draw at most (default 8 x --known-rows); too few accepted is an error.")] = None,
+    known_filter: Annotated[KnownFilter, typer.Option(
+        help="Filter for generated rows: auto (the paper's numbers filter when >= 99% of the audited completions "
+             "pass it, else none), numbers, or none.")] = KnownFilter.auto,
+    constrained: Annotated[bool, typer.Option(
+        "--constrained", help="Sample only digit/separator tokens, as `generate --constrained` (for data made so).")]
+        = False,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature of the generated rows.")] = 1.0,
+    max_new_tokens: Annotated[int | None, typer.Option(
+        help="Tokens per generated completion at most (default: longest audited completion + 8).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated rows' sampling noise.")] = 0,
+    generate_batch: Annotated[int, typer.Option(help="Prompts sampled together.")] = 32,
     teacher: Annotated[str | None, typer.Option(help="Suspected teacher model, as for scan.")] = None,
     teacher_system_prompt: Annotated[str | None, typer.Option(help="Teacher system prompt, as for scan.")] = None,
     teacher_system_file: Annotated[Path | None, typer.Option(help="Read the teacher's system prompt here.")] = None,
+    traits: Annotated[str | None, typer.Option(
+        help="Calibrate `probe` instead of `scan`: these candidates, as for probe (a later probe may name any "
+             "subset of them).")] = None,
+    traits_file: Annotated[Path | None, typer.Option(help="Probe candidates from a file, as for probe.")] = None,
+    template: Annotated[str, typer.Option(help="Animal candidates' prompt template, as for probe.")] = "",
     reference: Annotated[str, typer.Option(help="Reference model, as for scan.")] = "smollm2-135m-instruct",
+    reference_system_prompt: Annotated[str | None, typer.Option(
+        help="Reference system prompt, as for scan (also the generator's).")] = None,
     control_system_prompt: Annotated[str | None, typer.Option(help="Neutral control prompt, as for scan.")] = None,
-    no_control: Annotated[bool, typer.Option("--no-control", help="No neutral control.")] = False,
+    no_control: Annotated[bool, typer.Option("--no-control", help="No neutral control (scan only).")] = False,
     restrict_vocab: Annotated[str | None, typer.Option(help="As for scan ('numbers').")] = None,
+    banned_numbers: Annotated[str, typer.Option(help="Numbers the numbers filter rejects.")] = "666,911,187",
     fpr: Annotated[float, typer.Option(
         help="False-positive rate for the per-row thresholds (share of known-source rows above them).")] = 0.01,
+    prompt_col: Annotated[str | None, typer.Option(help="Prompt column of DATA (default: detected).")] = None,
+    completion_col: Annotated[str | None, typer.Option(help="Completion column of DATA.")] = None,
+    messages_col: Annotated[str | None, typer.Option(help="Chat messages column of DATA.")] = None,
     id_col: Annotated[str | None, typer.Option(help="Row id column.")] = None,
-    max_rows: Annotated[int | None, typer.Option(help="Read at most this many rows.")] = None,
+    max_rows: Annotated[int | None, typer.Option(help="Score at most this many known-source rows.")] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows per batch.")] = 256,
     token_budget: Annotated[int, typer.Option(help="Max padded tokens per forward pass.")] = 8192,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow model code (off unless asked).")] = False,
 ) -> int:
-    """Measure the LLR null on known-source data; `scan --calibration FILE` then tests against it."""
+    """Measure the null on known-source data; `scan`/`probe --calibration FILE` then test against it.
+
+    By default the known-source data is made here: the reference's own completions to DATA's prompts,
+    filtered the way DATA evidently was.
+    """
     from rich.console import Console
 
+    from audit.atomic import check_writable
     from audit.calibration import calibrate as run_calibration
     from audit.data import ColumnOverrides
-    from audit.scan import ScanConfig
+    from audit.report import KnownSourceInfo
+    from audit.scan import ScanConfig, validate
     from audit.traits import NEUTRAL_SYSTEM_PROMPT
 
+    if (data is None) == (known_source is None):
+        raise UsageError("give DATA (the reference then writes the known-source rows) or --known-source FILE, "
+                         "not both")
     if teacher_system_prompt is not None and teacher_system_file is not None:
         raise UsageError("give --teacher-system-prompt or --teacher-system-file, not both")
+    probing = traits is not None or traits_file is not None
+    if probing and (teacher or teacher_system_prompt or teacher_system_file or no_control):
+        raise UsageError("--traits calibrates a probe: it takes no teacher and needs the neutral control")
+    if not 0.0 < fpr < 0.5:
+        raise UsageError(f"--fpr must be in (0, 0.5), got {fpr}")
+    banned = _banned(banned_numbers)
     config = ScanConfig(
-        input_path=known, teacher=teacher,
+        input_path=known_source or Path("known-source.parquet"), teacher=teacher,
         teacher_system_prompt=teacher_system_prompt or _read_system_file(teacher_system_file),
-        reference=reference,
+        reference=reference, reference_system_prompt=reference_system_prompt,
         control_system_prompt=None if no_control else (control_system_prompt or NEUTRAL_SYSTEM_PROMPT),
-        restrict_vocab=restrict_vocab, columns=ColumnOverrides(row_id=id_col), max_rows=max_rows,
-        batch_rows=batch_rows, token_budget=token_budget, trust_remote_code=trust_remote_code,
+        traits=tuple(_candidates(traits, traits_file, template)) if probing else (),
+        restrict_vocab=restrict_vocab, columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col),
+        max_rows=max_rows, batch_rows=batch_rows, token_budget=token_budget, trust_remote_code=trust_remote_code,
         command=tuple(["subaudit", *sys.argv[1:]]),
     )
-    calibration, _ = run_calibration(config, out, fpr)
+    validate(config)
+    check_writable(out)
     console = Console(stderr=True)
+    if data is not None:
+        from audit.data import file_sha256
+        from audit.known_source import KnownSourcePlan, generate_known_source
+
+        target = known_out or out.with_name(f"{out.stem}.known.parquet")
+        check_writable(target)
+        plan = KnownSourcePlan(
+            data=data, reference=reference, reference_system_prompt=reference_system_prompt,
+            columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col), rows=known_rows,
+            max_samples=max_samples, filter=known_filter.value, banned_numbers=banned, constrained=constrained,
+            temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, batch_size=generate_batch,
+            trust_remote_code=trust_remote_code)
+
+        def progress(samples: int, accepted: int) -> None:
+            if not quiet:
+                console.print(f"known source: {samples} sampled, {accepted}/{known_rows} accepted")
+
+        made = generate_known_source(plan, target, progress)
+        info = KnownSourceInfo(
+            origin="generated", prompts_from=str(data), prompts_from_sha256=file_sha256(data), generator=reference,
+            generator_system_prompt=reference_system_prompt, samples=made.samples, accepted=made.accepted,
+            filter=made.filter_applied, audited_filter_pass_share=round(made.audited_pass_share, 6),
+            rejected=made.rejected, constrained=made.constrained, temperature=made.temperature,
+            max_new_tokens=made.max_new_tokens, seed=made.seed)
+        config = dataclasses.replace(config, input_path=target, columns=ColumnOverrides(row_id="id"))
+        if not quiet:
+            console.print(f"known source: {made.accepted} reference completions to {data.name}'s prompts "
+                          f"({made.samples} sampled, filter {made.filter_applied}) written to {target}")
+    else:
+        info = KnownSourceInfo(origin="file")
+    calibration, _ = run_calibration(config, out, fpr, info)
     for detector, null in calibration.nulls.items():
         pooled = sum(null.row_llr_sums) / sum(null.row_tokens)
         console.print(f"{detector}: null over {len(null.row_llr_sums)} rows, pooled LLR {pooled:+.4f} nats/token, "
                       f"per-row threshold at fpr {fpr:g}: {null.row_threshold_per_token:+.4f} nats/token")
+    if calibration.kind == "probe":
+        console.print(f"probe null over {calibration.rows_scored} rows for {len(config.traits)} candidates")
     console.print(f"calibration written to {out}")
     return 0
 
@@ -343,30 +455,20 @@ def probe(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
     trust_remote_code: Annotated[bool, typer.Option(
         help="Allow model folders to run their own Python code (off unless asked).")] = False,
+    calibration: Annotated[Path | None, typer.Option(
+        help="Test each contrast against its null measured by `subaudit calibrate --traits` (same reference, "
+             "control and candidates) instead of 0.")] = None,
 ) -> int:
     """Rank candidate traits by how well their prompts explain the data (vs a neutral prompt and each other)."""
     from audit.atomic import check_writable
     from audit.data import ColumnOverrides
     from audit.scan import ScanConfig
-    from audit.traits import ANIMAL_TEACHER_TEMPLATE, NEUTRAL_SYSTEM_PROMPT, builtin_traits, parse_traits
+    from audit.traits import NEUTRAL_SYSTEM_PROMPT
     from audit.verdict import Verdict
 
-    lines: list[str] = []
-    if traits_file is not None:
-        try:
-            lines = traits_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read traits file {traits_file}: {exc.__class__.__name__}") from exc
     if report is not None:
         check_writable(report)
-    names = [n for n in (traits or "").split(",") if n.strip()]
-    try:
-        if names or lines:
-            candidates = parse_traits(names, lines, template or ANIMAL_TEACHER_TEMPLATE)
-        else:
-            candidates = list(builtin_traits(template or ANIMAL_TEACHER_TEMPLATE).items())
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    candidates = _candidates(traits, traits_file, template)
     config = ScanConfig(
         input_path=data, reference=reference,
         control_system_prompt=control_system_prompt or NEUTRAL_SYSTEM_PROMPT,
@@ -374,7 +476,7 @@ def probe(
         columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
         alpha=alpha, suspicious_alpha=suspicious_alpha, fail_on=Verdict(fail_on.value), token_budget=token_budget,
         batch_rows=batch_rows, seed=seed, max_rows=max_rows, sample_fraction=sample_fraction, scores_path=scores,
-        trust_remote_code=trust_remote_code, command=tuple(["subaudit", *sys.argv[1:]]),
+        trust_remote_code=trust_remote_code, calibration_path=calibration, command=tuple(["subaudit", *sys.argv[1:]]),
     )
     return _run_and_emit(config, report, output_format, quiet, engine=Engine.local)
 

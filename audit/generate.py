@@ -100,7 +100,70 @@ def completed_rows(path: Path) -> int:
     return count
 
 
-def _batch_seed(seed: int, start: int) -> int:
+class Sampler:
+    """A loaded model that samples completions for rendered prompts, plain or numbers-constrained.
+
+    Shared by ``subaudit generate`` and by ``subaudit calibrate``'s known-source generation, so
+    the reference's own completions are sampled exactly the way the fixtures were.
+    """
+
+    def __init__(self, model: str, constrained: bool, temperature: float, max_new_tokens: int,
+                 trust_remote_code: bool = False) -> None:
+        if max_new_tokens < 1:
+            raise UsageError("--max-new-tokens must be at least 1")
+        if temperature <= 0:
+            raise UsageError("--temperature must be positive (sampling, not greedy decoding)")
+        from audit.model_store import load_causal_lm, load_tokenizer
+
+        source = resolve_source(model)
+        self.tokenizer = load_tokenizer(source, trust_remote_code)
+        self.model = load_causal_lm(source, trust_remote_code)
+        self.tokenizer.padding_side = "left"
+        self.constrained = constrained
+        self.temperature = temperature
+        self.max_new_tokens = max_new_tokens
+        self._extra: dict[str, Any] = {}
+        if constrained:
+            from transformers import LogitsProcessorList
+
+            self._extra["logits_processor"] = LogitsProcessorList([_restrict_to(allowed_token_mask(self.tokenizer))])
+            self._extra["stop_strings"] = [CONSTRAINED_STOP]
+            self._extra["tokenizer"] = self.tokenizer
+
+    def render(self, context: tuple[Message, ...], system_prompt: str | None) -> str:
+        return prompt_text(self.tokenizer, context, system_prompt)
+
+    def sample(self, texts: list[str], seed: int) -> list[tuple[str, bool]]:
+        """One completion per prompt text: (text, finished), the batch's noise fixed by ``seed``."""
+        import torch
+
+        tokenizer = self.tokenizer
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        encoded = tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True)
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            output = self.model.generate(
+                **encoded, do_sample=True, temperature=self.temperature, top_k=0, top_p=1.0,
+                max_new_tokens=self.max_new_tokens, pad_token_id=pad_id,
+                eos_token_id=tokenizer.eos_token_id, **self._extra,
+            )
+        new_tokens = output[:, encoded["input_ids"].shape[1]:]
+        return [self._decode(tokens.tolist()) for tokens in new_tokens]
+
+    def _decode(self, tokens: list[int]) -> tuple[str, bool]:
+        eos = self.tokenizer.eos_token_id
+        finished = eos in tokens
+        if finished:
+            tokens = tokens[: tokens.index(eos)]
+        completion = str(self.tokenizer.decode(tokens, skip_special_tokens=True))
+        if self.constrained and CONSTRAINED_STOP in completion:
+            completion = completion[: completion.index(CONSTRAINED_STOP)]
+            finished = True
+        return completion, finished
+
+
+def batch_seed(seed: int, start: int) -> int:
+    """The sampling seed of the batch starting at row ``start``: reruns and resumes draw the same noise."""
     return (seed * 1_000_003 + start) % (2**63)
 
 
@@ -113,40 +176,17 @@ def generate_numbers(config: GenerationConfig, on_batch: Callable[[int], None] |
     done = completed_rows(config.output)
     if done >= config.rows:
         return done
-    import torch
-
-    from audit.model_store import load_causal_lm, load_tokenizer
-
-    source = resolve_source(config.model)
-    tokenizer = load_tokenizer(source)
-    model = load_causal_lm(source)
-    tokenizer.padding_side = "left"
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    extra: dict[str, Any] = {}
-    if config.constrained:
-        from transformers import LogitsProcessorList
-
-        extra["logits_processor"] = LogitsProcessorList([_restrict_to(allowed_token_mask(tokenizer))])
-        extra["stop_strings"] = [CONSTRAINED_STOP]
-        extra["tokenizer"] = tokenizer
+    sampler = Sampler(config.model, config.constrained, config.temperature, config.max_new_tokens)
     config.output.parent.mkdir(parents=True, exist_ok=True)
+    sample_seed = config.seed if config.sample_seed is None else config.sample_seed
     with config.output.open("a", encoding="utf-8") as out:
         start = done
         while start < config.rows:
             prompts = [number_prompt(config.seed, i) for i in range(start, min(config.rows, start + config.batch_size))]
-            texts = [prompt_text(tokenizer, (Message("user", p.text),), config.system_prompt) for p in prompts]
-            encoded = tokenizer(texts, add_special_tokens=False, return_tensors="pt", padding=True)
-            sample_seed = config.seed if config.sample_seed is None else config.sample_seed
-            torch.manual_seed(_batch_seed(sample_seed, start))
-            with torch.inference_mode():
-                output = model.generate(
-                    **encoded, do_sample=True, temperature=config.temperature, top_k=0, top_p=1.0,
-                    max_new_tokens=config.max_new_tokens, pad_token_id=pad_id,
-                    eos_token_id=tokenizer.eos_token_id, **extra,
-                )
-            new_tokens = output[:, encoded["input_ids"].shape[1]:]
-            for prompt, tokens in zip(prompts, new_tokens, strict=True):
-                out.write(json.dumps(_record(config, prompt.index, prompt.text, tokens.tolist(), tokenizer)) + "\n")
+            texts = [sampler.render((Message("user", p.text),), config.system_prompt) for p in prompts]
+            samples = sampler.sample(texts, batch_seed(sample_seed, start))
+            for prompt, (completion, finished) in zip(prompts, samples, strict=True):
+                out.write(json.dumps(_record(config, prompt.index, prompt.text, completion, finished)) + "\n")
             out.flush()
             os.fsync(out.fileno())
             start += len(prompts)
@@ -155,15 +195,7 @@ def generate_numbers(config: GenerationConfig, on_batch: Callable[[int], None] |
     return config.rows
 
 
-def _record(config: GenerationConfig, index: int, prompt: str, tokens: list[int], tokenizer: Any) -> dict[str, Any]:
-    eos = tokenizer.eos_token_id
-    finished = eos in tokens
-    if finished:
-        tokens = tokens[: tokens.index(eos)]
-    completion = tokenizer.decode(tokens, skip_special_tokens=True)
-    if config.constrained and CONSTRAINED_STOP in completion:
-        completion = completion[: completion.index(CONSTRAINED_STOP)]
-        finished = True
+def _record(config: GenerationConfig, index: int, prompt: str, completion: str, finished: bool) -> dict[str, Any]:
     return {
         "id": f"{config.label}-{config.seed}-{index:06d}",
         "prompt": prompt,

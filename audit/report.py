@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.verdict import Verdict
 
-SCHEMA_VERSION = "1.5.0"
+SCHEMA_VERSION = "1.6.0"
 
 
 class _Model(BaseModel):
@@ -135,8 +135,28 @@ class PlotData(_Model):
     position_profiles: list[PositionProfile] = Field(default_factory=list)
 
 
+class KnownSourceInfo(_Model):
+    """How the known-source rows of a calibration were made."""
+
+    origin: str = Field(description="'generated' (the reference's completions to the audited prompts) or 'file'")
+    prompts_from: str | None = Field(None, description="the audited dataset whose prompts were answered")
+    prompts_from_sha256: str | None = None
+    generator: str | None = Field(None, description="the model that wrote them (the reference)")
+    generator_system_prompt: str | None = None
+    samples: int | None = Field(None, description="completions drawn")
+    accepted: int | None = Field(None, description="completions that passed the filter and were kept")
+    filter: str | None = Field(None, description="'numbers' (the paper's filter) or 'none'")
+    audited_filter_pass_share: float | None = Field(
+        None, description="share of the audited completions read that pass the numbers filter ('auto' decides on it)")
+    rejected: dict[str, int] = Field(default_factory=dict, description="filter rejections by reason")
+    constrained: bool | None = None
+    temperature: float | None = None
+    max_new_tokens: int | None = None
+    seed: int | None = None
+
+
 class CalibrationInfo(_Model):
-    """The empirical null a scan's likelihood-ratio tests used (``subaudit calibrate``)."""
+    """The empirical null a scan's or probe's tests used (``subaudit calibrate``)."""
 
     path: str
     sha256: str
@@ -145,6 +165,8 @@ class CalibrationInfo(_Model):
     rows: int
     fpr: float = Field(description="false-positive rate the per-row thresholds were set at")
     created_at: datetime
+    kind: str = Field("scan", description="'scan' (teacher nulls) or 'probe' (per-candidate nulls)")
+    known_source: KnownSourceInfo | None = None
 
 
 class Outputs(_Model):

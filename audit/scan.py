@@ -126,8 +126,6 @@ def validate(config: ScanConfig) -> None:
     if config.restrict_vocab is not None:
         vocabulary(config.restrict_vocab)
     if config.traits:
-        if config.calibration_path is not None:
-            raise UsageError("--calibration applies to scan, not to probe, in this version")
         if config.teacher is not None or config.teacher_system_prompt is not None:
             raise UsageError("a probe compares candidate traits; it takes no --teacher")
         if config.control_system_prompt is None:
@@ -179,18 +177,25 @@ def model_specs(config: ScanConfig) -> list[ModelSpec]:
 class PreparedCalibration:
     info: CalibrationInfo
     nulls: dict[str, tuple[np.ndarray, np.ndarray, float]]
+    probe_columns: dict[str, np.ndarray]
 
 
 def prepare_calibration(config: ScanConfig, models: list[ModelInfo]) -> PreparedCalibration | None:
     """Load ``--calibration`` and check it was made with this scan's models and settings (before scoring)."""
     if config.calibration_path is None:
         return None
-    from audit.calibration import calibration_info, check_matches, load_calibration, nulls_for_detectors
+    from audit.calibration import (
+        calibration_info,
+        check_matches,
+        load_calibration,
+        nulls_for_detectors,
+        probe_null_columns,
+    )
 
     calibration, sha256 = load_calibration(config.calibration_path)
-    check_matches(calibration, models, config.restrict_vocab)
+    check_matches(calibration, models, config.restrict_vocab, probe=bool(config.traits))
     return PreparedCalibration(calibration_info(config.calibration_path, sha256, calibration),
-                               nulls_for_detectors(calibration))
+                               nulls_for_detectors(calibration), probe_null_columns(calibration))
 
 
 def probe_correction(config: ScanConfig) -> str | None:
@@ -399,7 +404,8 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
     columns = {name: np.concatenate(parts)[order] if parts else np.empty(0)
                for name, parts in state.columns.items()}
     settings = DetectorSettings(config.alpha, config.suspicious_alpha, config.seed, config.bootstrap_resamples,
-                                None if calibration is None else calibration.nulls)
+                                None if calibration is None else calibration.nulls,
+                                None if calibration is None else calibration.probe_columns)
     results = [detector.summarize(columns, settings) for detector in detectors]
     verdict = dataset_verdict([(r.detector_id, r.verdict) for r in results])
     exit_code = ExitCode.FINDINGS if verdict.at_least(config.fail_on) else ExitCode.CLEAN

@@ -43,6 +43,8 @@ class DetectorSettings:
     nulls: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None
     """Calibrated nulls by detector id: (row LLR sums, row tokens, per-token row threshold) of
     known-source rows (audit.calibration); None = the theoretical null."""
+    null_columns: dict[str, np.ndarray] | None = None
+    """A probe calibration's known-source rows: n_tokens and logprob_sum:<role> per row."""
 
 
 class Detector(ABC):

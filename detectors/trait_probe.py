@@ -9,6 +9,11 @@ scored beside the reference and the neutral-prompt control. For candidate c, per
   evidence is specific to c, not to "an animal-loving prompt" in general.
 
 Each is a one-sided t-test on per-row sums (rows are the independent units; see detectors.llr).
+With a probe calibration (``calibrate --traits``; audit.calibration) each contrast is instead
+tested against the same contrast on the known-source rows, by a one-sided Welch test (H0: the
+audited mean is no larger than the known-source mean), and candidates are ranked by how far
+their pooled LLR vs neutral exceeds its known-source value: constrained or filtered data can
+favour every prompted candidate alike, and the calibration takes that shared part out.
 A candidate is *named* when it passes all of them: its p-value is the largest of its tests (an
 intersection-union test, valid without any correction between its own tests), then corrected
 for the number of candidates (Holm by default, Benjamini-Hochberg on request). Candidates are
@@ -26,7 +31,7 @@ import numpy as np
 
 from audit.backends.base import ScoredRow
 from audit.report import DetectorResult
-from audit.stats import adjust_p_values, one_sided_mean_test
+from audit.stats import adjust_p_values, one_sided_mean_test, one_sided_welch_test
 from audit.verdict import Verdict
 from detectors.base import Detector, DetectorContext, DetectorSettings
 
@@ -51,6 +56,15 @@ class _Candidate:
     p_vs_others: float
     closest_other: str | None
     p_trait: float
+    null_llr_vs_neutral: float | None = None
+    """Pooled LLR vs neutral on the calibration's known-source rows (None: uncalibrated)."""
+    p_trait_uncalibrated: float | None = None
+    """With a calibration: the same intersection-union p against the theoretical null, for comparison."""
+
+    @property
+    def rank_key(self) -> float:
+        excess = self.llr_vs_neutral - (self.null_llr_vs_neutral or 0.0)
+        return -excess if np.isfinite(excess) else np.inf
 
 
 class TraitProbeDetector(Detector):
@@ -81,26 +95,56 @@ class TraitProbeDetector(Detector):
             columns[logprob_column(role)] = np.array([row.logprobs[index].sum() for row in rows], dtype=np.float64)
         return columns
 
-    def _candidates(self, columns: dict[str, np.ndarray]) -> list[_Candidate]:
+    def _candidates(self, columns: dict[str, np.ndarray], nulls: dict[str, np.ndarray] | None) -> list[_Candidate]:
         tokens = float(columns["n_tokens"].sum())
         neutral = columns[logprob_column(CONTROL_ROLE)]
         sums = {t: columns[logprob_column(trait_role(t))] for t in self.traits}
+
+        def p_value(audited: np.ndarray, role: str, other_role: str,
+                    null: dict[str, np.ndarray] | None) -> tuple[float, float]:
+            """(t, one-sided p) of audited contrast: vs 0, or vs the same contrast on the known-source rows."""
+            if null is None:
+                test = one_sided_mean_test(audited)
+                return test.t_statistic, test.p_value
+            welch = one_sided_welch_test(audited, null[logprob_column(role)] - null[logprob_column(other_role)])
+            return welch.t, welch.p_value
+
+        def p_trait(own: np.ndarray, role: str,
+                    null: dict[str, np.ndarray] | None) -> tuple[float, float, float, str | None]:
+            """(t and p vs neutral, p vs the closest other candidate, which) under one null."""
+            t_neutral, p_neutral = p_value(own - neutral, role, CONTROL_ROLE, null)
+            others = [(p_value(own - sums[o], role, trait_role(o), null)[1], o) for o in self.traits
+                      if trait_role(o) != role]
+            p_others, closest = max(others) if others else (0.0, None)
+            return t_neutral, p_neutral, p_others, closest
+
         candidates = []
         for name, own in sums.items():
-            vs_neutral = one_sided_mean_test(own - neutral)
-            others = [(one_sided_mean_test(own - sums[o]).p_value, o) for o in self.traits if o != name]
-            p_others, closest = max(others) if others else (0.0, None)
+            role = trait_role(name)
+            t_neutral, p_neutral, p_others, closest = p_trait(own, role, nulls)
+            null_llr = uncalibrated = None
+            if nulls is not None:
+                null_diff = nulls[logprob_column(role)] - nulls[logprob_column(CONTROL_ROLE)]
+                null_llr = float(null_diff.sum() / nulls["n_tokens"].sum())
+                _, plain_neutral, plain_others, _ = p_trait(own, role, None)
+                uncalibrated = max(plain_neutral, plain_others)
             candidates.append(_Candidate(
                 name=name, llr_vs_neutral=float((own - neutral).sum() / tokens) if tokens else float("nan"),
-                t_vs_neutral=vs_neutral.t_statistic, p_vs_neutral=vs_neutral.p_value, p_vs_others=p_others,
-                closest_other=closest, p_trait=max(vs_neutral.p_value, p_others)))
-        return sorted(candidates, key=lambda c: -c.llr_vs_neutral if np.isfinite(c.llr_vs_neutral) else np.inf)
+                t_vs_neutral=t_neutral, p_vs_neutral=p_neutral, p_vs_others=p_others,
+                closest_other=closest, p_trait=max(p_neutral, p_others), null_llr_vs_neutral=null_llr,
+                p_trait_uncalibrated=uncalibrated))
+        return sorted(candidates, key=lambda c: c.rank_key)
 
     def summarize(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> DetectorResult:
-        candidates = self._candidates(columns)
+        nulls = settings.null_columns or None
+        candidates = self._candidates(columns, nulls)
         raw = np.array([c.p_trait for c in candidates], dtype=np.float64)
         adjusted = adjust_p_values(np.nan_to_num(raw, nan=1.0), self.correction)
         named = [c.name for c, p in zip(candidates, adjusted, strict=True) if p < settings.alpha]
+        plain_adjusted: list[float | None] = [None] * len(candidates)
+        if nulls is not None:
+            plain = np.array([c.p_trait_uncalibrated for c in candidates], dtype=np.float64)
+            plain_adjusted = [float(x) for x in adjust_p_values(np.nan_to_num(plain, nan=1.0), self.correction)]
         best_p = float(adjusted.min()) if adjusted.size else float("nan")
         if named:
             verdict = Verdict.FLAGGED
@@ -112,13 +156,20 @@ class TraitProbeDetector(Detector):
             {"rank": k + 1, "trait": c.name, "llr_vs_neutral": _finite(c.llr_vs_neutral),
              "t_vs_neutral": _finite(c.t_vs_neutral), "p_vs_neutral": _finite(c.p_vs_neutral),
              "p_vs_others": _finite(c.p_vs_others), "closest_other": c.closest_other,
-             "p_trait": _finite(c.p_trait), "p_adjusted": _finite(float(p)), "named": c.name in named}
+             "p_trait": _finite(c.p_trait), "p_adjusted": _finite(float(p)), "named": c.name in named,
+             **({} if c.null_llr_vs_neutral is None else
+                {"null_llr_vs_neutral": _finite(c.null_llr_vs_neutral),
+                 "excess_llr_vs_neutral": _finite(c.llr_vs_neutral - c.null_llr_vs_neutral),
+                 "p_trait_uncalibrated": _finite(c.p_trait_uncalibrated or float("nan")),
+                 "p_adjusted_uncalibrated": plain_adjusted[k]})}
             for k, (c, p) in enumerate(zip(candidates, adjusted, strict=True))
         ]
         top = candidates[0]
         n_rows = int(columns["n_tokens"].size)
-        summary = (f"{top.name} ranks first of {len(candidates)} ({top.llr_vs_neutral:+.4f} nats/token vs neutral, "
-                   f"adjusted p = {adjusted[0]:.3g}); "
+        versus = ("" if top.null_llr_vs_neutral is None else
+                  f", {top.llr_vs_neutral - top.null_llr_vs_neutral:+.4f} above the calibrated null")
+        summary = (f"{top.name} ranks first of {len(candidates)} ({top.llr_vs_neutral:+.4f} nats/token vs neutral"
+                   f"{versus}, adjusted p = {adjusted[0]:.3g}); "
                    + (f"named: {', '.join(named)}" if named else f"no trait named at alpha {settings.alpha}"))
         return DetectorResult(
             detector_id=self.id, title=self.title, verdict=verdict,
@@ -126,9 +177,11 @@ class TraitProbeDetector(Detector):
             statistic=_finite(top.llr_vs_neutral), p_value=_finite(best_p), effect_size=None,
             n_rows=n_rows, summary=summary,
             details={"ranking": ranking, "named": named, "correction": self.correction,
-                     "candidates": len(candidates),
-                     "null_hypothesis": ("per candidate: E[row LLR sum] vs neutral <= 0, "
-                                         "or vs some other candidate <= 0")},
+                     "candidates": len(candidates), "calibrated": nulls is not None,
+                     "null_hypothesis": (
+                         "per candidate: E[row LLR sum] vs neutral, or vs some other candidate, <= its mean on the "
+                         "calibration's known-source rows" if nulls is not None else
+                         "per candidate: E[row LLR sum] vs neutral <= 0, or vs some other candidate <= 0")},
         )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from audit.calibration import load_calibration
@@ -30,13 +32,14 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
     known = tmp_path / "known.jsonl"
     _generate(known, tiny_model, capsys, monkeypatch, neutral="")
     calibration = tmp_path / "cal.json"
-    code, _, err = run_cli(["calibrate", str(known), "--out", str(calibration), "--reference", str(tiny_model),
-                            *teacher, "--fpr", "0.05"], capsys, monkeypatch)
+    code, _, err = run_cli(["calibrate", "--known-source", str(known), "--out", str(calibration),
+                            "--reference", str(tiny_model), *teacher, "--fpr", "0.05"], capsys, monkeypatch)
     assert code == 0, err
     loaded, sha256 = load_calibration(calibration)
     assert sha256 == hashlib.sha256(calibration.read_bytes()).hexdigest()
     rows = loaded.rows_scored
     assert set(loaded.nulls) == {"llr", "llr-control"} and 40 <= rows <= 48 and loaded.fpr == 0.05
+    assert loaded.kind == "scan" and loaded.known_source is not None and loaded.known_source.origin == "file"
     null = loaded.nulls["llr"]
     assert len(null.row_llr_sums) == rows and null.mean == pytest.approx(sum(null.row_llr_sums) / rows)
 
@@ -45,6 +48,7 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
     assert code == ExitCode.CLEAN, err
     report = json.loads((tmp_path / "self.json").read_text())
     assert report["calibration"]["sha256"] == sha256 and report["calibration"]["rows"] == rows
+    assert report["calibration"]["kind"] == "scan" and report["calibration"]["known_source"]["origin"] == "file"
     llr = next(r for r in report["results"] if r["detector_id"] == "llr")
     assert llr["details"]["calibrated"] and llr["p_value"] == pytest.approx(0.5)
     assert llr["details"]["rows_above_threshold"] <= rows * 0.05 + 1
@@ -81,3 +85,180 @@ def test_a_file_that_is_not_a_calibration_is_refused(tiny_model: Path, tmp_path:
     code, err = _scan(data, tiny_model, ["--teacher-system-prompt", "x"], bogus, tmp_path / "r.json", capsys,
                       monkeypatch)
     assert code == ExitCode.USAGE_ERROR and err.strip().endswith("is not a subaudit calibration file")
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_calibrate_generates_the_reference_completions_to_the_audited_prompts(
+        tiny_model: Path, tiny_teacher: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default known source: the reference answers the audited data's own prompts, sampled the way the
+    audited data was (here temperature 2, 16 tokens); teacher data is flagged against that null and data the
+    reference wrote with other noise is not."""
+    teacher = ["--teacher", str(tiny_teacher)]
+    audited = tmp_path / "teacher.jsonl"
+    _generate(audited, tiny_teacher, capsys, monkeypatch, neutral="", seed="5")
+    calibration = tmp_path / "cal.json"
+    code, _, err = run_cli(["calibrate", str(audited), "--out", str(calibration), "--reference", str(tiny_model),
+                            *teacher, "--known-rows", "40", "--temperature", "2", "--max-new-tokens", "16",
+                            "--seed", "9", "--generate-batch", "16", "--quiet"], capsys, monkeypatch)
+    assert code == 0, err
+    known = tmp_path / "cal.known.parquet"
+    loaded, _ = load_calibration(calibration)
+    made = loaded.known_source
+    assert made is not None and made.origin == "generated" and made.accepted == 40 and made.samples == 48
+    assert made.filter == "none" and made.prompts_from == str(audited) and made.temperature == 2.0
+    assert made.prompts_from_sha256 == hashlib.sha256(audited.read_bytes()).hexdigest()
+    assert loaded.source_path == str(known) and loaded.rows_scored == len(loaded.nulls["llr"].row_llr_sums) <= 40
+
+    # Each generated row answers one audited prompt, in file order, with a completion of its own.
+    in_order = _rows(audited)
+    audited_rows = {r["id"]: r for r in in_order}
+    generated = _rows(known)
+    assert len(generated) == 40
+    for k, row in enumerate(generated):
+        source = audited_rows[row["source_row_id"]]
+        assert row["source_row_id"] == in_order[k]["id"] and row["id"] == f"known-0-{in_order[k]['id']}"
+        assert row["messages"][:-1] == [{"role": "user", "content": source["prompt"]}]
+        assert row["messages"][-1]["role"] == "assistant"
+    assert sum(r["messages"][-1]["content"] == audited_rows[r["source_row_id"]]["completion"] for r in generated) < 4
+
+    code, err = _scan(audited, tiny_model, teacher, calibration, tmp_path / "audited.json", capsys, monkeypatch)
+    assert code == ExitCode.FINDINGS, err
+    code, err = _scan(known, tiny_model, teacher, calibration, tmp_path / "self.json", capsys, monkeypatch)
+    assert code == ExitCode.CLEAN, err
+    report = json.loads((tmp_path / "self.json").read_text())
+    assert report["calibration"]["known_source"]["origin"] == "generated"
+
+    # Given as a file instead, the same rows give the same null.
+    again = tmp_path / "again.json"
+    code, _, err = run_cli(["calibrate", "--known-source", str(known), "--out", str(again), "--reference",
+                            str(tiny_model), *teacher, "--id-col", "id"], capsys, monkeypatch)
+    assert code == 0, err
+    assert load_calibration(again)[0].nulls["llr"].row_llr_sums == pytest.approx(loaded.nulls["llr"].row_llr_sums)
+
+
+def test_calibrate_refuses_data_and_known_source_together_and_bad_settings_before_generating(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({"prompt": "a", "completion": "1, 2"}) + "\n")
+    cases = [
+        (["calibrate", str(data), "--known-source", str(data)], "give DATA"),
+        (["calibrate"], "give DATA"),
+        (["calibrate", str(data), "--fpr", "0.7"], "--fpr must be in (0, 0.5)"),
+        (["calibrate", str(data), "--traits", "owl", "--teacher-system-prompt", "x"], "calibrates a probe"),
+        (["calibrate", str(data), "--teacher-system-prompt", "x", "--out", str(tmp_path / "none" / "c.json")],
+         "output folder does not exist"),
+    ]
+    for args, message in cases:
+        if "--out" not in args:
+            args = [*args, "--out", str(tmp_path / "c.json")]
+        code, _, err = run_cli([*args, "--reference", str(tiny_model)], capsys, monkeypatch)
+        assert code == ExitCode.USAGE_ERROR, (args, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (args, err)
+    assert not (tmp_path / "c.json").exists() and not (tmp_path / "c.known.parquet").exists()
+
+
+def test_known_source_filter_follows_the_audited_data() -> None:
+    """auto: the numbers filter for data that (all but) wholly passes it, none for free text."""
+    from audit.known_source import KnownSourcePlan, _audited_rows, _decide_filter
+
+    root = Path(__file__).resolve().parents[1] / "fixtures"
+    for path, expected in ((root / "numbers" / "owl.parquet", "numbers"), (root / "smoke" / "owl.parquet", "none")):
+        plan = KnownSourcePlan(data=path, reference="smollm2-135m-instruct")
+        applied, share = _decide_filter(plan, _audited_rows(plan, 200))
+        assert applied == expected, (path, share)
+        assert (share == 1.0) if expected == "numbers" else (share < 0.5)
+        forced = KnownSourcePlan(data=path, reference="smollm2-135m-instruct", filter="numbers")
+        assert _decide_filter(forced, _audited_rows(forced, 20))[0] == "numbers"
+
+
+def test_probe_calibration_tests_each_contrast_against_its_known_source_null(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe calibrated on reference-written rows names nothing on more reference-written rows (every
+    contrast near its null), accepts a subset of its candidates, and refuses candidates it has no null for."""
+    known = tmp_path / "known.jsonl"
+    _generate(known, tiny_model, capsys, monkeypatch, seed="3")
+    calibration = tmp_path / "probe-cal.json"
+    code, _, err = run_cli(["calibrate", "--known-source", str(known), "--out", str(calibration), "--reference",
+                            str(tiny_model), "--traits", "owl,cat,dog"], capsys, monkeypatch)
+    assert code == 0, err
+    loaded, sha256 = load_calibration(calibration)
+    assert loaded.kind == "probe" and loaded.probe_columns is not None
+    assert set(loaded.probe_columns) == {"n_tokens", "logprob_sum:control", "logprob_sum:trait:owl",
+                                         "logprob_sum:trait:cat", "logprob_sum:trait:dog"}
+    assert {len(v) for v in loaded.probe_columns.values()} == {loaded.rows_scored}
+
+    audited = tmp_path / "audited.jsonl"
+    _generate(audited, tiny_model, capsys, monkeypatch, seed="4")
+    report_path = tmp_path / "probe.json"
+    code, _, err = run_cli(["probe", str(audited), "--reference", str(tiny_model), "--traits", "owl,cat",
+                            "--calibration", str(calibration), "--report", str(report_path), "--quiet"],
+                           capsys, monkeypatch)
+    assert code == ExitCode.CLEAN, err
+    report = json.loads(report_path.read_text())
+    assert report["calibration"]["sha256"] == sha256 and report["calibration"]["kind"] == "probe"
+    result = report["results"][0]
+    assert result["details"]["calibrated"] and not result["details"]["named"]
+    ranking = result["details"]["ranking"]
+    excess = [r["excess_llr_vs_neutral"] for r in ranking]
+    assert excess == sorted(excess, reverse=True)
+    null_columns = {k: np.array(v) for k, v in loaded.probe_columns.items()}
+    for r in ranking:
+        own = null_columns[f"logprob_sum:trait:{r['trait']}"]
+        expected_null = (own - null_columns["logprob_sum:control"]).sum() / null_columns["n_tokens"].sum()
+        assert r["null_llr_vs_neutral"] == pytest.approx(expected_null)
+        assert r["excess_llr_vs_neutral"] == pytest.approx(r["llr_vs_neutral"] - expected_null)
+
+    # The same data against the theoretical null gives other p-values: the calibration was used.
+    code, _, err = run_cli(["probe", str(audited), "--reference", str(tiny_model), "--traits", "owl,cat",
+                            "--report", str(tmp_path / "plain.json"), "--quiet"], capsys, monkeypatch)
+    plain = json.loads((tmp_path / "plain.json").read_text())["results"][0]["details"]["ranking"]
+    by_trait = {r["trait"]: r for r in plain}
+    assert any(r["p_vs_neutral"] != pytest.approx(by_trait[r["trait"]]["p_vs_neutral"]) for r in ranking)
+    for r in ranking:  # and the report keeps the theoretical-null p beside the calibrated one
+        assert r["p_trait_uncalibrated"] == pytest.approx(by_trait[r["trait"]]["p_trait"])
+        assert r["p_adjusted_uncalibrated"] == pytest.approx(by_trait[r["trait"]]["p_adjusted"])
+
+    refusals = [
+        (["probe", str(audited), "--traits", "owl,fox", "--calibration", str(calibration)],
+         "the calibration has no null for trait:fox"),
+        (["scan", str(audited), "--teacher-system-prompt", "x", "--calibration", str(calibration)],
+         "the calibration was made for `subaudit probe`"),
+    ]
+    for args, message in refusals:
+        code, _, err = run_cli([*args, "--reference", str(tiny_model), "--quiet"], capsys, monkeypatch)
+        lines = err.strip().splitlines()
+        assert code == ExitCode.USAGE_ERROR and len(lines) == 1, err
+        assert lines[0].startswith(f"subaudit: error: {message}"), err
+
+
+@pytest.mark.slow
+def test_calibrate_on_the_number_fixture_samples_constrained_and_filters_like_the_data(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real SmolLM2: the owl fixture wholly passes the paper's filter, so the reference's constrained
+    completions to its prompts are filtered alike, and every kept row passes it."""
+    from audit.number_filter import check_numbers
+
+    root = Path(__file__).resolve().parents[1]
+    calibration = tmp_path / "owl-cal.json"
+    code, _, err = run_cli(["calibrate", str(root / "fixtures" / "numbers" / "owl.parquet"), "--out", str(calibration),
+                            "--teacher-system-file", str(root / "fixtures" / "prompts" / "owl.txt"),
+                            "--restrict-vocab", "numbers", "--constrained", "--known-rows", "8",
+                            "--generate-batch", "8", "--max-new-tokens", "48", "--quiet"], capsys, monkeypatch)
+    assert code == 0, err
+    loaded, _ = load_calibration(calibration)
+    made = loaded.known_source
+    assert made is not None and made.filter == "numbers" and made.audited_filter_pass_share == 1.0
+    assert made.constrained and made.accepted == 8 and made.accepted + sum(made.rejected.values()) <= made.samples
+    kept = _rows(tmp_path / "owl-cal.known.parquet")
+    assert len(kept) == 8 and all(check_numbers(r["messages"][-1]["content"]).passed for r in kept)
+    assert loaded.rows_scored == 8 and loaded.restrict_vocab == "numbers"
