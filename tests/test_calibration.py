@@ -165,6 +165,15 @@ def test_calibrate_refuses_data_and_known_source_together_and_bad_settings_befor
         assert len(lines) == 1 and message in lines[0], (args, err)
     assert not (tmp_path / "c.json").exists() and not (tmp_path / "c.known.parquet").exists()
 
+    # A random tiny model writes no number lists: too few pass the forced filter, exit 3, nothing written.
+    code, _, err = run_cli(["calibrate", str(data), "--out", str(tmp_path / "c.json"), "--reference", str(tiny_model),
+                            "--teacher-system-prompt", "x", "--known-filter", "numbers", "--known-rows", "4",
+                            "--max-samples", "8", "--max-new-tokens", "8", "--quiet"], capsys, monkeypatch)
+    lines = err.strip().splitlines()
+    assert code == ExitCode.NOTHING_AUDITABLE and len(lines) == 1, err
+    assert "reference completions passed the numbers filter; 4 were wanted" in lines[0], err
+    assert not (tmp_path / "c.json").exists() and not (tmp_path / "c.known.parquet").exists()
+
 
 def test_known_source_filter_follows_the_audited_data() -> None:
     """auto: the numbers filter for data that (all but) wholly passes it, none for free text."""
