@@ -57,6 +57,9 @@ class NullSample(_Model):
     std: float
     row_threshold_per_token: float = Field(
         description="per-token row LLR above which a known-source row falls with probability fpr")
+    row_reference_logprob_sums: list[float] | None = Field(
+        default=None, description="the reference's log-probability sum per row (minus the base-model loss), "
+                                  "for --adjust-confounds; None in files made before it existed")
 
 
 class Calibration(_Model):
@@ -81,11 +84,14 @@ class Calibration(_Model):
         default=None, description="probe calibrations: n_tokens and logprob_sum:<role> per known-source row")
 
 
-def null_sample(column: str, sums: np.ndarray, tokens: np.ndarray, fpr: float) -> NullSample:
+def null_sample(column: str, sums: np.ndarray, tokens: np.ndarray, fpr: float,
+                reference_logprobs: np.ndarray | None = None) -> NullSample:
     per_token = sums / tokens
     return NullSample(column=column, row_llr_sums=[float(x) for x in sums], row_tokens=[float(x) for x in tokens],
                       mean=float(sums.mean()), std=float(sums.std(ddof=1)) if sums.size > 1 else float("nan"),
-                      row_threshold_per_token=float(np.quantile(per_token, 1.0 - fpr)))
+                      row_threshold_per_token=float(np.quantile(per_token, 1.0 - fpr)),
+                      row_reference_logprob_sums=None if reference_logprobs is None else
+                      [float(x) for x in reference_logprobs])
 
 
 def load_calibration(path: Path) -> tuple[Calibration, str]:
@@ -146,6 +152,15 @@ def nulls_for_detectors(calibration: Calibration) -> dict[str, tuple[np.ndarray,
             for detector, null in calibration.nulls.items()}
 
 
+def null_reference_logprobs(calibration: Calibration) -> np.ndarray:
+    """The known-source rows' reference log-probability sums, which --adjust-confounds regresses on."""
+    for null in calibration.nulls.values():
+        if null.row_reference_logprob_sums is not None:
+            return np.array(null.row_reference_logprob_sums)
+    raise UsageError("this calibration holds no per-row base-model loss (made by an older subaudit); "
+                     "run calibrate again to use --adjust-confounds")
+
+
 def probe_null_columns(calibration: Calibration) -> dict[str, np.ndarray]:
     """A probe calibration's per-row columns (n_tokens, logprob_sum:<role>) as arrays."""
     return {name: np.array(values) for name, values in (calibration.probe_columns or {}).items()}
@@ -176,7 +191,8 @@ def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSour
         report = run_scan(dataclasses.replace(config, scores_path=scores))
         table = pq.read_table(scores).to_pydict()
     tokens = np.array(table["n_tokens"])
-    nulls = {detector: null_sample(column, np.array(table[column]), tokens, fpr)
+    reference = np.array(table["reference_logprob_sum"]) if "reference_logprob_sum" in table else None
+    nulls = {detector: null_sample(column, np.array(table[column]), tokens, fpr, reference)
              for detector, column in CALIBRATED_DETECTORS.items() if column in table}
     probe_columns = None
     if config.traits:

@@ -179,6 +179,10 @@ def scan(
     calibration: Annotated[Path | None, typer.Option(
         help="Test against the null measured by `subaudit calibrate` (same models and settings) instead of "
              "the theoretical E[row LLR] <= 0.")] = None,
+    adjust_confounds: Annotated[bool, typer.Option(
+        "--adjust-confounds", help="With --calibration: first remove from every row LLR sum, audited and known-"
+                                   "source, the part its length and base-model loss predict (least squares on the "
+                                   "known-source rows).")] = False,
     engine: Annotated[Engine, typer.Option(
         help="local: score in this process. ray: read parquet with Ray Data and score in actors, one "
              "backend each (extra 'ray'); DATA may then be a folder of parquet files.")] = Engine.local,
@@ -240,6 +244,7 @@ def scan(
         scores_path=scores,
         trust_remote_code=trust_remote_code,
         calibration_path=calibration,
+        adjust_confounds=adjust_confounds,
         engine=engine.value,
         ray_address=ray_address,
         ray_actors=ray_actors,

@@ -15,8 +15,9 @@ from pathlib import Path
 from audit import __version__
 from audit.errors import UsageError
 from audit.exit_codes import ExitCode
-from audit.plot_data import merge_profiles, row_histograms
+from audit.plot_data import merge_profiles
 from audit.report import InputInfo, Outputs, PlotData, Report, Timings
+from audit.scan import PreparedCalibration, histograms_with_null
 from audit.seen_ids import canonical_order
 from audit.verdict import Verdict, dataset_verdict
 from detectors.base import DetectorContext, DetectorSettings
@@ -24,7 +25,7 @@ from detectors.registry import DETECTORS
 
 _MUST_MATCH_PARAMETERS = ("backend", "alpha", "suspicious_alpha", "fail_on", "seed", "bootstrap_resamples",
                           "max_rows", "control_system_prompt", "detectors", "trait_keywords", "banned_numbers",
-                          "restrict_vocab", "sample_fraction")
+                          "restrict_vocab", "sample_fraction", "adjust_confounds")
 
 
 def load_report(path: Path) -> Report:
@@ -74,6 +75,25 @@ def _check_parts(reports: list[tuple[Path, Report]]) -> None:
                 raise UsageError(f"{path} differs from {first_path} in parameter {name}")
 
 
+def _calibration(reports: list[tuple[Path, Report]]) -> PreparedCalibration | None:
+    """The calibration the shards were scanned against, loaded again so the merged tests use it too."""
+    used = {None if r.calibration is None else r.calibration.sha256 for _, r in reports}
+    if len(used) != 1:
+        raise UsageError("the shards were scanned against different calibrations (or some without one)")
+    info = reports[0][1].calibration
+    if info is None:
+        return None
+    from audit.calibration import load_calibration, null_reference_logprobs, nulls_for_detectors, probe_null_columns
+
+    calibration, sha256 = load_calibration(Path(info.path))
+    if sha256 != info.sha256:
+        raise UsageError(f"calibration {info.path} has changed since the shards were scanned (SHA-256 differs)")
+    columns = probe_null_columns(calibration)
+    if reports[0][1].parameters.adjust_confounds:
+        columns["reference_logprob_sum"] = null_reference_logprobs(calibration)
+    return PreparedCalibration(info, nulls_for_detectors(calibration), columns)
+
+
 def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None = None) -> Report:
     """One report from the reports (and their score files) of every shard of a scan."""
     import pyarrow as pa
@@ -94,7 +114,10 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
     params = base.parameters
     context = DetectorContext(tuple(m.role for m in base.models), tuple(params.trait_keywords),
                               tuple(params.banned_numbers))
-    settings = DetectorSettings(params.alpha, params.suspicious_alpha, params.seed, params.bootstrap_resamples)
+    calibration = _calibration(reports)
+    settings = DetectorSettings(params.alpha, params.suspicious_alpha, params.seed, params.bootstrap_resamples,
+                                None if calibration is None else calibration.nulls,
+                                None if calibration is None else calibration.null_columns, params.adjust_confounds)
     results = [DETECTORS[name](context).summarize(columns, settings) for name in params.detectors]
     verdict = dataset_verdict([(r.detector_id, r.verdict) for r in results])
     exit_code = ExitCode.FINDINGS if verdict.at_least(Verdict(params.fail_on)) else ExitCode.CLEAN
@@ -135,10 +158,10 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
                 1),
         ),
         plots=PlotData(
-            row_llr_histograms=row_histograms(columns, {"llr_mean": "teacher vs reference",
-                                                        "control_llr_mean": "teacher vs control"}),
+            row_llr_histograms=histograms_with_null(columns, calibration),
             position_profiles=merge_profiles([r.plots.position_profiles for _, r in reports]),
         ),
         outputs=Outputs(scores=None if scores_out is None else str(scores_out)),
         merged_from=[str(p) for p in paths],
+        calibration=None if calibration is None else calibration.info,
     )

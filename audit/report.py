@@ -84,6 +84,8 @@ class Parameters(_Model):
     shard: str | None = Field(None, description="'i/n': this scan scored part i of n (by id hash); null = all")
     correction: str | None = Field(None, description="probe only: multiplicity correction across candidates (holm, bh)")
     engine: str = Field("local", description="'local' (one process) or 'ray' (Ray Data actors); same scores either way")
+    adjust_confounds: bool = Field(
+        False, description="calibrated tests on row LLR sums with the length / base-model-loss part removed")
 
 
 class DetectorResult(_Model):

@@ -88,9 +88,11 @@ class ScanConfig:
     traits: tuple[tuple[str, str], ...] = ()
     """Probe mode (`subaudit probe`): (name, system prompt) of each candidate trait; no teacher."""
     correction: str = "holm"
+    """Multiplicity correction across probe candidates: holm or bh."""
     calibration_path: Path | None = None
     """A calibration file (``subaudit calibrate``): test against its measured null, not E <= 0."""
-    """Multiplicity correction across probe candidates: holm or bh."""
+    adjust_confounds: bool = False
+    """With a calibration: remove what length and base-model loss predict from the row LLR sums first."""
     backend: str = "transformers"
     engine: str = "local"
     """"local" (this process) or "ray" (Ray Data actors; audit.ray_engine)."""
@@ -125,6 +127,8 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("--max-rows must be at least 1")
     if config.restrict_vocab is not None:
         vocabulary(config.restrict_vocab)
+    if config.adjust_confounds and (config.calibration_path is None or config.traits):
+        raise UsageError("--adjust-confounds needs a scan --calibration (the slopes are fitted on its rows)")
     if config.traits:
         if config.teacher is not None or config.teacher_system_prompt is not None:
             raise UsageError("a probe compares candidate traits; it takes no --teacher")
@@ -177,7 +181,8 @@ def model_specs(config: ScanConfig) -> list[ModelSpec]:
 class PreparedCalibration:
     info: CalibrationInfo
     nulls: dict[str, tuple[np.ndarray, np.ndarray, float]]
-    probe_columns: dict[str, np.ndarray]
+    null_columns: dict[str, np.ndarray]
+    """Known-source per-row columns beyond the LLR sums (see DetectorSettings.null_columns)."""
 
 
 def prepare_calibration(config: ScanConfig, models: list[ModelInfo]) -> PreparedCalibration | None:
@@ -188,14 +193,18 @@ def prepare_calibration(config: ScanConfig, models: list[ModelInfo]) -> Prepared
         calibration_info,
         check_matches,
         load_calibration,
+        null_reference_logprobs,
         nulls_for_detectors,
         probe_null_columns,
     )
 
     calibration, sha256 = load_calibration(config.calibration_path)
     check_matches(calibration, models, config.restrict_vocab, probe=bool(config.traits))
+    columns = probe_null_columns(calibration)
+    if config.adjust_confounds:
+        columns["reference_logprob_sum"] = null_reference_logprobs(calibration)
     return PreparedCalibration(calibration_info(config.calibration_path, sha256, calibration),
-                               nulls_for_detectors(calibration), probe_null_columns(calibration))
+                               nulls_for_detectors(calibration), columns)
 
 
 def probe_correction(config: ScanConfig) -> str | None:
@@ -405,7 +414,7 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
                for name, parts in state.columns.items()}
     settings = DetectorSettings(config.alpha, config.suspicious_alpha, config.seed, config.bootstrap_resamples,
                                 None if calibration is None else calibration.nulls,
-                                None if calibration is None else calibration.probe_columns)
+                                None if calibration is None else calibration.null_columns, config.adjust_confounds)
     results = [detector.summarize(columns, settings) for detector in detectors]
     verdict = dataset_verdict([(r.detector_id, r.verdict) for r in results])
     exit_code = ExitCode.FINDINGS if verdict.at_least(config.fail_on) else ExitCode.CLEAN
@@ -441,7 +450,7 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
             trait_keywords=list(config.trait_keywords), banned_numbers=list(config.banned_numbers),
             restrict_vocab=config.restrict_vocab, strict=config.strict, sample_fraction=config.sample_fraction,
             shard=None if config.shard is None else f"{config.shard[0]}/{config.shard[1]}",
-            engine=config.engine, correction=probe_correction(config),
+            engine=config.engine, correction=probe_correction(config), adjust_confounds=config.adjust_confounds,
         ),
         results=results,
         verdict=verdict,

@@ -140,3 +140,31 @@ def one_sided_welch_test(x: np.ndarray, y: np.ndarray) -> WelchTest:
     t = diff / se
     df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
     return WelchTest(t, float(scipy_stats.t.sf(t, df=df)), df)
+
+
+@dataclass(frozen=True)
+class ConfoundFit:
+    """Slopes of a row's LLR sum on its length and its base-model loss, fitted on known-source rows."""
+
+    per_token: float
+    per_nat_of_base_loss: float
+    r_squared: float
+
+    def remove(self, sums: np.ndarray, tokens: np.ndarray, base_loss: np.ndarray) -> np.ndarray:
+        """Row LLR sums minus the part length and base-model loss predict (the intercept is kept)."""
+        return sums - self.per_token * tokens - self.per_nat_of_base_loss * base_loss
+
+
+def fit_confounds(sums: np.ndarray, tokens: np.ndarray, base_loss: np.ndarray) -> ConfoundFit:
+    """Least-squares fit of sums ~ 1 + tokens + base_loss (``base_loss``: the reference's total NLL per row).
+
+    Why: a row's LLR follows its length and how surprising the reference finds it, whatever its
+    source; measured on known-source rows, that part can be taken out of audited and null rows
+    alike before comparing them (fixtures/RESULTS.md, "Calibrated null and confound removal").
+    """
+    x = np.column_stack([np.ones(sums.size), tokens, base_loss])
+    coef, *_ = np.linalg.lstsq(x, sums, rcond=None)
+    residual = sums - x @ coef
+    variance = float(sums.var())
+    r_squared = 1.0 - float(residual.var()) / variance if variance > 0 else 0.0
+    return ConfoundFit(float(coef[1]), float(coef[2]), r_squared)

@@ -44,7 +44,10 @@ class DetectorSettings:
     """Calibrated nulls by detector id: (row LLR sums, row tokens, per-token row threshold) of
     known-source rows (audit.calibration); None = the theoretical null."""
     null_columns: dict[str, np.ndarray] | None = None
-    """A probe calibration's known-source rows: n_tokens and logprob_sum:<role> per row."""
+    """Per-row columns of the calibration's known-source rows beyond the LLR sums: a probe's n_tokens and
+    logprob_sum:<role>; a scan's reference_logprob_sum when confounds are adjusted."""
+    adjust_confounds: bool = False
+    """Remove the part of row LLR sums that length and base-model loss predict (fitted on the null rows)."""
 
 
 class Detector(ABC):

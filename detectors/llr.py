@@ -32,7 +32,7 @@ import numpy as np
 
 from audit.backends.base import ScoredRow
 from audit.report import DetectorResult
-from audit.stats import bootstrap_ratio_interval, one_sided_mean_test, one_sided_welch_test
+from audit.stats import bootstrap_ratio_interval, fit_confounds, one_sided_mean_test, one_sided_welch_test
 from audit.verdict import verdict_from_p
 from detectors.base import Detector, DetectorSettings
 
@@ -86,11 +86,16 @@ class LikelihoodRatioDetector(Detector):
         if calibrated is not None:
             null_sums, null_tokens, threshold = calibrated
             welch = one_sided_welch_test(row_sums, null_sums)
-            p_value = welch.p_value
             null_text = (f"E[row LLR sum] (teacher vs {self.baseline_role}) <= its mean on the calibration's "
                          "known-source rows")
+            if settings.adjust_confounds:
+                audited, null, calibration_details = self._confounds_removed(columns, calibrated, settings)
+                calibration_details["unadjusted_calibrated_p_value"] = _finite_or_none(welch.p_value)
+                welch = one_sided_welch_test(audited, null)
+                null_text += ", after removing what length and base-model loss predict (fitted on those rows)"
+            p_value = welch.p_value
             per_row = row_sums / n_tokens
-            calibration_details = {
+            calibration_details |= {
                 "calibrated": True, "null_rows": int(null_sums.size), "null_mean_row_llr_sum": float(null_sums.mean()),
                 "null_pooled_llr": float(null_sums.sum() / null_tokens.sum()), "welch_t": _finite_or_none(welch.t),
                 "uncalibrated_p_value": _finite_or_none(test.p_value),
@@ -133,6 +138,19 @@ class LikelihoodRatioDetector(Detector):
                 **calibration_details,
             },
         )
+
+
+    def _confounds_removed(self, columns: dict[str, np.ndarray], calibrated: tuple[np.ndarray, np.ndarray, float],
+                           settings: DetectorSettings) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Audited and null row sums with the part length and base-model loss predict removed, and the fit."""
+        null_sums, null_tokens, _ = calibrated
+        null_loss = -(settings.null_columns or {})["reference_logprob_sum"]
+        fit = fit_confounds(null_sums, null_tokens, null_loss)
+        audited = fit.remove(columns[f"{self._prefix}llr_sum"], columns["n_tokens"], -columns["reference_logprob_sum"])
+        details = {"confounds_adjusted": True,
+                   "confound_fit": {"per_token": fit.per_token, "per_nat_of_base_loss": fit.per_nat_of_base_loss,
+                                    "r_squared_on_null": fit.r_squared}}
+        return audited, fit.remove(null_sums, null_tokens, null_loss), details
 
 
 class ControlLikelihoodRatioDetector(LikelihoodRatioDetector):

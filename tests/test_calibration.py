@@ -66,6 +66,28 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
     owl_llr = next(r for r in owl_report["results"] if r["detector_id"] == "llr")
     assert owl_llr["p_value"] < 0.01 and owl_llr["details"]["rows_above_threshold"] > rows * 0.05
 
+    # Confound removal: the slopes come from the null rows, the known-source data still sits exactly at its
+    # null (p = 0.5), and the teacher's data is still flagged; the plain calibrated p stays in the details.
+    for data, name, expected in ((known, "self-adjusted", ExitCode.CLEAN), (owl, "owl-adjusted", ExitCode.FINDINGS)):
+        code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), *teacher, "--calibration",
+                                str(calibration), "--adjust-confounds", "--report", str(tmp_path / f"{name}.json"),
+                                "--quiet"], capsys, monkeypatch)
+        assert code == expected, err
+        adjusted = json.loads((tmp_path / f"{name}.json").read_text())
+        assert adjusted["parameters"]["adjust_confounds"]
+        for result in adjusted["results"]:
+            details = result["details"]
+            assert details["confounds_adjusted"] and 0.0 <= details["confound_fit"]["r_squared_on_null"] <= 1.0
+            if name == "self-adjusted":
+                assert result["p_value"] == pytest.approx(0.5)
+        plain = {r["detector_id"]: r["p_value"] for r in (report if name == "self-adjusted" else owl_report)["results"]}
+        assert {r["detector_id"]: r["details"]["unadjusted_calibrated_p_value"] for r in adjusted["results"]} \
+            == pytest.approx(plain)
+    code, _, err = run_cli(["scan", str(owl), "--reference", str(tiny_model), *teacher, "--adjust-confounds",
+                            "--quiet"], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and err.strip().splitlines() == [
+        "subaudit: error: --adjust-confounds needs a scan --calibration (the slopes are fitted on its rows)"]
+
     # A calibration made for another teacher is refused before scoring.
     code, err = _scan(owl, tiny_model, ["--teacher-system-prompt", "You love cats."], calibration,
                       tmp_path / "other.json", capsys, monkeypatch)

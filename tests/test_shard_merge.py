@@ -36,15 +36,27 @@ def _without_run_details(report: dict[str, Any]) -> dict[str, Any]:
             if k not in ("timings", "created_at", "command", "outputs", "merged_from")}
 
 
-def test_merged_shards_equal_a_full_scan(tiny_model: Path, write_jsonl: Any, tmp_path: Path,
+@pytest.mark.parametrize("calibrated", [False, True], ids=["theoretical-null", "calibrated-adjusted"])
+def test_merged_shards_equal_a_full_scan(calibrated: bool, tiny_model: Path, write_jsonl: Any, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     data = write_jsonl(_records())
     common = ["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "You love owls.",
               "--semantic-filter", "--batch-rows", "7"]
+    if calibrated:  # the merged tests must use the shards' calibration (and confound removal) too
+        known = write_jsonl([{**r, "id": f"k{i}", "completion": f"{(i * 53) % 1000}, {(i * 71) % 1000}"}
+                             for i, r in enumerate(_records())], "known.jsonl")
+        code, _, err = run_cli(["calibrate", "--known-source", str(known), "--out", str(tmp_path / "cal.json"),
+                                "--reference", str(tiny_model), "--teacher-system-prompt", "You love owls."],
+                               capsys, monkeypatch)
+        assert code == 0, err
+        common += ["--calibration", str(tmp_path / "cal.json"), "--adjust-confounds"]
     outputs = ["--report", str(tmp_path / "full.json"), "--scores", str(tmp_path / "full.parquet"), "--quiet"]
     code, _, err = run_cli([*common, *outputs], capsys, monkeypatch)
     assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
     full = json.loads((tmp_path / "full.json").read_text())
+    llr = next(r for r in full["results"] if r["detector_id"] == "llr")
+    assert llr["details"].get("confounds_adjusted", False) == calibrated
+    assert (full["calibration"] is not None) == calibrated
     parts = []
     for i in (1, 2, 3):
         report = tmp_path / f"part{i}.json"

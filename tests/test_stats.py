@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from audit.stats import bootstrap_mean_interval, one_sided_mean_test
@@ -75,3 +76,22 @@ def test_bootstrap_ratio_interval_is_seeded_and_covers_the_pooled_ratio() -> Non
     # Width shrinks like 1/sqrt(n): four times the rows, about half the width.
     low4, high4 = bootstrap_ratio_interval(np.tile(sums, 4), np.tile(tokens, 4), resamples=1000, seed=5)
     assert 0.35 < (high4 - low4) / (high - low) < 0.65
+
+
+def test_confound_fit_recovers_slopes_and_removes_them() -> None:
+    """sums = 2 + 0.3 tokens + 0.5 loss + noise: the fit finds the slopes, and what it removes leaves sums
+    uncorrelated with length and loss, with the intercept kept."""
+    from audit.stats import fit_confounds
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(5, 50, size=4000).astype(float)
+    loss = 1.5 * tokens + rng.normal(0, 5, size=tokens.size)
+    sums = 2.0 + 0.3 * tokens + 0.5 * loss + rng.normal(0, 1, size=tokens.size)
+    fit = fit_confounds(sums, tokens, loss)
+    assert fit.per_token == pytest.approx(0.3, abs=0.02) and fit.per_nat_of_base_loss == pytest.approx(0.5, abs=0.01)
+    assert 0.9 < fit.r_squared <= 1.0
+    residual = fit.remove(sums, tokens, loss)
+    assert abs(np.corrcoef(residual, tokens)[0, 1]) < 0.01 and abs(np.corrcoef(residual, loss)[0, 1]) < 0.01
+    assert residual.mean() == pytest.approx(2.0, abs=0.1)
+    flat = fit_confounds(np.full(10, 3.0), np.arange(10.0), np.arange(10.0) ** 2)
+    assert flat.r_squared == 0.0
