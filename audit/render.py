@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from audit.report import Report
+from audit.report import Report, null_description
 from audit.verdict import Verdict
 
 VERDICT_STYLE = {Verdict.CLEAN: "bold green", Verdict.SUSPICIOUS: "bold yellow", Verdict.FLAGGED: "bold red"}
@@ -51,6 +51,7 @@ def render_terminal(report: Report, console: Console) -> None:
     console.print(results)
     for result in report.results:
         console.print(f"  {result.detector_id}: {result.summary}")
+    console.print(null_description(report), markup=False, highlight=False)
     console.print(
         f"Verdict: [{VERDICT_STYLE[report.verdict]}]{report.verdict.value.upper()}[/] "
         f"(alpha {report.parameters.alpha}, fail on {report.parameters.fail_on}; "

@@ -10,7 +10,7 @@ import json
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from audit.report import DetectorResult, Report
+from audit.report import DetectorResult, Report, null_description
 from audit.verdict import Verdict
 
 FORMATS = ("markdown", "html", "junit", "sarif", "json")
@@ -38,6 +38,7 @@ def render_markdown(report: Report) -> str:
         f"- Verdict: **{report.verdict.value}** (alpha {report.parameters.alpha}, fail on "
         f"{report.parameters.fail_on}, exit code {report.exit_code})",
         f"- Rule: {report.verdict_rule}",
+        f"- {null_description(report)}",
         f"- subaudit {report.tool_version}, schema {report.schema_version}, {report.created_at:%Y-%m-%d %H:%M:%S} UTC; "
         f"command `{' '.join(report.command)}`", "",
         "## Models", "", "| role | source | weights SHA-256 | tokenizer SHA-256 | system prompt |",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 
-from audit.report import Report
+from audit.report import Report, null_description
 from audit.verdict import Verdict
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
@@ -168,6 +168,7 @@ table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ccc;paddi
 <p id="verdict" class="verdict">Verdict: {report.verdict.value.upper()}</p>
 <p>{escape(report.verdict_rule)}. alpha {report.parameters.alpha}, fail on {report.parameters.fail_on},
 exit code {report.exit_code}.</p>
+<p id="null">{escape(null_description(report))}</p>
 <p>Input <code>{escape(inp.path)}</code> ({inp.format}), SHA-256 <code>{inp.sha256}</code>: {inp.rows_read} rows read,
 {inp.rows_scored} scored, {sum(inp.rows_skipped.values())} skipped, {inp.tokens_scored} completion tokens.</p>
 <ul>{skipped}</ul>

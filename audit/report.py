@@ -210,3 +210,19 @@ def report_json_schema() -> dict[str, Any]:
     schema = Report.model_json_schema()
     schema["title"] = f"subaudit report {SCHEMA_VERSION}"
     return schema
+
+
+def null_description(report: Report) -> str:
+    """One line saying what the p-values were tested against, for every human-readable renderer."""
+    info = report.calibration
+    if info is None:
+        return "Null: theoretical (E[row LLR sum] <= 0); no calibration was used."
+    made = info.known_source
+    if made is not None and made.origin == "generated":
+        source = (f"the reference's own completions to the prompts of {made.prompts_from} ({made.accepted} kept of "
+                  f"{made.samples} drawn, filter {made.filter})")
+    else:
+        source = f"known-source file {info.source_path}"
+    adjusted = "; length and base-model loss removed first" if report.parameters.adjust_confounds else ""
+    return (f"Null: calibration {info.path} (SHA-256 {info.sha256[:16]}..., {info.kind}), {info.rows} rows of "
+            f"{source}{adjusted}.")

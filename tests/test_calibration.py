@@ -49,6 +49,13 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
     report = json.loads((tmp_path / "self.json").read_text())
     assert report["calibration"]["sha256"] == sha256 and report["calibration"]["rows"] == rows
     assert report["calibration"]["kind"] == "scan" and report["calibration"]["known_source"]["origin"] == "file"
+    # Every human-readable rendering says which null the p-values were tested against.
+    null_line = (f"Null: calibration {calibration} (SHA-256 {sha256[:16]}..., scan), {rows} rows of known-source "
+                 f"file {known}.")
+    for fmt in ("markdown", "html"):
+        code, text, err = run_cli(["report", "render", str(tmp_path / "self.json"), "--format", fmt], capsys,
+                                  monkeypatch)
+        assert code == 0 and null_line in text, err
     llr = next(r for r in report["results"] if r["detector_id"] == "llr")
     assert llr["details"]["calibrated"] and llr["p_value"] == pytest.approx(0.5)
     assert llr["details"]["rows_above_threshold"] <= rows * 0.05 + 1
@@ -157,6 +164,9 @@ def test_calibrate_generates_the_reference_completions_to_the_audited_prompts(
     assert code == ExitCode.CLEAN, err
     report = json.loads((tmp_path / "self.json").read_text())
     assert report["calibration"]["known_source"]["origin"] == "generated"
+    code, text, _ = run_cli(["report", "render", str(tmp_path / "self.json")], capsys, monkeypatch)
+    assert (f"40 rows of the reference's own completions to the prompts of {audited} (40 kept of 48 drawn, "
+            "filter none)") in text
 
     # Given as a file instead, the same rows give the same null.
     again = tmp_path / "again.json"
