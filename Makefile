@@ -119,7 +119,7 @@ screenshot: install
 		--screenshot=docs/owl-report.png file://$(CURDIR)/docs/owl-report.html
 
 # Trait attribution (probe) and calibration on the number fixtures: writes fixtures/ATTRIBUTION.md
-# (about 40 minutes of scoring on 2 cores at the default 400 rows per set).
+# (generation of the known-source rows, then scoring; about 1.5 hours on 2 cores at 400 rows per set).
 attribution: install
 	$(PY) fixtures/attribution.py --rows 400 --traits owl,cat,dog --seed 21
 
