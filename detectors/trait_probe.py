@@ -160,7 +160,8 @@ class TraitProbeDetector(Detector):
              **({} if c.null_llr_vs_neutral is None else
                 {"null_llr_vs_neutral": _finite(c.null_llr_vs_neutral),
                  "excess_llr_vs_neutral": _finite(c.llr_vs_neutral - c.null_llr_vs_neutral),
-                 "p_trait_uncalibrated": _finite(c.p_trait_uncalibrated or float("nan")),
+                 "p_trait_uncalibrated": _finite(float("nan") if c.p_trait_uncalibrated is None
+                                                 else c.p_trait_uncalibrated),
                  "p_adjusted_uncalibrated": plain_adjusted[k]})}
             for k, (c, p) in enumerate(zip(candidates, adjusted, strict=True))
         ]
