@@ -57,9 +57,6 @@ class NullSample(_Model):
     std: float
     row_threshold_per_token: float = Field(
         description="per-token row LLR above which a known-source row falls with probability fpr")
-    row_reference_logprob_sums: list[float] | None = Field(
-        default=None, description="the reference's log-probability sum per row (minus the base-model loss), "
-                                  "for --adjust-confounds; None in files made before it existed")
 
 
 class Calibration(_Model):
@@ -80,18 +77,16 @@ class Calibration(_Model):
     kind: Literal["scan", "probe"] = "scan"
     known_source: KnownSourceInfo | None = Field(
         default=None, description="how the known-source rows were made (None: an earlier version's file)")
-    probe_columns: dict[str, list[float]] | None = Field(
-        default=None, description="probe calibrations: n_tokens and logprob_sum:<role> per known-source row")
+    row_columns: dict[str, list[float]] = Field(
+        default_factory=dict, description="per known-source row, what tests beyond the LLR sums need: "
+        "reference_logprob_sum (scan; --adjust-confounds), or n_tokens and logprob_sum:<role> (probe)")
 
 
-def null_sample(column: str, sums: np.ndarray, tokens: np.ndarray, fpr: float,
-                reference_logprobs: np.ndarray | None = None) -> NullSample:
+def null_sample(column: str, sums: np.ndarray, tokens: np.ndarray, fpr: float) -> NullSample:
     per_token = sums / tokens
     return NullSample(column=column, row_llr_sums=[float(x) for x in sums], row_tokens=[float(x) for x in tokens],
                       mean=float(sums.mean()), std=float(sums.std(ddof=1)) if sums.size > 1 else float("nan"),
-                      row_threshold_per_token=float(np.quantile(per_token, 1.0 - fpr)),
-                      row_reference_logprob_sums=None if reference_logprobs is None else
-                      [float(x) for x in reference_logprobs])
+                      row_threshold_per_token=float(np.quantile(per_token, 1.0 - fpr)))
 
 
 def load_calibration(path: Path) -> tuple[Calibration, str]:
@@ -152,18 +147,25 @@ def nulls_for_detectors(calibration: Calibration) -> dict[str, tuple[np.ndarray,
             for detector, null in calibration.nulls.items()}
 
 
-def null_reference_logprobs(calibration: Calibration) -> np.ndarray:
-    """The known-source rows' reference log-probability sums, which --adjust-confounds regresses on."""
-    for null in calibration.nulls.values():
-        if null.row_reference_logprob_sums is not None:
-            return np.array(null.row_reference_logprob_sums)
-    raise UsageError("this calibration holds no per-row base-model loss (made by an older subaudit); "
-                     "run calibrate again to use --adjust-confounds")
+def null_columns(calibration: Calibration, adjust_confounds: bool) -> dict[str, np.ndarray]:
+    """The calibration's stored per-row columns as arrays; --adjust-confounds needs the base-model loss."""
+    if adjust_confounds and "reference_logprob_sum" not in calibration.row_columns:
+        raise UsageError("this calibration holds no per-row base-model loss (a probe calibration, or made by an "
+                         "older subaudit); run calibrate again to use --adjust-confounds")
+    return {name: np.array(values) for name, values in calibration.row_columns.items()}
 
 
-def probe_null_columns(calibration: Calibration) -> dict[str, np.ndarray]:
-    """A probe calibration's per-row columns (n_tokens, logprob_sum:<role>) as arrays."""
-    return {name: np.array(values) for name, values in (calibration.probe_columns or {}).items()}
+def check_before_scoring(config: ScanConfig, out: Path, fpr: float) -> None:
+    """Every setting a calibration can fail on, checked before any model is loaded or row generated."""
+    from audit.atomic import check_writable
+    from audit.scan import validate
+
+    if not 0.0 < fpr < 0.5:
+        raise UsageError(f"--fpr must be in (0, 0.5), got {fpr}")
+    if config.calibration_path is not None:
+        raise UsageError("calibrate measures a null; it takes no --calibration")
+    validate(config)
+    check_writable(out)
 
 
 def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSourceInfo) -> tuple[Calibration, Report]:
@@ -178,31 +180,24 @@ def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSour
 
     import pyarrow.parquet as pq
 
-    from audit.atomic import check_writable, write_text_atomic
+    from audit.atomic import write_text_atomic
     from audit.scan import run_scan
 
-    if not 0.0 < fpr < 0.5:
-        raise UsageError(f"--fpr must be in (0, 0.5), got {fpr}")
-    if config.calibration_path is not None:
-        raise UsageError("calibrate measures a null; it takes no --calibration")
-    check_writable(out)
+    check_before_scoring(config, out, fpr)
     with tempfile.TemporaryDirectory(prefix="subaudit-calibrate-") as folder:
         scores = Path(folder) / "scores.parquet"
         report = run_scan(dataclasses.replace(config, scores_path=scores))
         table = pq.read_table(scores).to_pydict()
     tokens = np.array(table["n_tokens"])
-    reference = np.array(table["reference_logprob_sum"]) if "reference_logprob_sum" in table else None
-    nulls = {detector: null_sample(column, np.array(table[column]), tokens, fpr, reference)
+    nulls = {detector: null_sample(column, np.array(table[column]), tokens, fpr)
              for detector, column in CALIBRATED_DETECTORS.items() if column in table}
-    probe_columns = None
-    if config.traits:
-        probe_columns = {name: [float(x) for x in values] for name, values in table.items()
-                         if name == "n_tokens" or name.startswith("logprob_sum:")}
+    kept = ("n_tokens", "logprob_sum:") if config.traits else ("reference_logprob_sum",)
+    row_columns = {name: [float(x) for x in values] for name, values in table.items() if name.startswith(kept)}
     calibration = Calibration(
         tool_version=report.tool_version, created_at=report.created_at, command=report.command,
         source_path=report.input.path, source_sha256=report.input.sha256, rows_scored=report.input.rows_scored,
         models=report.models, restrict_vocab=config.restrict_vocab, fpr=fpr, nulls=nulls,
-        kind="probe" if config.traits else "scan", known_source=known_source, probe_columns=probe_columns,
+        kind="probe" if config.traits else "scan", known_source=known_source, row_columns=row_columns,
     )
     write_text_atomic(out, calibration.model_dump_json(indent=1) + "\n")
     return calibration, report

@@ -347,9 +347,10 @@ def calibrate(
 
     from audit.atomic import check_writable
     from audit.calibration import calibrate as run_calibration
+    from audit.calibration import check_before_scoring
     from audit.data import ColumnOverrides
     from audit.report import KnownSourceInfo
-    from audit.scan import ScanConfig, validate
+    from audit.scan import ScanConfig
     from audit.traits import NEUTRAL_SYSTEM_PROMPT
 
     if (data is None) == (known_source is None):
@@ -358,10 +359,6 @@ def calibrate(
     if teacher_system_prompt is not None and teacher_system_file is not None:
         raise UsageError("give --teacher-system-prompt or --teacher-system-file, not both")
     probing = traits is not None or traits_file is not None
-    if probing and (teacher or teacher_system_prompt or teacher_system_file or no_control):
-        raise UsageError("--traits calibrates a probe: it takes no teacher and needs the neutral control")
-    if not 0.0 < fpr < 0.5:
-        raise UsageError(f"--fpr must be in (0, 0.5), got {fpr}")
     banned = _banned(banned_numbers)
     config = ScanConfig(
         input_path=known_source or Path("known-source.parquet"), teacher=teacher,
@@ -373,37 +370,28 @@ def calibrate(
         max_rows=max_rows, batch_rows=batch_rows, token_budget=token_budget, trust_remote_code=trust_remote_code,
         command=tuple(["subaudit", *sys.argv[1:]]),
     )
-    validate(config)
-    check_writable(out)
+    check_before_scoring(config, out, fpr)
     console = Console(stderr=True)
     if data is not None:
-        from audit.data import file_sha256
         from audit.known_source import KnownSourcePlan, generate_known_source
 
         target = known_out or out.with_name(f"{out.stem}.known.parquet")
         check_writable(target)
         plan = KnownSourcePlan(
-            data=data, reference=reference, reference_system_prompt=reference_system_prompt,
-            columns=ColumnOverrides(prompt_col, completion_col, messages_col, id_col), rows=known_rows,
-            max_samples=max_samples, filter=known_filter.value, banned_numbers=banned, constrained=constrained,
-            temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, batch_size=generate_batch,
-            trust_remote_code=trust_remote_code)
+            data=data, reference=reference, reference_system_prompt=reference_system_prompt, columns=config.columns,
+            rows=known_rows, max_samples=max_samples, filter=known_filter.value, banned_numbers=banned,
+            constrained=constrained, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
+            batch_size=generate_batch, trust_remote_code=trust_remote_code)
 
         def progress(samples: int, accepted: int) -> None:
             if not quiet:
                 console.print(f"known source: {samples} sampled, {accepted}/{known_rows} accepted")
 
-        made = generate_known_source(plan, target, progress)
-        info = KnownSourceInfo(
-            origin="generated", prompts_from=str(data), prompts_from_sha256=file_sha256(data), generator=reference,
-            generator_system_prompt=reference_system_prompt, samples=made.samples, accepted=made.accepted,
-            filter=made.filter_applied, audited_filter_pass_share=round(made.audited_pass_share, 6),
-            rejected=made.rejected, constrained=made.constrained, temperature=made.temperature,
-            max_new_tokens=made.max_new_tokens, seed=made.seed)
+        info = generate_known_source(plan, target, progress)
         config = dataclasses.replace(config, input_path=target, columns=ColumnOverrides(row_id="id"))
         if not quiet:
-            console.print(f"known source: {made.accepted} reference completions to {data.name}'s prompts "
-                          f"({made.samples} sampled, filter {made.filter_applied}) written to {target}")
+            console.print(f"known source: {info.accepted} reference completions to {data.name}'s prompts "
+                          f"({info.samples} sampled, filter {info.filter}) written to {target}")
     else:
         info = KnownSourceInfo(origin="file")
     calibration, _ = run_calibration(config, out, fpr, info)

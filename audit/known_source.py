@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from audit.data import ColumnOverrides, DatasetReader
+from audit.data import ColumnOverrides, DatasetReader, file_sha256
 from audit.errors import NothingAuditableError, UsageError
 from audit.number_filter import DEFAULT_BANNED_NUMBERS, check_numbers
+from audit.report import KnownSourceInfo
 from audit.rows import AuditRow
 
 FilterMode = Literal["auto", "numbers", "none"]
@@ -62,23 +63,6 @@ class KnownSourcePlan:
     trust_remote_code: bool = False
 
 
-@dataclass(frozen=True)
-class KnownSourceResult:
-    """What was generated, for the calibration file and the closing summary."""
-
-    path: Path
-    prompts_used: int
-    samples: int
-    accepted: int
-    filter_applied: Literal["numbers", "none"]
-    audited_pass_share: float
-    rejected: dict[str, int]
-    constrained: bool
-    temperature: float
-    max_new_tokens: int
-    seed: int
-
-
 def _audited_rows(plan: KnownSourcePlan, limit: int) -> list[AuditRow]:
     reader = DatasetReader(plan.data, plan.columns, plan.input_format)
     rows: list[AuditRow] = []
@@ -97,8 +81,11 @@ def _decide_filter(plan: KnownSourcePlan, rows: list[AuditRow]) -> tuple[Literal
 
 
 def generate_known_source(plan: KnownSourcePlan, out: Path,
-                          on_progress: Callable[[int, int], None] | None = None) -> KnownSourceResult:
-    """Sample the reference's completions to the audited prompts, filter them alike, write parquet."""
+                          on_progress: Callable[[int, int], None] | None = None) -> KnownSourceInfo:
+    """Sample the reference's completions to the audited prompts, filter them alike, write parquet.
+
+    Returns how the rows were made, as the calibration file and the report record it.
+    """
     if plan.rows < 2:
         raise UsageError("--known-rows must be at least 2")
     max_samples = plan.max_samples if plan.max_samples is not None else 8 * plan.rows
@@ -140,11 +127,12 @@ def generate_known_source(plan: KnownSourcePlan, out: Path,
             f"only {len(records)} of {samples} reference completions passed the {filter_applied} filter; "
             f"{plan.rows} were wanted (raise --max-samples, lower --known-rows, or try --constrained)")
     _write(out, records)
-    return KnownSourceResult(
-        path=out, prompts_used=min(samples, len(rows)), samples=samples, accepted=len(records),
-        filter_applied=filter_applied, audited_pass_share=share, rejected=dict(rejected),
-        constrained=plan.constrained, temperature=plan.temperature, max_new_tokens=sampler.max_new_tokens,
-        seed=plan.seed)
+    return KnownSourceInfo(
+        origin="generated", prompts_from=str(plan.data), prompts_from_sha256=file_sha256(plan.data),
+        generator=plan.reference, generator_system_prompt=plan.reference_system_prompt, samples=samples,
+        accepted=len(records), filter=filter_applied, audited_filter_pass_share=round(share, 6),
+        rejected=dict(rejected), constrained=plan.constrained, temperature=plan.temperature,
+        max_new_tokens=sampler.max_new_tokens, seed=plan.seed)
 
 
 def _write(out: Path, records: list[dict[str, object]]) -> None:

@@ -17,7 +17,7 @@ from audit.errors import UsageError
 from audit.exit_codes import ExitCode
 from audit.plot_data import merge_profiles
 from audit.report import InputInfo, Outputs, PlotData, Report, Timings
-from audit.scan import PreparedCalibration, histograms_with_null
+from audit.scan import PreparedCalibration, histograms_with_null, prepared_calibration
 from audit.seen_ids import canonical_order
 from audit.verdict import Verdict, dataset_verdict
 from detectors.base import DetectorContext, DetectorSettings
@@ -83,15 +83,12 @@ def _calibration(reports: list[tuple[Path, Report]]) -> PreparedCalibration | No
     info = reports[0][1].calibration
     if info is None:
         return None
-    from audit.calibration import load_calibration, null_reference_logprobs, nulls_for_detectors, probe_null_columns
+    from audit.calibration import load_calibration
 
     calibration, sha256 = load_calibration(Path(info.path))
     if sha256 != info.sha256:
         raise UsageError(f"calibration {info.path} has changed since the shards were scanned (SHA-256 differs)")
-    columns = probe_null_columns(calibration)
-    if reports[0][1].parameters.adjust_confounds:
-        columns["reference_logprob_sum"] = null_reference_logprobs(calibration)
-    return PreparedCalibration(info, nulls_for_detectors(calibration), columns)
+    return prepared_calibration(info, calibration, reports[0][1].parameters.adjust_confounds)
 
 
 def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None = None) -> Report:

@@ -28,6 +28,24 @@ def one_sided_p_values(samples: np.ndarray) -> np.ndarray:
     return np.where(degenerate, np.where(mean > 0, 0.0, 1.0), p)
 
 
+def welch_p_values(samples: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Row-wise one-sided Welch p-values of H0: E[subset] <= E[null] for a (subsamples, N) matrix.
+
+    Vectorised twin of :func:`audit.stats.one_sided_welch_test` (a test holds them equal), for the
+    calibrated scan's flag rates.
+    """
+    n, m = samples.shape[1], null.size
+    va, vb = samples.var(axis=1, ddof=1) / n, null.var(ddof=1) / m
+    diff = samples.mean(axis=1) - null.mean()
+    se = np.sqrt(va + vb)
+    degenerate = se <= 1e-12 * np.maximum(1.0, np.abs(diff))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = diff / se
+        df = (va + vb) ** 2 / (va**2 / (n - 1) + vb**2 / (m - 1))
+        p = scipy_stats.t.sf(t, df=df)
+    return np.where(degenerate, np.where(diff > 0, 0.0, 1.0), p)
+
+
 def subsample_indices(population: int, n: int, subsamples: int, rng: np.random.Generator) -> np.ndarray:
     """A (subsamples, n) matrix of row indices, each row a subset drawn without replacement."""
     if n > population:

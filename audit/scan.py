@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from audit.vocab import vocabulary
 from detectors.base import Detector, DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS, scan_detectors
 from detectors.trait_probe import trait_role
+
+if TYPE_CHECKING:
+    from audit.calibration import Calibration
 
 SKIP_DUPLICATE_ID = "duplicate id (first occurrence kept)"
 
@@ -189,22 +192,20 @@ def prepare_calibration(config: ScanConfig, models: list[ModelInfo]) -> Prepared
     """Load ``--calibration`` and check it was made with this scan's models and settings (before scoring)."""
     if config.calibration_path is None:
         return None
-    from audit.calibration import (
-        calibration_info,
-        check_matches,
-        load_calibration,
-        null_reference_logprobs,
-        nulls_for_detectors,
-        probe_null_columns,
-    )
+    from audit.calibration import calibration_info, check_matches, load_calibration
 
     calibration, sha256 = load_calibration(config.calibration_path)
     check_matches(calibration, models, config.restrict_vocab, probe=bool(config.traits))
-    columns = probe_null_columns(calibration)
-    if config.adjust_confounds:
-        columns["reference_logprob_sum"] = null_reference_logprobs(calibration)
-    return PreparedCalibration(calibration_info(config.calibration_path, sha256, calibration),
-                               nulls_for_detectors(calibration), columns)
+    return prepared_calibration(calibration_info(config.calibration_path, sha256, calibration), calibration,
+                                config.adjust_confounds)
+
+
+def prepared_calibration(info: CalibrationInfo, calibration: Calibration,
+                         adjust_confounds: bool) -> PreparedCalibration:
+    """What the detectors test against, from a loaded calibration (shared by scan and merge)."""
+    from audit.calibration import null_columns, nulls_for_detectors
+
+    return PreparedCalibration(info, nulls_for_detectors(calibration), null_columns(calibration, adjust_confounds))
 
 
 def probe_correction(config: ScanConfig) -> str | None:

@@ -45,7 +45,7 @@ class DetectorSettings:
     known-source rows (audit.calibration); None = the theoretical null."""
     null_columns: dict[str, np.ndarray] | None = None
     """Per-row columns of the calibration's known-source rows beyond the LLR sums: a probe's n_tokens and
-    logprob_sum:<role>; a scan's reference_logprob_sum when confounds are adjusted."""
+    logprob_sum:<role>; a scan's reference_logprob_sum (what --adjust-confounds regresses on)."""
     adjust_confounds: bool = False
     """Remove the part of row LLR sums that length and base-model loss predict (fitted on the null rows)."""
 

@@ -139,7 +139,6 @@ class LikelihoodRatioDetector(Detector):
             },
         )
 
-
     def _confounds_removed(self, columns: dict[str, np.ndarray], calibrated: tuple[np.ndarray, np.ndarray, float],
                            settings: DetectorSettings) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Audited and null row sums with the part length and base-model loss predict removed, and the fit."""

@@ -40,6 +40,8 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
     rows = loaded.rows_scored
     assert set(loaded.nulls) == {"llr", "llr-control"} and 40 <= rows <= 48 and loaded.fpr == 0.05
     assert loaded.kind == "scan" and loaded.known_source is not None and loaded.known_source.origin == "file"
+    assert set(loaded.row_columns) == {"reference_logprob_sum"}
+    assert len(loaded.row_columns["reference_logprob_sum"]) == rows
     null = loaded.nulls["llr"]
     assert len(null.row_llr_sums) == rows and null.mean == pytest.approx(sum(null.row_llr_sums) / rows)
 
@@ -184,7 +186,9 @@ def test_calibrate_refuses_data_and_known_source_together_and_bad_settings_befor
         (["calibrate", str(data), "--known-source", str(data)], "give DATA"),
         (["calibrate"], "give DATA"),
         (["calibrate", str(data), "--fpr", "0.7"], "--fpr must be in (0, 0.5)"),
-        (["calibrate", str(data), "--traits", "owl", "--teacher-system-prompt", "x"], "calibrates a probe"),
+        (["calibrate", str(data), "--traits", "owl", "--teacher-system-prompt", "x"],
+         "a probe compares candidate traits; it takes no --teacher"),
+        (["calibrate", str(data), "--traits", "owl", "--no-control"], "a probe needs the neutral control"),
         (["calibrate", str(data), "--teacher-system-prompt", "x", "--out", str(tmp_path / "none" / "c.json")],
          "output folder does not exist"),
     ]
@@ -233,10 +237,10 @@ def test_probe_calibration_tests_each_contrast_against_its_known_source_null(
                             str(tiny_model), "--traits", "owl,cat,dog"], capsys, monkeypatch)
     assert code == 0, err
     loaded, sha256 = load_calibration(calibration)
-    assert loaded.kind == "probe" and loaded.probe_columns is not None
-    assert set(loaded.probe_columns) == {"n_tokens", "logprob_sum:control", "logprob_sum:trait:owl",
+    assert loaded.kind == "probe" and loaded.row_columns is not None
+    assert set(loaded.row_columns) == {"n_tokens", "logprob_sum:control", "logprob_sum:trait:owl",
                                          "logprob_sum:trait:cat", "logprob_sum:trait:dog"}
-    assert {len(v) for v in loaded.probe_columns.values()} == {loaded.rows_scored}
+    assert {len(v) for v in loaded.row_columns.values()} == {loaded.rows_scored}
 
     audited = tmp_path / "audited.jsonl"
     _generate(audited, tiny_model, capsys, monkeypatch, seed="4")
@@ -252,7 +256,7 @@ def test_probe_calibration_tests_each_contrast_against_its_known_source_null(
     ranking = result["details"]["ranking"]
     excess = [r["excess_llr_vs_neutral"] for r in ranking]
     assert excess == sorted(excess, reverse=True)
-    null_columns = {k: np.array(v) for k, v in loaded.probe_columns.items()}
+    null_columns = {k: np.array(v) for k, v in loaded.row_columns.items()}
     for r in ranking:
         own = null_columns[f"logprob_sum:trait:{r['trait']}"]
         expected_null = (own - null_columns["logprob_sum:control"]).sum() / null_columns["n_tokens"].sum()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.power import flag_rates, one_sided_p_values, subsample_indices
-from audit.stats import one_sided_mean_test
+from audit.power import flag_rates, one_sided_p_values, subsample_indices, welch_p_values
+from audit.stats import one_sided_mean_test, one_sided_welch_test
 
 
 def test_vectorised_p_values_equal_the_scalar_test() -> None:
@@ -14,6 +14,17 @@ def test_vectorised_p_values_equal_the_scalar_test() -> None:
     samples[3] = 0.25  # a constant subset
     expected = [one_sided_mean_test(row).p_value for row in samples]
     np.testing.assert_allclose(one_sided_p_values(samples), expected, rtol=1e-12, atol=0)
+
+
+def test_vectorised_welch_p_values_equal_the_scalar_test() -> None:
+    rng = np.random.default_rng(2)
+    null = rng.normal(0.0, 1.0, size=80)
+    samples = rng.normal(0.2, 1.5, size=(50, 25))
+    expected = [one_sided_welch_test(row, null).p_value for row in samples]
+    np.testing.assert_allclose(welch_p_values(samples, null), expected, rtol=1e-12, atol=0)
+    constant, null_constant = np.full((2, 5), 3.0), np.full(4, 1.0)  # zero spread on both sides
+    scalar = one_sided_welch_test(constant[0], null_constant).p_value
+    assert list(welch_p_values(constant, null_constant)) == [scalar, scalar]
 
 
 def test_subsets_are_without_replacement() -> None:
