@@ -190,7 +190,8 @@ def scan(
         help="With --engine ray: the cluster to join (e.g. 'auto' or ray://head:10001); default a local runtime.")]
         = None,
     ray_actors: Annotated[int | None, typer.Option(
-        help="With --engine ray: scoring actors (default: one per CPU of the local runtime).")] = None,
+        help="With --engine ray: scoring actors (default: one per CPU Ray can schedule; with --backend vllm "
+             "on a cluster with GPUs, one per GPU, each holding a whole GPU).")] = None,
 ) -> int:
     """Score every row under reference and teacher and test whether the data came from the teacher."""
     from audit.atomic import check_writable

@@ -14,8 +14,10 @@ Ray is an optional extra (``pip install 'subaudit[ray]'``); this module imports 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from audit.errors import NothingAuditableError, ToolError, UsageError
 from audit.evidence import ScanProgress
 from audit.model_spec import ModelSpec
 from audit.plot_data import PositionAccumulator
-from audit.report import ModelInfo, Report
+from audit.report import ModelInfo, RayRun, Report
 from audit.scan import (
     SKIP_DUPLICATE_ID,
     ProgressCallback,
@@ -54,6 +56,12 @@ STATUS_UNPARSED = "unparsed"
 """The record is not a row (null prompt, bad messages...): never enters duplicate detection."""
 STATUS_NOT_SAMPLED = "not_sampled"
 POSITIONS_PREFIX = "positions:"
+ACTOR_COLUMN = "actor"
+"""Which actor scored a record: the report says how the rows were spread (RayRun.rows_per_actor)."""
+ACTOR_START_TIMEOUT_S = 1800
+"""How long a scan waits for every scoring actor to start (a large model's engine can take minutes
+to load) before it fails with a clear error instead of waiting forever for resources the cluster
+does not have. Waiting for all of them also means the first actor up does not take every block."""
 
 # Variables every actor needs, wherever it runs: no hub, no telemetry, and the converted-weights cache.
 _WORKER_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "SUBAUDIT_CACHE_DIR",
@@ -74,6 +82,35 @@ def parquet_files(path: Path) -> list[Path]:
     return [path]
 
 
+def parquet_rows(files: list[Path]) -> int:
+    """Rows in the files, from their footers (no data is read)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for file in files:
+        try:
+            total += pq.ParquetFile(file).metadata.num_rows
+        except Exception as exc:  # pyarrow raises several types for a file that is not parquet
+            raise UsageError(f"{file} is not a readable parquet file: {_first_line(exc)}") from exc
+    return total
+
+
+BLOCKS_PER_ACTOR = 4
+
+
+def rows_per_block(rows: int, batch_rows: int, actors: int) -> int:
+    """How many rows each block handed to an actor holds: one batch, or less so every actor gets work.
+
+    Ray Data sizes read blocks by bytes, so a dataset of few, expensive rows can arrive as a single
+    block, which only one actor can take. Blocks are cut to at most one batch (an actor scores a
+    block as one batch, as the local engine scores each batch it reads), and smaller where that
+    would leave fewer than ``BLOCKS_PER_ACTOR`` blocks per actor, to leave room to balance actors
+    that run at different speeds.
+    """
+    share = math.ceil(rows / (BLOCKS_PER_ACTOR * max(1, actors)))
+    return max(1, min(batch_rows, share))
+
+
 def dataset_sha256(path: Path, files: list[Path]) -> str:
     """A file's SHA-256, or for a folder the SHA-256 of its files' relative names and digests."""
     if path.is_file():
@@ -85,7 +122,10 @@ def dataset_sha256(path: Path, files: list[Path]) -> str:
 
 
 def check_engine_settings(config: ScanConfig) -> None:
-    """Settings whose meaning needs one process reading the file in order are refused, in one line."""
+    """Settings whose meaning needs one process reading the file in order are refused, in one line.
+
+    So are backend settings an actor would only refuse after Ray has started and loaded models.
+    """
     unsupported = [flag for flag, used in (
         ("--evidence/--resume", config.evidence_path is not None or config.resume),
         ("--shard (Ray partitions the work itself)", config.shard is not None),
@@ -95,10 +135,47 @@ def check_engine_settings(config: ScanConfig) -> None:
         raise UsageError(f"--engine ray does not support {', '.join(unsupported)}")
     if config.teacher_adapter is not None:
         raise UsageError("--engine ray does not take --teacher-adapter in this version; use the local engine")
-    if config.backend != "transformers":
-        raise UsageError(f"--engine ray has no backend {config.backend!r} in this version; use transformers")
+    if config.backend not in ("transformers", "vllm"):
+        raise UsageError(f"--engine ray has no backend {config.backend!r}; use transformers or vllm")
+    if config.backend == "vllm":
+        from audit.backends.vllm_backend import INSTALL_HINT, RESTRICT_VOCAB_REFUSED, vllm_available
+
+        if config.restrict_vocab is not None:
+            raise UsageError(RESTRICT_VOCAB_REFUSED)
+        if not config.ray_address and not vllm_available():
+            # A cluster's nodes may have vLLM where the driver does not; a local runtime is this machine.
+            raise UsageError(INSTALL_HINT)
     if config.ray_actors is not None and config.ray_actors < 1:
         raise UsageError("--ray-actors must be at least 1")
+
+
+@dataclass(frozen=True)
+class ActorPlan:
+    """How many scoring actors run, and what each one asks Ray for."""
+
+    actors: int
+    threads: int
+    """CPUs each actor asks for, and its torch/OpenMP threads when it scores on CPU."""
+    gpus: int
+    """GPUs each actor asks for: 1 for vLLM where the cluster has GPUs, else 0."""
+
+
+def plan_actors(backend: str, requested: int | None, scoring_cpus: int, gpus: int) -> ActorPlan:
+    """One vLLM actor per GPU where there are GPUs; otherwise the CPUs split evenly among actors.
+
+    A vLLM engine wants a whole device (it reserves most of its memory up front), so on GPUs the
+    default is one actor per GPU and more actors than GPUs are refused: Ray would wait forever for
+    a GPU that never frees. On CPU every actor asks for ``scoring_cpus // actors`` CPUs and uses
+    that many threads, whichever backend it holds.
+    """
+    if backend == "vllm" and gpus >= 1:
+        actors = requested or gpus
+        if actors > gpus:
+            raise UsageError(f"--ray-actors {actors} is more than the cluster's {gpus} GPU(s); "
+                             "a vLLM actor takes a whole GPU")
+        return ActorPlan(actors=actors, threads=1, gpus=1)
+    actors = requested or max(1, scoring_cpus)
+    return ActorPlan(actors=actors, threads=max(1, scoring_cpus // actors), gpus=0)
 
 
 def driver_identities(specs: list[ModelSpec], trust_remote_code: bool) -> list[ModelInfo]:
@@ -133,7 +210,7 @@ class ScoringActor:
     teacher-minus-baseline log-probabilities the report's position plot sums.
     """
 
-    def __init__(self, config: ScanConfig, mapping: ColumnMapping, chosen: list[str], threads: int) -> None:
+    def __init__(self, config: ScanConfig, mapping: ColumnMapping, chosen: list[str], plan: ActorPlan) -> None:
         import torch
 
         from audit.backends import create_backend
@@ -141,13 +218,25 @@ class ScoringActor:
         from audit.vocab import vocabulary
 
         force_offline()
-        torch.set_num_threads(threads)
+        host_share = 1.0
+        if plan.gpus == 0:
+            torch.set_num_threads(plan.threads)
+            if config.backend == "vllm":
+                # Several engines may share this node: each runs its own thread count, unpinned
+                # (the backend's default binds to every CPU, and actors would fight over them),
+                # and reserves memory in proportion to the CPUs Ray gave it.
+                os.environ["VLLM_CPU_OMP_THREADS_BIND"] = "nobind"
+                os.environ["OMP_NUM_THREADS"] = str(plan.threads)
+                host_share = min(1.0, plan.threads / (os.cpu_count() or 1))
+        import ray
+
+        self.actor_id = ray.get_runtime_context().get_actor_id() or "driver"
         self.config = config
         self.mapping = mapping
         specs = model_specs(config)
         self.backend = create_backend(
             config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
-            vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
+            vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None, host_share=host_share,
         )
         self.formats = self.backend.prompt_formats()
         roles = [spec.role for spec in specs]
@@ -155,6 +244,12 @@ class ScoringActor:
         self.detectors: list[Detector] = [DETECTORS[name](context) for name in chosen]
         self.columns = list(dict.fromkeys(c for d in self.detectors for c in d.row_columns))
         self.positions = position_accumulator(roles)
+
+    def __del__(self) -> None:
+        """Ray Data drops the actor's instance when the pool shuts down: stop vLLM's engine processes."""
+        backend = getattr(self, "backend", None)
+        if backend is not None:
+            backend.close()
 
     def __call__(self, table: Any) -> Any:
         import pyarrow as pa
@@ -209,7 +304,8 @@ class ScoringActor:
                 for name, diff in self.positions.differences(item).items():
                     diffs[name][i] = diff.tolist()
         out = {"row_id": pa.array(ids, pa.string()), "status": pa.array(status, pa.string()),
-               "reason": pa.array(reasons, pa.string()), "tokens": pa.array(tokens)}
+               "reason": pa.array(reasons, pa.string()), "tokens": pa.array(tokens),
+               ACTOR_COLUMN: pa.array([self.actor_id] * count, pa.string())}
         out.update({name: pa.array(v) for name, v in values.items()})
         out.update({POSITIONS_PREFIX + name: pa.array(v, pa.list_(pa.float64())) for name, v in diffs.items()})
         return pa.table(out)
@@ -226,6 +322,7 @@ class _Reducer:
         self.state = ScanProgress()
         self.state.columns = {name: [] for name in self.columns}
         self.seen = SeenIds()  # ids come from a column (required under Ray), so they can repeat
+        self.rows_per_actor: Counter[str] = Counter()
 
     def add(self, table: Any) -> None:
         state = self.state
@@ -249,6 +346,7 @@ class _Reducer:
         rows = np.flatnonzero(keep)
         kept = [int(k) for k in rows]
         state.scored_ids += [data["row_id"][k] for k in kept]
+        self.rows_per_actor.update(data[ACTOR_COLUMN][k] for k in kept)
         state.rows_scored += int(rows.size)
         state.tokens += int(np.sum(np.asarray(data["tokens"])[rows])) if rows.size else 0
         for name in self.columns:
@@ -265,10 +363,10 @@ hang. Reading is light next to scoring, so on a local runtime this slot is one l
 top of the machine's (the actors' threads still add up to the machine's cores)."""
 
 
-def _start_ray(config: ScanConfig, actors: int) -> tuple[Any, int]:
+def _start_ray(config: ScanConfig) -> tuple[Any, ActorPlan]:
     """Join ``--ray-address`` or start a local runtime (no dashboard, no usage telemetry).
 
-    Returns Ray and the torch threads (= CPUs requested) per actor.
+    Returns Ray and the actor plan for the cluster's CPUs and GPUs.
     """
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     try:
@@ -290,7 +388,19 @@ def _start_ray(config: ScanConfig, actors: int) -> tuple[Any, int]:
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise UsageError(f"cannot start or join Ray ({config.ray_address or 'local'}): "
                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
-    return ray, max(1, scoring_cpus // actors)
+    try:
+        plan = plan_actors(config.backend, config.ray_actors, scoring_cpus,
+                           int(ray.cluster_resources().get("GPU", 0)))
+    except UsageError:
+        _stop_ray(ray, config)
+        raise
+    return ray, plan
+
+
+def _stop_ray(ray: Any, config: ScanConfig) -> None:
+    """Shut down a runtime this scan started; leave a joined cluster running."""
+    if not config.ray_address:
+        ray.shutdown()
 
 
 def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Report:
@@ -317,18 +427,26 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
     sha256 = dataset_sha256(config.input_path, files)
     size = sum(f.stat().st_size for f in files)
 
-    actors = config.ray_actors or (os.cpu_count() or 1)
-    ray, threads = _start_ray(config, actors)
+    rows = parquet_rows(files)
+    ray, plan = _start_ray(config)
     try:
-        ray.data.DataContext.get_current().execution_options.preserve_order = True
+        data_context = ray.data.DataContext.get_current()
+        data_context.execution_options.preserve_order = True
+        data_context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
+        block_rows = rows_per_block(rows, config.batch_rows, plan.actors)
         try:
             dataset = ray.data.read_parquet([str(f) for f in files]).select_columns(mapping.needed())
         except Exception as exc:  # Ray wraps pyarrow's errors in its own types
             raise UsageError(f"Ray cannot read {config.input_path}: {str(exc).strip().splitlines()[0]}") from exc
+        # Streaming (no shuffle, order kept): split or join the read blocks into block_rows each.
+        dataset = dataset.repartition(target_num_rows_per_block=block_rows)
         scored = dataset.map_batches(
             ScoringActor, fn_constructor_kwargs={"config": config, "mapping": mapping, "chosen": chosen,
-                                                 "threads": threads},
-            batch_size=config.batch_rows, batch_format="pyarrow", concurrency=actors, num_cpus=threads,
+                                                 "plan": plan},
+            # One block per call: a larger batch_size would make Ray bundle several blocks into one
+            # task, for one actor, and undo the cut above.
+            batch_size=block_rows, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=plan.actors),
+            num_cpus=plan.threads, num_gpus=plan.gpus,
         )
         loaded = time.perf_counter()
         reducer = _Reducer(columns, position_accumulator(roles))
@@ -344,18 +462,25 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
                         writer.write(new_ids, {n: reducer.state.columns[n][-1] for n in columns})
                     if progress is not None:
                         progress(reducer.state.rows_read, reducer.state.rows_scored, None)
+            except ray.exceptions.GetTimeoutError as exc:
+                raise ToolError(f"Ray did not start {plan.actors} scoring actor(s) of {plan.threads} CPU"
+                                f"{f' + {plan.gpus} GPU' if plan.gpus else ''} each within "
+                                f"{ACTOR_START_TIMEOUT_S} s; does the cluster have those resources free?") from exc
             except ray.exceptions.RayError as exc:
                 raise ToolError(f"a Ray scoring actor failed: {_first_line(exc)}") from exc
     finally:
-        if not config.ray_address:
-            ray.shutdown()
+        _stop_ray(ray, config)
     state = reducer.state
     if state.rows_scored < 2:
         reasons = ", ".join(f"{n} {r}" for r, n in state.skipped.most_common()) or "no rows"
         raise NothingAuditableError(
             f"{state.rows_scored} scorable row(s) of {state.rows_read} read ({reasons}); at least 2 are needed")
-    return build_report(config, ScannedInput("parquet", mapping, sha256, size), models, chosen, detectors,
-                        state, reducer.positions, StageTimes(started, loaded, time.perf_counter()), calibration)
+    report = build_report(config, ScannedInput("parquet", mapping, sha256, size), models, chosen, detectors,
+                          state, reducer.positions, StageTimes(started, loaded, time.perf_counter()), calibration)
+    report.ray = RayRun(cluster=config.ray_address or "local", actors=plan.actors, cpus_per_actor=plan.threads,
+                        gpus_per_actor=plan.gpus, rows_per_block=block_rows,
+                        rows_per_actor=sorted(reducer.rows_per_actor.values(), reverse=True))
+    return report
 
 
 def _first_line(exc: BaseException) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from audit.report import Report, null_description
+from audit.report import Report, engine_description, null_description
 from audit.verdict import Verdict
 
 VERDICT_STYLE = {Verdict.CLEAN: "bold green", Verdict.SUSPICIOUS: "bold yellow", Verdict.FLAGGED: "bold red"}
@@ -52,6 +52,9 @@ def render_terminal(report: Report, console: Console) -> None:
     for result in report.results:
         console.print(f"  {result.detector_id}: {result.summary}")
     console.print(null_description(report), markup=False, highlight=False)
+    engine = engine_description(report)
+    if engine is not None:
+        console.print(engine, markup=False, highlight=False)
     console.print(
         f"Verdict: [{VERDICT_STYLE[report.verdict]}]{report.verdict.value.upper()}[/] "
         f"(alpha {report.parameters.alpha}, fail on {report.parameters.fail_on}; "

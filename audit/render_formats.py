@@ -10,7 +10,7 @@ import json
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from audit.report import DetectorResult, Report, null_description
+from audit.report import DetectorResult, Report, engine_description, null_description
 from audit.verdict import Verdict
 
 FORMATS = ("markdown", "html", "junit", "sarif", "json")
@@ -39,6 +39,7 @@ def render_markdown(report: Report) -> str:
         f"{report.parameters.fail_on}, exit code {report.exit_code})",
         f"- Rule: {report.verdict_rule}",
         f"- {null_description(report)}",
+        *([f"- {engine}"] if (engine := engine_description(report)) else []),
         f"- subaudit {report.tool_version}, schema {report.schema_version}, {report.created_at:%Y-%m-%d %H:%M:%S} UTC; "
         f"command `{' '.join(report.command)}`", "",
         "## Models", "", "| role | source | weights SHA-256 | tokenizer SHA-256 | system prompt |",

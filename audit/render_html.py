@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 
-from audit.report import Report, null_description
+from audit.report import Report, engine_description, null_description
 from audit.verdict import Verdict
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
@@ -158,6 +158,8 @@ def render_html(report: Report) -> str:
         f"<tr><td>{escape(m.role)}</td><td><code>{escape(m.source)}</code></td><td><code>{m.weights_sha256[:16]}…"
         f"</code></td><td>{escape(m.system_prompt or '(template default)')}</td></tr>" for m in report.models)
     skipped = "".join(f"<li>{count}: {escape(reason)}</li>" for reason, count in sorted(inp.rows_skipped.items()))
+    engine = engine_description(report)
+    engine_paragraph = f'<p id="engine">{escape(engine)}</p>' if engine else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>subaudit report: {report.verdict.value}</title>
 <style>body{{font-family:sans-serif;max-width:1180px;margin:24px auto;color:#222}}
@@ -169,6 +171,7 @@ table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ccc;paddi
 <p>{escape(report.verdict_rule)}. alpha {report.parameters.alpha}, fail on {report.parameters.fail_on},
 exit code {report.exit_code}.</p>
 <p id="null">{escape(null_description(report))}</p>
+{engine_paragraph}
 <p>Input <code>{escape(inp.path)}</code> ({inp.format}), SHA-256 <code>{inp.sha256}</code>: {inp.rows_read} rows read,
 {inp.rows_scored} scored, {sum(inp.rows_skipped.values())} skipped, {inp.tokens_scored} completion tokens.</p>
 <ul>{skipped}</ul>

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.verdict import Verdict
 
-SCHEMA_VERSION = "1.6.0"
+SCHEMA_VERSION = "1.7.0"
 
 
 class _Model(BaseModel):
@@ -178,6 +178,18 @@ class Outputs(_Model):
     evidence: str | None = None
 
 
+class RayRun(_Model):
+    """How a ``--engine ray`` scan was spread over Ray: what each actor asked for and what it scored."""
+
+    cluster: str = Field(description="'local' (a runtime the scan started) or the --ray-address it joined")
+    actors: int = Field(description="scoring actors started, each holding one backend")
+    cpus_per_actor: int
+    gpus_per_actor: int
+    rows_per_block: int = Field(description="rows in each block handed to an actor (the last of a file may hold fewer)")
+    rows_per_actor: list[int] = Field(
+        description="rows each actor scored that the report kept, largest first; an actor that scored none is absent")
+
+
 class Report(_Model):
     """Everything a scan found, versioned."""
 
@@ -203,6 +215,7 @@ class Report(_Model):
     merged_from: list[str] = Field(default_factory=list, description="shard reports joined by subaudit merge")
     calibration: CalibrationInfo | None = Field(
         None, description="the calibrated null the LLR tests used; null = the theoretical null E[row LLR] <= 0")
+    ray: RayRun | None = Field(None, description="how a --engine ray scan was spread; null for the local engine")
 
 
 def report_json_schema() -> dict[str, Any]:
@@ -210,6 +223,18 @@ def report_json_schema() -> dict[str, Any]:
     schema = Report.model_json_schema()
     schema["title"] = f"subaudit report {SCHEMA_VERSION}"
     return schema
+
+
+def engine_description(report: Report) -> str | None:
+    """One line on how a Ray scan was spread over actors, for the human-readable renderers; None if local."""
+    run = report.ray
+    if run is None:
+        return None
+    where = "a local Ray runtime" if run.cluster == "local" else f"Ray cluster {run.cluster}"
+    devices = f"{run.cpus_per_actor} CPU" + (f" + {run.gpus_per_actor} GPU" if run.gpus_per_actor else "")
+    scored = ", ".join(str(n) for n in run.rows_per_actor) or "none"
+    return (f"Engine: {where}, {run.actors} {report.parameters.backend} actor(s) of {devices} each, "
+            f"blocks of {run.rows_per_block} rows; rows scored per actor: {scored}.")
 
 
 def null_description(report: Report) -> str:

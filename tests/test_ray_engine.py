@@ -7,6 +7,7 @@ kept, canonical order) is exercised, not only the happy path.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 from pathlib import Path
@@ -17,7 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit.exit_codes import ExitCode
-from tests.conftest import run_cli
+from audit.ray_engine import rows_per_block
+from tests.conftest import _tiny_llama, run_cli
 from tests.test_shard_merge import _approx, _records, _without_run_details
 
 pytestmark = pytest.mark.slow
@@ -30,17 +32,20 @@ def _write_parts(records: list[dict[str, Any]], folder: Path, cuts: list[int]) -
         pq.write_table(pa.Table.from_pylist(records[start:stop]), folder / f"part-{k:02d}.parquet")
 
 
-def test_ray_engine_equals_local_engine(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def _scan_both_engines(model: Path, backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scan one dataset locally (one file) and on Ray (four files, 2 actors); everything must agree."""
     records = _records()
     whole = tmp_path / "whole.parquet"
     pq.write_table(pa.Table.from_pylist(records), whole)
     parts = tmp_path / "parts"
     _write_parts(records, parts, [11, 20, 33])
-    common = ["--reference", str(tiny_model), "--teacher-system-prompt", "You love owls.", "--semantic-filter",
-              "--batch-rows", "7", "--quiet"]
+    common = ["--reference", str(model), "--teacher-system-prompt", "You love owls.", "--semantic-filter",
+              "--backend", backend, "--quiet"]
 
-    code, _, err = run_cli(["scan", str(whole), *common, "--report", str(tmp_path / "local.json"),
+    # The local scan reads 7-row batches (batch boundaries exercised); the Ray scan keeps the default
+    # 256, so the engine must cut the 45 rows into blocks itself for both actors to get work.
+    code, _, err = run_cli(["scan", str(whole), *common, "--batch-rows", "7", "--report", str(tmp_path / "local.json"),
                             "--scores", str(tmp_path / "local.parquet")], capsys, monkeypatch)
     assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
     code_ray, _, err = run_cli(["scan", str(parts), *common, "--engine", "ray", "--ray-actors", "2",
@@ -51,13 +56,27 @@ def test_ray_engine_equals_local_engine(tiny_model: Path, tmp_path: Path, capsys
     local = json.loads((tmp_path / "local.json").read_text())
     ray = json.loads((tmp_path / "ray.json").read_text())
     assert ray["parameters"]["engine"] == "ray" and local["parameters"]["engine"] == "local"
+    assert ray["parameters"]["backend"] == backend == local["parameters"]["backend"]
     assert ray["input"]["rows_read"] == len(records) == local["input"]["rows_read"]
     assert ray["input"]["rows_skipped"] == local["input"]["rows_skipped"]
     assert set(local["input"]["rows_skipped"]) == {"null completion", "duplicate id (first occurrence kept)"}
     assert ray["verdict"] == local["verdict"]
+    # Both actors scored (8 blocks of 6 rows, 4 per actor), and the report says so.
+    run = ray.pop("ray")
+    assert local.pop("ray") is None
+    assert run["actors"] == 2 and run["cpus_per_actor"] == 1 and run["gpus_per_actor"] == 0
+    assert run["rows_per_block"] == rows_per_block(len(records), 256, 2) == 6
+    assert len(run["rows_per_actor"]) == 2 and sum(run["rows_per_actor"]) == ray["input"]["rows_scored"]
+    code, markdown, err = run_cli(["report", "render", str(tmp_path / "ray.json"), "--format", "markdown"], capsys,
+                                  monkeypatch)
+    assert code == 0, err
+    spread = ", ".join(str(n) for n in run["rows_per_actor"])
+    assert (f"- Engine: a local Ray runtime, 2 {backend} actor(s) of 1 CPU each, blocks of 6 rows; rows scored per "
+            f"actor: {spread}.") in markdown.splitlines()
     # Everything but where the input came from (a folder vs a file) and run details is equal.
     for report in (local, ray):
         report["parameters"].pop("engine")
+        report["parameters"].pop("batch_rows")
         for key in ("path", "sha256", "size_bytes"):
             report["input"].pop(key)
     assert _without_run_details(ray) == _approx(_without_run_details(local))
@@ -72,6 +91,30 @@ def test_ray_engine_equals_local_engine(tiny_model: Path, tmp_path: Path, capsys
             if name == "row_id":
                 continue
             assert value == pytest.approx(expected[name], rel=1e-4, abs=1e-6, nan_ok=True), (row["row_id"], name)
+
+
+def test_ray_engine_equals_local_engine(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _scan_both_engines(tiny_model, "transformers", tmp_path, capsys, monkeypatch)
+
+
+@pytest.mark.vllm
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed (make install-vllm)")
+def test_ray_engine_with_vllm_actors_equals_local_vllm_scan(smol_tokenizer: Any, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two Ray actors, each holding a real vLLM engine (the CPU build here), give the local vLLM scan's
+    scores and verdict. On this GPU-less runtime each actor gets one CPU, one unpinned thread and
+    its share of the CPU engine's memory budget (the one-per-GPU plan is tested in the fast tier)."""
+    # One attention head of 64: vLLM's CPU attention has no kernel for the usual tiny models' 16.
+    import psutil
+
+    model = _tiny_llama(smol_tokenizer, tmp_path / "tiny-vllm", seed=0, heads=(1, 1))
+    _scan_both_engines(model, "vllm", tmp_path, capsys, monkeypatch)
+    # The actors' engine processes (vLLM names them VLLM::EngineCore) are gone with the scan.
+    engines = [p.info for p in psutil.process_iter(["pid", "name", "cmdline"])
+               if "EngineCore" in (p.info["name"] or "") + " ".join(p.info["cmdline"] or [])]
+    assert engines == []
 
 
 def test_ray_engine_needs_an_id_column(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],

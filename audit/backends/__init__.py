@@ -25,8 +25,14 @@ def create_backend(
     token_budget: int,
     trust_remote_code: bool,
     vocabulary: Vocabulary | None = None,
+    host_share: float = 1.0,
 ) -> ScoringBackend:
-    """Instantiate the named backend for ``specs`` (loading models now)."""
+    """Instantiate the named backend for ``specs`` (loading models now).
+
+    ``host_share`` is the part of this machine's memory budget the backend may take: 1 for a
+    process alone on it, less for one of several Ray actors on one CPU node. Only vLLM reserves
+    memory up front (weights and KV cache); transformers allocates as it goes and ignores it.
+    """
     if name == "transformers":
         from audit.backends.transformers_backend import TransformersBackend
 
@@ -41,6 +47,7 @@ def create_backend(
         from audit.backends.vllm_backend import VllmBackend
 
         return VllmBackend(
-            specs, token_budget=token_budget, trust_remote_code=trust_remote_code, vocabulary=vocabulary
+            specs, token_budget=token_budget, trust_remote_code=trust_remote_code, vocabulary=vocabulary,
+            host_share=host_share,
         )
     raise UsageError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")

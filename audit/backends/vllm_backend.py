@@ -56,6 +56,10 @@ INSTALL_HINT = (
 CPU_MEMORY_FRACTION = 0.3
 """Share of host memory a CPU engine may take for weights and KV cache (vLLM's default is for GPUs)."""
 GPU_MEMORY_FRACTION = 0.85
+RESTRICT_VOCAB_REFUSED = (
+    "--restrict-vocab is not available with --backend vllm (its prompt logprobs are normalised "
+    "over the full vocabulary); use --backend transformers"
+)
 
 
 def vllm_available() -> bool:
@@ -150,13 +154,13 @@ class VllmBackend:
         token_budget: int = 8192,
         trust_remote_code: bool = False,
         vocabulary: Vocabulary | None = None,
-        memory_fraction: float | None = None,
+        host_share: float = 1.0,
     ) -> None:
+        """``host_share``: the part of the machine's memory budget these engines may take (see
+        :func:`audit.backends.create_backend`); it scales the CPU budget only, since on a GPU each
+        Ray actor holds a whole device."""
         if vocabulary is not None:
-            raise UsageError(
-                "--restrict-vocab is not available with --backend vllm (its prompt logprobs are normalised "
-                "over the full vocabulary); use --backend transformers"
-            )
+            raise UsageError(RESTRICT_VOCAB_REFUSED)
         if not vllm_available():
             raise UsageError(INSTALL_HINT)
         _quiet_and_offline()
@@ -164,10 +168,8 @@ class VllmBackend:
 
         if current_platform.is_cpu():
             _bind_all_cpus()
-        if memory_fraction is None:
-            fraction = CPU_MEMORY_FRACTION if current_platform.is_cpu() else GPU_MEMORY_FRACTION
-            sources = len({(spec.source, spec.adapter) for spec in specs})
-            memory_fraction = fraction / sources
+        fraction = CPU_MEMORY_FRACTION * host_share if current_platform.is_cpu() else GPU_MEMORY_FRACTION
+        memory_fraction = fraction / len({(spec.source, spec.adapter) for spec in specs})
         self.specs: Sequence[ModelSpec] = list(specs)
         self.token_budget = token_budget
         self.vocab_mask: np.ndarray | None = None
