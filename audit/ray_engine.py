@@ -105,9 +105,12 @@ def rows_per_block(rows: int, batch_rows: int, actors: int) -> int:
     block, which only one actor can take. Blocks are cut to at most one batch (an actor scores a
     block as one batch, as the local engine scores each batch it reads), and smaller where that
     would leave fewer than ``BLOCKS_PER_ACTOR`` blocks per actor, to leave room to balance actors
-    that run at different speeds.
+    that run at different speeds. A lone actor has nothing to balance and gets whole batches:
+    smaller blocks only cost it batching (shared prompt prefixes, fuller forward passes).
     """
-    share = math.ceil(rows / (BLOCKS_PER_ACTOR * max(1, actors)))
+    if actors <= 1:
+        return max(1, batch_rows)
+    share = math.ceil(rows / (BLOCKS_PER_ACTOR * actors))
     return max(1, min(batch_rows, share))
 
 

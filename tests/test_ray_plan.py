@@ -45,6 +45,8 @@ def test_blocks_are_a_batch_or_less_so_every_actor_gets_work() -> None:
     # Few rows (which Ray may read as a single block): cut so each actor gets BLOCKS_PER_ACTOR blocks.
     assert rows_per_block(rows=128, batch_rows=256, actors=2) == 16
     assert rows_per_block(rows=45, batch_rows=7, actors=2) == 6
+    # One actor has nothing to balance: whole batches.
+    assert rows_per_block(rows=128, batch_rows=256, actors=1) == 256
     # Degenerate inputs still give a positive block size.
     assert rows_per_block(rows=3, batch_rows=256, actors=8) == 1
     assert rows_per_block(rows=0, batch_rows=256, actors=2) == 1
