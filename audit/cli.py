@@ -7,6 +7,7 @@ level (a test checks ``sys.modules``). Each command imports its machinery when i
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -591,6 +592,19 @@ def version() -> None:
     typer.echo(__version__)
 
 
+class Terminated(BaseException):
+    """SIGTERM (a CI timeout, a scheduler's kill), raised in the main thread like Ctrl-C.
+
+    A BaseException, so no ``except Exception`` swallows it: ``finally`` blocks run on the way out
+    (vLLM's engine processes are shut down, a local Ray runtime is stopped, partial outputs stay
+    unpublished), where Python's default SIGTERM action would leave the engines running orphaned.
+    """
+
+
+def _on_sigterm(signum: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
 def _fail(message: str, code: ExitCode) -> NoReturn:
     sys.stderr.write(f"subaudit: error: {message}\n")
     sys.exit(int(code))
@@ -607,12 +621,23 @@ def _click_class_names(exc: BaseException) -> set[str]:
 
 def main() -> None:
     """Console entry point: maps every failure to a one-line message and a documented exit code."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _run_app()
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # main() also runs in-process (the tests)
+
+
+def _run_app() -> NoReturn:
+    """Run the app; every way out is sys.exit with a documented code (and one line on stderr)."""
     try:
         result = app(standalone_mode=False)
     except SubauditError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", ExitCode.TOOL_ERROR)
+    except Terminated:
+        _fail("terminated (SIGTERM)", ExitCode.TOOL_ERROR)
     except Exception as exc:
         names = _click_class_names(exc)
         if "UsageError" in names:
