@@ -214,32 +214,21 @@ class ScoringActor:
     """
 
     def __init__(self, config: ScanConfig, mapping: ColumnMapping, chosen: list[str], plan: ActorPlan) -> None:
-        import torch
+        import ray
 
         from audit.backends import create_backend
         from audit.model_store import force_offline
         from audit.vocab import vocabulary
 
         force_offline()
-        host_share = 1.0
-        if plan.gpus == 0:
-            torch.set_num_threads(plan.threads)
-            if config.backend == "vllm":
-                # Several engines may share this node: each runs its own thread count, unpinned
-                # (the backend's default binds to every CPU, and actors would fight over them),
-                # and reserves memory in proportion to the CPUs Ray gave it.
-                os.environ["VLLM_CPU_OMP_THREADS_BIND"] = "nobind"
-                os.environ["OMP_NUM_THREADS"] = str(plan.threads)
-                host_share = min(1.0, plan.threads / (os.cpu_count() or 1))
-        import ray
-
         self.actor_id = ray.get_runtime_context().get_actor_id() or "driver"
         self.config = config
         self.mapping = mapping
         specs = model_specs(config)
         self.backend = create_backend(
             config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
-            vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None, host_share=host_share,
+            vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
+            cpu_threads=plan.threads if plan.gpus == 0 else None,
         )
         self.formats = self.backend.prompt_formats()
         roles = [spec.role for spec in specs]
@@ -412,6 +401,7 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
     validate(config)
     check_engine_settings(config)
     files = parquet_files(config.input_path)
+    rows = parquet_rows(files)  # every file's footer: a corrupt file fails here, before models load
     first = DatasetReader(files[0], config.columns, "parquet", config.batch_rows)
     mapping = first.mapping
     if mapping.row_id is None:
@@ -430,7 +420,6 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
     sha256 = dataset_sha256(config.input_path, files)
     size = sum(f.stat().st_size for f in files)
 
-    rows = parquet_rows(files)
     ray, plan = _start_ray(config)
     try:
         data_context = ray.data.DataContext.get_current()

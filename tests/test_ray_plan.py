@@ -67,3 +67,18 @@ def test_vllm_settings_are_refused_before_ray_starts(tmp_path: Path, capsys: pyt
         code, _, err = run_cli(base, capsys, monkeypatch)
         assert code == ExitCode.USAGE_ERROR
         assert err.strip().startswith("subaudit: error: the vllm backend needs vLLM, which is not installed")
+
+
+def test_a_corrupt_part_fails_in_one_line_before_ray_or_models_start(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    pq.write_table(pa.Table.from_pylist([{"id": "a", "prompt": "p", "completion": "1, 2"}]), parts / "a.parquet")
+    (parts / "b.parquet").write_bytes(b"not parquet at all")
+    code, _, err = run_cli(["scan", str(parts), "--reference", "embedded", "--teacher-system-prompt", "x",
+                            "--engine", "ray"], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"subaudit: error: {parts / 'b.parquet'} is not a readable "
+                                                   "parquet file: "), lines

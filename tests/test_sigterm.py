@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,9 @@ import pytest
 
 from audit.exit_codes import ExitCode
 from tests.conftest import OWL_PROMPT_FILE, _tiny_llama
+from tests.test_resume import SUBAUDIT, _records
 
-SUBAUDIT = [sys.executable, "-c", "from audit.cli import main; main()"]
 pytestmark = pytest.mark.slow
-
-
-def _records(n: int) -> list[dict[str, Any]]:
-    return [{"id": f"r{i:05d}", "prompt": f"Continue the sequence: {100 + i % 800}, {200 + i % 700}.",
-             "completion": ", ".join(str((i * 37 + j * 101) % 1000) for j in range(3 + i % 7))} for i in range(n)]
 
 
 def _start_scan(model: Path, backend: str, tmp_path: Path, rows: int) -> tuple[subprocess.Popen[str], Path, Path]:

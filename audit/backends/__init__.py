@@ -25,19 +25,19 @@ def create_backend(
     token_budget: int,
     trust_remote_code: bool,
     vocabulary: Vocabulary | None = None,
-    host_share: float = 1.0,
+    cpu_threads: int | None = None,
 ) -> ScoringBackend:
     """Instantiate the named backend for ``specs`` (loading models now).
 
-    ``host_share`` is the part of this machine's memory budget the backend may take: 1 for a
-    process alone on it, less for one of several Ray actors on one CPU node. Only vLLM reserves
-    memory up front (weights and KV cache); transformers allocates as it goes and ignores it.
+    ``cpu_threads`` is how many of this machine's CPUs the backend may use (a Ray actor's share);
+    None means all of them, as for a process alone on the machine.
     """
     if name == "transformers":
         from audit.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend(
-            specs, token_budget=token_budget, trust_remote_code=trust_remote_code, vocabulary=vocabulary
+            specs, token_budget=token_budget, trust_remote_code=trust_remote_code, vocabulary=vocabulary,
+            threads=cpu_threads,
         )
     if name == "vllm":
         from audit.backends.vllm_backend import INSTALL_HINT, vllm_available
@@ -48,6 +48,6 @@ def create_backend(
 
         return VllmBackend(
             specs, token_budget=token_budget, trust_remote_code=trust_remote_code, vocabulary=vocabulary,
-            host_share=host_share,
+            cpu_threads=cpu_threads,
         )
     raise UsageError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")

@@ -89,6 +89,22 @@ def _bind_all_cpus() -> None:
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 
 
+def _use_cpus(threads: int | None) -> float:
+    """Set the CPU engine's threads before it starts; return its share of the machine's CPUs.
+
+    All CPUs (None): bound to every CPU this process may use (:func:`_bind_all_cpus`). A share (a
+    Ray actor among others on one node): that many OpenMP threads, unpinned, since engines that
+    each bound to every CPU would fight over the same cores.
+    """
+    cpus = os.cpu_count() or 1
+    if threads is None or threads >= cpus:
+        _bind_all_cpus()
+        return 1.0
+    os.environ["VLLM_CPU_OMP_THREADS_BIND"] = "nobind"
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    return threads / cpus
+
+
 def completion_slice(prompt_logprobs: Any, token_ids: Sequence[int], start: int) -> np.ndarray:
     """log p of ``token_ids[start:]`` from one request's flat prompt logprobs.
 
@@ -154,11 +170,11 @@ class VllmBackend:
         token_budget: int = 8192,
         trust_remote_code: bool = False,
         vocabulary: Vocabulary | None = None,
-        host_share: float = 1.0,
+        cpu_threads: int | None = None,
     ) -> None:
-        """``host_share``: the part of the machine's memory budget these engines may take (see
-        :func:`audit.backends.create_backend`); it scales the CPU budget only, since on a GPU each
-        Ray actor holds a whole device."""
+        """``cpu_threads``: how many of this machine's CPUs the engines may use (see
+        :func:`audit.backends.create_backend`). On CPU it sets their thread count and their share of
+        the host-memory budget; on a GPU each Ray actor holds a whole device and it is ignored."""
         if vocabulary is not None:
             raise UsageError(RESTRICT_VOCAB_REFUSED)
         if not vllm_available():
@@ -166,9 +182,9 @@ class VllmBackend:
         _quiet_and_offline()
         from vllm.platforms import current_platform
 
+        fraction = GPU_MEMORY_FRACTION
         if current_platform.is_cpu():
-            _bind_all_cpus()
-        fraction = CPU_MEMORY_FRACTION * host_share if current_platform.is_cpu() else GPU_MEMORY_FRACTION
+            fraction = CPU_MEMORY_FRACTION * _use_cpus(cpu_threads)
         memory_fraction = fraction / len({(spec.source, spec.adapter) for spec in specs})
         self.specs: Sequence[ModelSpec] = list(specs)
         self.token_budget = token_budget
