@@ -24,12 +24,13 @@ calibration made under other models or settings, and the report names the calibr
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.errors import UsageError
 from audit.report import CalibrationInfo, KnownSourceInfo, ModelInfo, Report
@@ -98,12 +99,30 @@ def load_calibration(path: Path) -> tuple[Calibration, str]:
     try:
         calibration = Calibration.model_validate_json(raw)
     except ValueError as exc:
-        raise UsageError(f"{path} is not a subaudit calibration file") from exc
+        raise UsageError(_unreadable_calibration(path, raw, exc)) from exc
     major = CALIBRATION_VERSION.split(".")[0]
     if calibration.format != CALIBRATION_FORMAT or calibration.version.split(".")[0] != major:
         raise UsageError(f"{path}: calibration format {calibration.format} {calibration.version} is not supported "
                          f"(this subaudit reads {CALIBRATION_FORMAT} {CALIBRATION_VERSION.split('.')[0]}.x)")
     return calibration, hashlib.sha256(raw).hexdigest()
+
+
+def _unreadable_calibration(path: Path, raw: bytes, exc: ValueError) -> str:
+    """Why a file failed to load: not a calibration at all, or one whose fields this subaudit does not read.
+
+    The second is a calibration made by another subaudit version; saying only "not a calibration"
+    would send the user looking for the wrong problem.
+    """
+    try:
+        header = json.loads(raw)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != CALIBRATION_FORMAT:
+        return f"{path} is not a subaudit calibration file"
+    first = exc.errors()[0] if isinstance(exc, ValidationError) and exc.errors() else None
+    detail = f" ({'.'.join(str(p) for p in first['loc'])}: {first['msg']})" if first else ""
+    return (f"{path}: a calibration file (version {header.get('version')}) that this subaudit cannot read"
+            f"{detail}; run subaudit calibrate again")
 
 
 def check_matches(calibration: Calibration, models: list[ModelInfo], restrict_vocab: str | None,

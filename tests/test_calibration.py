@@ -117,6 +117,19 @@ def test_a_file_that_is_not_a_calibration_is_refused(tiny_model: Path, tmp_path:
                       monkeypatch)
     assert code == ExitCode.USAGE_ERROR and err.strip().endswith("is not a subaudit calibration file")
 
+    # A calibration with a field this version does not read (an older or newer subaudit's file) is
+    # named as such, in one line, rather than as "not a calibration".
+    other_version = tmp_path / "other-version.json"
+    other_version.write_text(json.dumps({"format": "subaudit-calibration", "version": "1.1.0",
+                                         "probe_columns": {}}))
+    code, err = _scan(data, tiny_model, ["--teacher-system-prompt", "x"], other_version, tmp_path / "r.json", capsys,
+                      monkeypatch)
+    assert code == ExitCode.USAGE_ERROR
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"subaudit: error: {other_version}: a calibration file (version "
+                                                   "1.1.0) that this subaudit cannot read (")
+    assert lines[0].endswith("; run subaudit calibrate again")
+
 
 def _rows(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".parquet":
