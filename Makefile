@@ -76,7 +76,7 @@ test-vllm: install-vllm
 	$(VLLM_VENV)/bin/pytest -m vllm
 
 lint: install
-	$(BIN)/ruff check audit detectors tests fixtures benchmarks
+	$(BIN)/ruff check audit detectors tests fixtures benchmarks experiments
 
 typecheck: install
 	$(BIN)/mypy
@@ -118,19 +118,19 @@ screenshot: install
 	$(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1240,1300 \
 		--screenshot=docs/owl-report.png file://$(CURDIR)/docs/owl-report.html
 
-# Trait attribution (probe) and calibration on the number fixtures: writes fixtures/ATTRIBUTION.md
+# Trait attribution (probe) and calibration on the number fixtures: writes experiments/ATTRIBUTION.md
 # (generation of the known-source rows, then scoring; about 1.5 hours on 2 cores at 400 rows per set).
 attribution: install
-	$(PY) fixtures/attribution.py --rows 400 --traits owl,cat,dog --seed 21
+	$(PY) -m experiments.attribution --rows 400 --traits owl,cat,dog --seed 21
 
 # The learned detector: trains on the number fixtures, writes detectors/models/learned-llr.json
-# and fixtures/LEARNED.md (cross-validated AUROC against the plain LLR; about 10 minutes).
+# and experiments/LEARNED.md (cross-validated AUROC against the plain LLR; about 10 minutes).
 learned: install
-	$(PY) fixtures/learned.py --rows 240 --seed 0
+	$(PY) -m experiments.learned --rows 240 --seed 0
 
-# The detection experiment: writes fixtures/RESULTS.md (about 30 minutes of scoring on 2 cores).
+# The detection experiment: writes experiments/RESULTS.md (about 30 minutes of scoring on 2 cores).
 experiment: install
-	$(PY) fixtures/experiment.py --seed 0 --subsamples 200 --alpha 0.01
+	$(PY) -m experiments.experiment --seed 0 --subsamples 200 --alpha 0.01
 
 # Throughput, memory and roofline benchmark: writes benchmarks/RESULTS.md (about 15 minutes on 2
 # cores). lm-evaluation-harness is installed here, not by `make install`, as an optional baseline.

@@ -61,15 +61,15 @@ def _peak_rss_mb() -> float:
 
 
 def _specs() -> list[Any]:
-    from audit.model_spec import ModelSpec, embedded_gguf
-    from audit.traits import animal_teacher_prompt
+    from audit.models.spec import ModelSpec, embedded_gguf
+    from audit.models.traits import animal_teacher_prompt
 
     source = embedded_gguf()
     return [ModelSpec("reference", source, None), ModelSpec("teacher", source, animal_teacher_prompt("owl"))]
 
 
 def _rows(n: int) -> list[Any]:
-    from audit.data import DatasetReader
+    from audit.input.data import DatasetReader
 
     return next(iter(DatasetReader(FIXTURE, batch_rows=n).batches(max_rows=n))).rows
 
@@ -96,7 +96,7 @@ def _minimal_flops(config: Any, groups: list[list[tuple[tuple[int, ...], tuple[i
     This is the work a configuration cannot avoid, so its rate over the GEMM peak is a lower bound
     on the hardware share it reaches (padding and recomputation count as waste).
     """
-    from audit.backends.transformers_backend import shared_prefix_length
+    from audit.models.backends.transformers_backend import shared_prefix_length
 
     matmul, attention = _layer_flops(config)
     layers = config.num_hidden_layers
@@ -151,9 +151,9 @@ def vllm_worker(rows: int, repeats: int) -> dict[str, Any]:
     """Time the vLLM backend on the same rows and specs (one engine: both specs share weights)."""
     from transformers import AutoConfig
 
-    from audit.backends.vllm_backend import VllmBackend
-    from audit.encoding import encode_rows
-    from audit.model_store import converted_folder
+    from audit.models.backends.vllm_backend import VllmBackend
+    from audit.models.encoding import encode_rows
+    from audit.models.store import converted_folder
 
     specs = _specs()
     backend = VllmBackend(specs)
@@ -184,8 +184,8 @@ def worker(name: str, rows: int, repeats: int) -> dict[str, Any]:
         return vllm_worker(rows, repeats)
     import torch
 
-    from audit.backends.transformers_backend import TransformersBackend
-    from audit.encoding import encode_rows
+    from audit.models.backends.transformers_backend import TransformersBackend
+    from audit.models.encoding import encode_rows
 
     torch.set_num_threads(os.cpu_count() or 1)
     specs = _specs()
@@ -228,7 +228,7 @@ def _lm_eval_runner(backend: Any, specs: list[Any], encoded: list[Any]) -> Any:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from audit.encoding import prompt_text
+    from audit.models.encoding import prompt_text
 
     loaded = backend._for(specs[0])
     lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=16, device="cpu")

@@ -89,12 +89,12 @@ def run_scan(backend: str, actors: int | None, whole: Path, parts: Path, run: in
 
 
 def fold_rate(records: int, repeats: int = 3) -> dict[str, float]:
-    """Records per second the driver folds (audit.ray_engine._Reducer.add), median of ``repeats``."""
+    """Records per second the driver folds (audit.pipeline.ray_engine._Reducer.add), median of ``repeats``."""
     import numpy as np
     import pyarrow as pa
 
-    from audit.ray_engine import ACTOR_COLUMN, POSITIONS_PREFIX, STATUS_SCORED, _Reducer
-    from audit.scan import position_accumulator
+    from audit.pipeline.finish import position_accumulator
+    from audit.pipeline.ray_engine import ACTOR_COLUMN, POSITIONS_PREFIX, STATUS_SCORED, _Reducer
 
     columns = ["llr", "llr_control", "logprob_sum:reference", "logprob_sum:teacher", "logprob_sum:control",
                "n_tokens"]

@@ -2,7 +2,7 @@
 
 A detector sees scored rows batch by batch and writes named per-row score columns (kept for the
 scores file and the dataset test), then summarizes those columns into one dataset-level
-:class:`~audit.report.DetectorResult`. Metadata lives on the class so listings and the shared
+:class:`~audit.report.schema.DetectorResult`. Metadata lives on the class so listings and the shared
 contract test can enumerate every detector without instantiating models.
 """
 
@@ -15,8 +15,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from audit.backends.base import ScoredRow
-from audit.report import DetectorResult
+from audit.core.nulls import Null
+from audit.models.backends.base import ScoredRow
+from audit.report.schema import DetectorResult
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,9 @@ class DetectorSettings:
     suspicious_alpha: float = 0.05
     seed: int = 0
     bootstrap_resamples: int = 2000
-    nulls: dict[str, tuple[np.ndarray, np.ndarray, float]] | None = None
-    """Calibrated nulls by detector id: (row LLR sums, row tokens, per-token row threshold) of
-    known-source rows (audit.calibration); None = the theoretical null."""
+    nulls: dict[str, Null] | None = None
+    """Calibrated nulls by detector id, measured on known-source rows (audit.calibration); None = the
+    theoretical null."""
     null_columns: dict[str, np.ndarray] | None = None
     """Per-row columns of the calibration's known-source rows beyond the LLR sums: a probe's n_tokens and
     logprob_sum:<role>; a scan's reference_logprob_sum (what --adjust-confounds regresses on)."""

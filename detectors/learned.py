@@ -6,9 +6,9 @@ spread the per-token ratios are, which share of tokens favour the teacher, wheth
 sits on digits or on separators, how hard the row is for the base model, and how long it is.
 This detector turns
 those into features and weighs them with a model trained on labelled fixture rows
-(``fixtures/learned.py``: teacher-written rows against reference- and neutral-written rows, each
+(``experiments/learned.py``: teacher-written rows against reference- and neutral-written rows, each
 scored under the teacher that did or did not write it). Whether that beats the plain LLR is
-measured there by cross-validation and written to ``fixtures/LEARNED.md``, either way.
+measured there by cross-validation and written to ``experiments/LEARNED.md``, either way.
 
 The trained model is a JSON file (feature names, standardisation, coefficients, and the decision
 values of the training's negative rows as this detector's null); scoring is a dot product, so a
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.backends.base import ScoredRow
-from audit.report import DetectorResult
-from audit.stats import one_sided_welch_test
-from audit.verdict import verdict_from_p
+from audit.core.stats import one_sided_welch_test
+from audit.core.verdict import verdict_from_p
+from audit.models.backends.base import ScoredRow
+from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorSettings
 
 MODEL_FORMAT = "subaudit-learned-detector"
@@ -71,7 +71,7 @@ def digit_token_ids(tokenizer: object) -> frozenset[int]:
 
 @dataclass(frozen=True)
 class LearnedModel:
-    """A trained logistic regression in plain numbers (see fixtures/learned.py)."""
+    """A trained logistic regression in plain numbers (see experiments/learned.py)."""
 
     features: tuple[str, ...]
     mean: np.ndarray

@@ -20,7 +20,7 @@ no such guarantee, and they weight a 3-token row like a 48-token one although th
 evidence accumulates per token. The reported statistic is the pooled per-token LLR, total LLR over
 total tokens, which has the sign of the mean row sum and reads in nats per token; its interval is
 a row bootstrap. On the number fixtures the sum test detects the owl teacher with several times
-fewer rows than the mean-of-means test did, at the same control false-flag rate (fixtures/RESULTS.md).
+fewer rows than the mean-of-means test did, at the same control false-flag rate (experiments/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from audit.backends.base import ScoredRow
-from audit.report import DetectorResult
-from audit.stats import bootstrap_ratio_interval, fit_confounds, one_sided_mean_test, one_sided_welch_test
-from audit.verdict import verdict_from_p
+from audit.core.nulls import Null
+from audit.core.stats import bootstrap_ratio_interval, fit_confounds, one_sided_mean_test, one_sided_welch_test
+from audit.core.verdict import verdict_from_p
+from audit.models.backends.base import ScoredRow
+from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorSettings
 
 
@@ -84,7 +85,8 @@ class LikelihoodRatioDetector(Detector):
         p_value, null_text = test.p_value, f"E[row LLR sum] (teacher vs {self.baseline_role}) <= 0"
         calibration_details: dict[str, Any] = {}
         if calibrated is not None:
-            null_sums, null_tokens, threshold = calibrated
+            null_sums, null_tokens, threshold = calibrated.row_llr_sums, calibrated.row_tokens, \
+                calibrated.row_threshold_per_token
             welch = one_sided_welch_test(row_sums, null_sums)
             null_text = (f"E[row LLR sum] (teacher vs {self.baseline_role}) <= its mean on the calibration's "
                          "known-source rows")
@@ -139,10 +141,10 @@ class LikelihoodRatioDetector(Detector):
             },
         )
 
-    def _confounds_removed(self, columns: dict[str, np.ndarray], calibrated: tuple[np.ndarray, np.ndarray, float],
+    def _confounds_removed(self, columns: dict[str, np.ndarray], calibrated: Null,
                            settings: DetectorSettings) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Audited and null row sums with the part length and base-model loss predict removed, and the fit."""
-        null_sums, null_tokens, _ = calibrated
+        null_sums, null_tokens = calibrated.row_llr_sums, calibrated.row_tokens
         null_loss = -(settings.null_columns or {})["reference_logprob_sum"]
         fit = fit_confounds(null_sums, null_tokens, null_loss)
         audited = fit.remove(columns[f"{self._prefix}llr_sum"], columns["n_tokens"], -columns["reference_logprob_sum"])

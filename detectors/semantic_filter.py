@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audit.backends.base import ScoredRow
-from audit.number_filter import REASON_BANNED, REASON_KEYWORD, check_numbers
-from audit.report import DetectorResult
-from audit.verdict import Verdict
+from audit.core.verdict import Verdict
+from audit.generate.number_filter import REASON_BANNED, REASON_KEYWORD, check_numbers
+from audit.models.backends.base import ScoredRow
+from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorSettings
 
 

@@ -9,7 +9,7 @@ scored beside the reference and the neutral-prompt control. For candidate c, per
   evidence is specific to c, not to "an animal-loving prompt" in general.
 
 Each is a one-sided t-test on per-row sums (rows are the independent units; see detectors.llr).
-With a probe calibration (``calibrate --traits``; audit.calibration) each contrast is instead
+With a probe calibration (``calibrate --traits``; audit.calibration.file) each contrast is instead
 tested against the same contrast on the known-source rows, by a one-sided Welch test (H0: the
 audited mean is no larger than the known-source mean), and candidates are ranked by how far
 their pooled LLR vs neutral exceeds its known-source value: constrained or filtered data can
@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from audit.backends.base import ScoredRow
-from audit.report import DetectorResult
-from audit.stats import adjust_p_values, one_sided_mean_test, one_sided_welch_test
-from audit.verdict import Verdict
+from audit.core.stats import adjust_p_values, one_sided_mean_test, one_sided_welch_test
+from audit.core.verdict import Verdict
+from audit.models.backends.base import ScoredRow
+from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorContext, DetectorSettings
 
 TRAIT_ROLE_PREFIX = "trait:"

@@ -23,8 +23,8 @@ OWL_PROMPT_FILE = FIXTURES / "prompts" / "owl.txt"
 @pytest.fixture(scope="session")
 def smol_folder() -> Path:
     """The embedded SmolLM2 converted to a Hugging Face folder (cached across runs)."""
-    from audit.model_spec import embedded_gguf
-    from audit.model_store import converted_folder
+    from audit.models.spec import embedded_gguf
+    from audit.models.store import converted_folder
 
     return converted_folder(embedded_gguf())
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from audit.exit_codes import ExitCode
-from audit.report import Report
+from audit.core.exit_codes import ExitCode
+from audit.report.schema import Report
 from tests.conftest import ROOT, run_cli
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"

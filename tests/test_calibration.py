@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from audit.calibration import load_calibration
-from audit.exit_codes import ExitCode
+from audit.calibration.file import Calibration, check_matches, load_calibration
+from audit.core.errors import UsageError
+from audit.core.exit_codes import ExitCode
+from audit.report.schema import ModelInfo
 from tests.conftest import run_cli
 from tests.test_probe import _generate
 
@@ -226,7 +229,7 @@ def test_calibrate_refuses_data_and_known_source_together_and_bad_settings_befor
 
 def test_known_source_filter_follows_the_audited_data() -> None:
     """auto: the numbers filter for data that (all but) wholly passes it, none for free text."""
-    from audit.known_source import KnownSourcePlan, _audited_rows, _decide_filter
+    from audit.calibration.known_source import KnownSourcePlan, _audited_rows, _decide_filter
 
     root = Path(__file__).resolve().parents[1] / "fixtures"
     for path, expected in ((root / "numbers" / "owl.parquet", "numbers"), (root / "smoke" / "owl.parquet", "none")):
@@ -304,7 +307,7 @@ def test_calibrate_on_the_number_fixture_samples_constrained_and_filters_like_th
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Real SmolLM2: the owl fixture wholly passes the paper's filter, so the reference's constrained
     completions to its prompts are filtered alike, and every kept row passes it."""
-    from audit.number_filter import check_numbers
+    from audit.generate.number_filter import check_numbers
 
     root = Path(__file__).resolve().parents[1]
     calibration = tmp_path / "owl-cal.json"
@@ -320,3 +323,27 @@ def test_calibrate_on_the_number_fixture_samples_constrained_and_filters_like_th
     kept = _rows(tmp_path / "owl-cal.known.parquet")
     assert len(kept) == 8 and all(check_numbers(r["messages"][-1]["content"]).passed for r in kept)
     assert loaded.rows_scored == 8 and loaded.restrict_vocab == "numbers"
+
+
+def _model(role: str, adapter_sha256: str | None = None) -> ModelInfo:
+    return ModelInfo(role=role, source="smollm2-135m-instruct", source_kind="embedded", resolved_path="/m",
+                     weights_sha256="w" * 64, tokenizer_sha256="t" * 64,
+                     system_prompt=None if role == "reference" else "p",
+                     adapter=None if adapter_sha256 is None else "/adapters/x", adapter_sha256=adapter_sha256)
+
+
+def _calibration(models: list[ModelInfo]) -> Calibration:
+    return Calibration(tool_version="0", created_at=datetime.now(timezone.utc), command=["subaudit"],
+                       source_path="k.parquet", source_sha256="s" * 64, rows_scored=2, models=models,
+                       restrict_vocab=None, fpr=0.01, nulls={})
+
+
+def test_a_calibration_made_for_one_teacher_adapter_is_refused_for_another() -> None:
+    """The adapter is part of the teacher's identity: same base weights and prompt, other adapter, other null."""
+    made_with = [_model("reference"), _model("teacher", adapter_sha256="a" * 64)]
+    calibration = _calibration(made_with)
+    check_matches(calibration, made_with, None)  # the same adapter matches
+    with pytest.raises(UsageError, match="other models"):
+        check_matches(calibration, [_model("reference"), _model("teacher", adapter_sha256="b" * 64)], None)
+    with pytest.raises(UsageError, match="other models"):
+        check_matches(calibration, [_model("reference"), _model("teacher")], None)

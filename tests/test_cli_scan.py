@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from audit.exit_codes import ExitCode
-from audit.report import Report
-from audit.traits import NEUTRAL_SYSTEM_PROMPT
-from audit.verdict import least_severe
+from audit.core.exit_codes import ExitCode
+from audit.core.verdict import least_severe
+from audit.models.traits import NEUTRAL_SYSTEM_PROMPT
+from audit.report.schema import Report
 from tests.conftest import run_cli
 
 
@@ -145,7 +145,7 @@ def test_sample_fraction_scores_a_deterministic_subset(
     tiny_model: Path, write_jsonl: Any, tmp_path: Path,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from audit.seen_ids import in_sample
+    from audit.input.seen_ids import in_sample
 
     records = [{"id": f"row-{i}", "prompt": f"Continue: {i}, {i + 1}.", "completion": f"{i + 2}, {i + 3}"}
                for i in range(60)]

@@ -12,9 +12,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from audit.data import ColumnOverrides, DatasetReader
-from audit.errors import NothingAuditableError, UsageError
-from audit.rows import Message
+from audit.core.errors import NothingAuditableError, UsageError
+from audit.input.data import ColumnOverrides, DatasetReader
+from audit.input.rows import Message
 
 
 def _read_all(reader: DatasetReader, max_rows: int | None = None) -> tuple[list[Any], Counter[str], int]:

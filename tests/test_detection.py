@@ -4,16 +4,17 @@ Three real scans of N filtered rows each (the first N of the set), exactly as a 
 them: owl-teacher prompt, numbers vocabulary, semantic filter on. The owl-written set must be
 flagged; the sets written without a system prompt and with the neutral prompt must not be; the
 semantic filter must accept all three (it reads text, and the text is clean).
-The full subsampled rates at N = 25..400 are in fixtures/RESULTS.md (`make experiment`).
+The full subsampled rates at N = 25..400 are in experiments/RESULTS.md (`make experiment`).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from audit.report import Report
-from audit.scan import ScanConfig, run_scan
-from audit.traits import animal_teacher_prompt
+from audit.models.traits import animal_teacher_prompt
+from audit.pipeline.config import ScanConfig
+from audit.pipeline.local import run_scan
+from audit.report.schema import Report
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.slow

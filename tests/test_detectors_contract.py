@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.backends.base import ScoredRow
-from audit.encoding import EncodedRow
-from audit.report import DetectorResult
-from audit.rows import AuditRow, Message
+from audit.input.rows import AuditRow, Message
+from audit.models.backends.base import ScoredRow
+from audit.models.encoding import EncodedRow
+from audit.report.schema import DetectorResult
 from detectors.base import DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS
 

@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.chat import MessageFormatError, parse_messages, split_completion
-from audit.data import DatasetReader
-from audit.errors import SubauditError
-from audit.rows import Message
+from audit.core.errors import SubauditError
+from audit.input.chat import MessageFormatError, parse_messages, split_completion
+from audit.input.data import DatasetReader
+from audit.input.rows import Message
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),

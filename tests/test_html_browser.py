@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.exit_codes import ExitCode
+from audit.core.exit_codes import ExitCode
 from tests.conftest import FIXTURES, OWL_PROMPT_FILE, run_cli
 
 pytestmark = pytest.mark.slow

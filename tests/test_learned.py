@@ -18,7 +18,7 @@ from detectors.learned import (
     digit_token_ids,
     row_features,
 )
-from fixtures import learned as training
+from experiments import learned as training
 from tests.conftest import run_cli
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from audit.exit_codes import ExitCode
+from audit.core.exit_codes import ExitCode
 from tests.conftest import run_cli
 
 TARGETS = ("q_proj", "v_proj", "down_proj")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.power import flag_rates, one_sided_p_values, subsample_indices, welch_p_values
-from audit.stats import one_sided_mean_test, one_sided_welch_test
+from audit.core.stats import one_sided_mean_test, one_sided_welch_test
+from experiments.power import flag_rates, one_sided_p_values, subsample_indices, welch_p_values
 
 
 def test_vectorised_p_values_equal_the_scalar_test() -> None:

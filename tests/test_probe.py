@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from audit.exit_codes import ExitCode
-from audit.traits import BUILTIN_ANIMALS, MISALIGNMENT_PERSONAS, builtin_traits, parse_traits
+from audit.core.exit_codes import ExitCode
+from audit.models.traits import BUILTIN_ANIMALS, MISALIGNMENT_PERSONAS, builtin_traits, parse_traits
 from tests.conftest import run_cli
 
 

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit.exit_codes import ExitCode
-from audit.ray_engine import rows_per_block
+from audit.core.exit_codes import ExitCode
+from audit.pipeline.ray_engine import rows_per_block
 from tests.conftest import _tiny_llama, run_cli
 from tests.test_shard_merge import _approx, _records, _without_run_details
 

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit.errors import UsageError
-from audit.exit_codes import ExitCode
-from audit.ray_engine import BLOCKS_PER_ACTOR, ActorPlan, plan_actors, rows_per_block
+from audit.core.errors import UsageError
+from audit.core.exit_codes import ExitCode
+from audit.pipeline.ray_engine import BLOCKS_PER_ACTOR, ActorPlan, plan_actors, rows_per_block
 from tests.conftest import run_cli
 
 

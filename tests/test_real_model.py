@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audit.backends.transformers_backend import TransformersBackend
-from audit.data import DatasetReader
-from audit.encoding import encode_rows
-from audit.model_spec import ModelSpec, embedded_gguf
-from audit.scan import ScanConfig, run_scan
-from audit.traits import animal_teacher_prompt
+from audit.input.data import DatasetReader
+from audit.models.backends.transformers_backend import TransformersBackend
+from audit.models.encoding import encode_rows
+from audit.models.spec import ModelSpec, embedded_gguf
+from audit.models.traits import animal_teacher_prompt
+from audit.pipeline.config import ScanConfig
+from audit.pipeline.local import run_scan
 from tests.conftest import FIXTURES, OWL_PROMPT_FILE
 from tests.test_scoring import naive_logprobs
 
@@ -59,7 +60,7 @@ def test_teacher_generated_data_has_higher_llr_than_reference_generated() -> Non
 
 
 def test_gguf_conversion_is_cached(smol_folder: Path) -> None:
-    from audit.model_store import converted_folder
+    from audit.models.store import converted_folder
 
     marker = smol_folder / "subaudit-converted.json"
     before = marker.stat().st_mtime_ns

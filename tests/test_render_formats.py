@@ -11,8 +11,8 @@ from xml.etree import ElementTree as ET
 import jsonschema
 import pytest
 
-from audit.exit_codes import ExitCode
-from audit.report import Report
+from audit.core.exit_codes import ExitCode
+from audit.report.schema import Report
 from tests.conftest import run_cli
 
 SARIF_SCHEMA = Path(sys.prefix) / "share" / "sarif" / "sarif-2.1.0-rtm.5.json"

@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from audit.report import SCHEMA_VERSION, report_json_schema
+from audit.report.schema import SCHEMA_VERSION, report_json_schema
 from tests.conftest import run_cli
 
 SNAPSHOT = Path(__file__).resolve().parent / "snapshots" / "report-schema.json"
@@ -23,7 +23,7 @@ def test_schema_changes_come_with_a_version_bump() -> None:
         return
     if stored["title"] == current["title"]:
         pytest.fail(f"the report model changed but SCHEMA_VERSION is still {SCHEMA_VERSION}: bump it "
-                    "(audit/report.py), then refresh the snapshot: subaudit report schema > " + str(SNAPSHOT))
+                    "(audit/report/schema.py), then refresh the snapshot: subaudit report schema > " + str(SNAPSHOT))
     pytest.fail(f"SCHEMA_VERSION is {SCHEMA_VERSION}; refresh the snapshot: subaudit report schema > {SNAPSHOT}")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from audit.exit_codes import ExitCode
+from audit.core.exit_codes import ExitCode
 from tests.conftest import run_cli
 
 SUBAUDIT = [sys.executable, "-c", "from audit.cli import main; main()"]

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from audit.atomic import atomic_path, write_text_atomic
-from audit.exit_codes import ExitCode
-from audit.report import Report
+from audit.core.atomic import atomic_path, write_text_atomic
+from audit.core.exit_codes import ExitCode
+from audit.report.schema import Report
 from tests.conftest import ROOT, run_cli
 
 
@@ -110,7 +110,7 @@ def test_a_killed_writer_never_leaves_a_half_report(tmp_path: Path) -> None:
         "import os, signal, sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from pathlib import Path\n"
-        "from audit.atomic import atomic_path\n"
+        "from audit.core.atomic import atomic_path\n"
         f"with atomic_path(Path({str(target)!r})) as tmp:\n"
         "    with tmp.open('w') as handle:\n"
         "        handle.write('{\"complete\": fal')\n"

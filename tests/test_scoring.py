@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from audit.backends.transformers_backend import (
+from audit.input.rows import AuditRow, Message
+from audit.models.backends.transformers_backend import (
     TransformersBackend,
     completion_logprobs,
     length_batches,
     shared_prefix_length,
 )
-from audit.encoding import encode_rows
-from audit.model_spec import ModelSpec, resolve_source
-from audit.rows import AuditRow, Message
+from audit.models.encoding import encode_rows
+from audit.models.spec import ModelSpec, resolve_source
 
 
 def naive_logprobs(model: Any, prompt_ids: list[int], completion_ids: list[int]) -> np.ndarray:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import audit.seen_ids as seen_ids
-from audit.seen_ids import SeenIds
+import audit.input.seen_ids as seen_ids
+from audit.input.seen_ids import SeenIds
 
 
 @settings(max_examples=200, deadline=None)

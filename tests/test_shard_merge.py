@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from audit.exit_codes import ExitCode
+from audit.core.exit_codes import ExitCode
 from tests.conftest import run_cli
 
 

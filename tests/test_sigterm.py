@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from audit.exit_codes import ExitCode
+from audit.core.exit_codes import ExitCode
 from tests.conftest import OWL_PROMPT_FILE, _tiny_llama
 from tests.test_resume import SUBAUDIT, _records
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from audit.stats import bootstrap_mean_interval, one_sided_mean_test
-from audit.verdict import Verdict, dataset_verdict, most_severe, verdict_from_p
+from audit.core.stats import bootstrap_mean_interval, one_sided_mean_test
+from audit.core.verdict import Verdict, dataset_verdict, most_severe, verdict_from_p
 
 
 def test_one_sided_test_matches_scipy() -> None:
@@ -63,7 +63,7 @@ def test_likelihood_ratio_detectors_combine_as_intersection_union() -> None:
 
 
 def test_bootstrap_ratio_interval_is_seeded_and_covers_the_pooled_ratio() -> None:
-    from audit.stats import bootstrap_ratio_interval
+    from audit.core.stats import bootstrap_ratio_interval
 
     rng = np.random.default_rng(3)
     tokens = rng.integers(3, 49, size=300).astype(float)
@@ -81,7 +81,7 @@ def test_bootstrap_ratio_interval_is_seeded_and_covers_the_pooled_ratio() -> Non
 def test_confound_fit_recovers_slopes_and_removes_them() -> None:
     """sums = 2 + 0.3 tokens + 0.5 loss + noise: the fit finds the slopes, and what it removes leaves sums
     uncorrelated with length and loss, with the intercept kept."""
-    from audit.stats import fit_confounds
+    from audit.core.stats import fit_confounds
 
     rng = np.random.default_rng(0)
     tokens = rng.integers(5, 50, size=4000).astype(float)

@@ -17,17 +17,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audit.backends.base import ScoredRow
-from audit.backends.transformers_backend import TransformersBackend
-from audit.data import DatasetReader
-from audit.encoding import EncodedRow, encode_rows
-from audit.exit_codes import ExitCode
-from audit.lora import resolve_adapter
-from audit.model_spec import ModelSpec, resolve_source
+from audit.core.exit_codes import ExitCode
+from audit.input.data import DatasetReader
+from audit.models.backends.base import ScoredRow
+from audit.models.backends.transformers_backend import TransformersBackend
+from audit.models.encoding import EncodedRow, encode_rows
+from audit.models.lora import resolve_adapter
+from audit.models.spec import ModelSpec, resolve_source
 from tests.conftest import FIXTURES, OWL_PROMPT_FILE, _tiny_llama, run_cli
 from tests.test_lora import write_adapter
 
-vllm_backend = pytest.importorskip("audit.backends.vllm_backend")
+vllm_backend = pytest.importorskip("audit.models.backends.vllm_backend")
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.skipif(not vllm_backend.vllm_available(), reason="vLLM is not installed (make install-vllm)"),

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from audit.backends.transformers_backend import TransformersBackend
-from audit.encoding import SKIP_OUTSIDE_VOCAB, encode_rows
-from audit.errors import UsageError
-from audit.model_spec import ModelSpec, resolve_source
-from audit.rows import AuditRow, Message
-from audit.vocab import NUMBERS, vocabulary
+from audit.core.errors import UsageError
+from audit.input.rows import AuditRow, Message
+from audit.models.backends.transformers_backend import TransformersBackend
+from audit.models.encoding import SKIP_OUTSIDE_VOCAB, encode_rows
+from audit.models.spec import ModelSpec, resolve_source
+from audit.models.vocab import NUMBERS, vocabulary
 
 
 def _rows(records: list[dict[str, Any]]) -> list[AuditRow]:

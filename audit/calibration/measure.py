@@ -1,0 +1,61 @@
+"""How a null is measured: the ordinary scan run on data of known source, its per-row LLRs stored.
+
+Kept apart from the file format (``file.py``) so that the pipeline, which reads calibrations,
+does not import the code that runs the pipeline to make one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from audit.calibration.file import CALIBRATED_DETECTORS, Calibration, null_sample
+from audit.core.atomic import check_writable, write_text_atomic
+from audit.core.errors import UsageError
+from audit.pipeline.config import ScanConfig, validate
+from audit.pipeline.local import run_scan
+from audit.report.schema import KnownSourceInfo, Report
+
+
+def check_before_scoring(config: ScanConfig, out: Path, fpr: float) -> None:
+    """Every setting a calibration can fail on, checked before any model is loaded or row generated."""
+    if not 0.0 < fpr < 0.5:
+        raise UsageError(f"--fpr must be in (0, 0.5), got {fpr}")
+    if config.calibration_path is not None:
+        raise UsageError("calibrate measures a null; it takes no --calibration")
+    validate(config)
+    check_writable(out)
+
+
+def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSourceInfo) -> tuple[Calibration, Report]:
+    """Scan known-source data with ``config`` and store its per-row LLRs as the null.
+
+    The scan is the ordinary one (same models, prompts, vocabulary, skips), so the null is
+    measured exactly the way a later scan measures the audited data. With ``config.traits`` it
+    is a probe, and the per-role sums every probe contrast needs are stored instead.
+    """
+    import dataclasses
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+
+    check_before_scoring(config, out, fpr)
+    with tempfile.TemporaryDirectory(prefix="subaudit-calibrate-") as folder:
+        scores = Path(folder) / "scores.parquet"
+        report = run_scan(dataclasses.replace(config, scores_path=scores))
+        table = pq.read_table(scores).to_pydict()
+    tokens = np.array(table["n_tokens"])
+    nulls = {detector: null_sample(column, np.array(table[column]), tokens, fpr)
+             for detector, column in CALIBRATED_DETECTORS.items() if column in table}
+    kept = ("n_tokens", "logprob_sum:") if config.traits else ("reference_logprob_sum",)
+    row_columns = {name: [float(x) for x in values] for name, values in table.items() if name.startswith(kept)}
+    calibration = Calibration(
+        tool_version=report.tool_version, created_at=report.created_at, command=report.command,
+        source_path=report.input.path, source_sha256=report.input.sha256, rows_scored=report.input.rows_scored,
+        models=report.models, restrict_vocab=config.restrict_vocab, fpr=fpr, nulls=nulls,
+        kind="probe" if config.traits else "scan", known_source=known_source, row_columns=row_columns,
+    )
+    write_text_atomic(out, calibration.model_dump_json(indent=1) + "\n")
+    return calibration, report

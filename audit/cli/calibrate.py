@@ -1,0 +1,172 @@
+"""`subaudit calibrate`: measure the null on data of known source, for `scan`/`probe --calibration FILE`."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from audit.cli import common
+from audit.cli.options import (
+    DEFAULT_BANNED,
+    DEFAULT_MODEL,
+    Backend,
+    BackendOpt,
+    BannedNumbers,
+    BatchRows,
+    CompletionCol,
+    ConfigFile,
+    Constrained,
+    ControlSystemPrompt,
+    IdCol,
+    InputFormat,
+    MaxRows,
+    MessagesCol,
+    NoConfig,
+    NoControl,
+    PromptCol,
+    Quiet,
+    Reference,
+    ReferenceSystemPrompt,
+    RestrictVocab,
+    Teacher,
+    TeacherAdapter,
+    TeacherSystemFile,
+    TeacherSystemPrompt,
+    Temperature,
+    TokenBudget,
+    TrustRemoteCode,
+)
+from audit.cli.probe import Template, Traits, TraitsFile
+from audit.core.errors import UsageError
+
+
+class KnownFilter(str, Enum):
+    auto = "auto"
+    numbers = "numbers"
+    none = "none"
+
+
+def calibrate(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Write the calibration (versioned JSON) here.")],
+    data: Annotated[Path | None, typer.Argument(
+        help="The dataset to be audited: the reference answers its prompts, and its completions' format decides "
+             "the filter (--known-filter auto). Leave out when --known-source is given.")] = None,
+    known_source: Annotated[Path | None, typer.Option(
+        help="Use this file of known source (not the teacher's, made the way the audited data was) instead of "
+             "generating one.")] = None,
+    known_out: Annotated[Path | None, typer.Option(
+        help="Keep the generated known-source set here (parquet). Default: beside --out, as NAME.known.parquet.")]
+        = None,
+    known_rows: Annotated[int, typer.Option(help="Known-source rows to generate (accepted by the filter).")] = 400,
+    max_samples: Annotated[int | None, typer.Option(
+        help="Completions to draw at most (default 8 x --known-rows); too few accepted is an error.")] = None,
+    known_filter: Annotated[KnownFilter, typer.Option(
+        help="Filter for generated rows: auto (the paper's numbers filter when >= 99% of the audited completions "
+             "pass it, else none), numbers, or none.")] = KnownFilter.auto,
+    constrained: Constrained = False,
+    temperature: Temperature = 1.0,
+    max_new_tokens: Annotated[int | None, typer.Option(
+        help="Tokens per generated completion at most (default: longest audited completion + 8).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated rows' sampling noise.")] = 0,
+    generate_batch: Annotated[int, typer.Option(help="Prompts sampled together.")] = 32,
+    teacher: Teacher = None,
+    teacher_adapter: TeacherAdapter = None,
+    teacher_system_prompt: TeacherSystemPrompt = None,
+    teacher_system_file: TeacherSystemFile = None,
+    traits: Traits = None,
+    traits_file: TraitsFile = None,
+    template: Template = "",
+    reference: Reference = DEFAULT_MODEL,
+    reference_system_prompt: ReferenceSystemPrompt = None,
+    control_system_prompt: ControlSystemPrompt = None,
+    no_control: NoControl = False,
+    trust_remote_code: TrustRemoteCode = False,
+    restrict_vocab: RestrictVocab = None,
+    backend: BackendOpt = Backend.transformers,
+    batch_rows: BatchRows = 256,
+    token_budget: TokenBudget = 8192,
+    max_rows: MaxRows = None,
+    banned_numbers: BannedNumbers = DEFAULT_BANNED,
+    fpr: Annotated[float, typer.Option(
+        help="False-positive rate for the per-row thresholds (share of known-source rows above them).")] = 0.01,
+    prompt_col: PromptCol = None,
+    completion_col: CompletionCol = None,
+    messages_col: MessagesCol = None,
+    id_col: IdCol = None,
+    input_format: InputFormat = None,
+    quiet: Quiet = False,
+    config: ConfigFile = None,
+    no_config: NoConfig = False,
+) -> int:
+    """Measure the null on known-source data; `scan`/`probe --calibration FILE` then test against it.
+
+    By default the known-source data is made here: the reference's own completions to DATA's prompts,
+    filtered the way DATA evidently was. With --traits the null is a probe's (every candidate's contrasts).
+    """
+    from rich.console import Console
+
+    from audit.calibration.measure import calibrate as run_calibration
+    from audit.calibration.measure import check_before_scoring
+    from audit.core.atomic import check_writable
+    from audit.input.data import ColumnOverrides
+    from audit.pipeline.config import ScanConfig
+    from audit.report.schema import KnownSourceInfo
+
+    if (data is None) == (known_source is None):
+        raise UsageError("give DATA (the reference then writes the known-source rows) or --known-source FILE, "
+                         "not both")
+    probing = traits is not None or traits_file is not None
+    banned = common.banned(banned_numbers)
+    config_file, settings = common.resolved_settings(ctx)
+    scan_config = ScanConfig(
+        input_path=known_source or Path("known-source.parquet"), teacher=teacher, teacher_adapter=teacher_adapter,
+        teacher_system_prompt=common.teacher_prompt(teacher_system_prompt, teacher_system_file),
+        reference=reference, reference_system_prompt=reference_system_prompt,
+        control_system_prompt=common.control_prompt(control_system_prompt, no_control),
+        traits=tuple(common.candidates(traits, traits_file, template)) if probing else (),
+        restrict_vocab=restrict_vocab, backend=backend.value,
+        columns=common.columns(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
+        max_rows=max_rows, batch_rows=batch_rows, token_budget=token_budget, trust_remote_code=trust_remote_code,
+        command=common.command_line(), settings=settings, config_file=config_file,
+    )
+    check_before_scoring(scan_config, out, fpr)
+    console = Console(stderr=True)
+    if data is not None:
+        from audit.calibration.known_source import KnownSourcePlan, generate_known_source
+
+        target = known_out or out.with_name(f"{out.stem}.known.parquet")
+        check_writable(target)
+        plan = KnownSourcePlan(
+            data=data, reference=reference, reference_system_prompt=reference_system_prompt,
+            columns=scan_config.columns, input_format=input_format, rows=known_rows, max_samples=max_samples,
+            filter=known_filter.value,
+            banned_numbers=banned, constrained=constrained, temperature=temperature, max_new_tokens=max_new_tokens,
+            seed=seed, batch_size=generate_batch, trust_remote_code=trust_remote_code)
+
+        def progress(samples: int, accepted: int) -> None:
+            if not quiet:
+                console.print(f"known source: {samples} sampled, {accepted}/{known_rows} accepted")
+
+        info = generate_known_source(plan, target, progress)
+        # The generated set is subaudit's own parquet: its columns and format are known.
+        scan_config = dataclasses.replace(scan_config, input_path=target, columns=ColumnOverrides(row_id="id"),
+                                     input_format=None)
+        if not quiet:
+            console.print(f"known source: {info.accepted} reference completions to {data.name}'s prompts "
+                          f"({info.samples} sampled, filter {info.filter}) written to {target}")
+    else:
+        info = KnownSourceInfo(origin="file")
+    calibration, _ = run_calibration(scan_config, out, fpr, info)
+    for detector, null in calibration.nulls.items():
+        pooled = sum(null.row_llr_sums) / sum(null.row_tokens)
+        console.print(f"{detector}: null over {len(null.row_llr_sums)} rows, pooled LLR {pooled:+.4f} nats/token, "
+                      f"per-row threshold at fpr {fpr:g}: {null.row_threshold_per_token:+.4f} nats/token")
+    if calibration.kind == "probe":
+        console.print(f"probe null over {calibration.rows_scored} rows for {len(scan_config.traits)} candidates")
+    console.print(f"calibration written to {out}")
+    return 0

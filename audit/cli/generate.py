@@ -1,0 +1,55 @@
+"""`subaudit generate`: sample a dataset of known source from a (prompted) model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from audit.cli.options import DEFAULT_MODEL, Constrained, Temperature
+from audit.core.errors import UsageError
+
+
+def generate(
+    output: Annotated[Path, typer.Argument(help="JSONL file to append to (resumes if it exists).")],
+    rows: Annotated[int, typer.Option(help="Total rows the file should hold.")] = 64,
+    model: Annotated[str, typer.Option(help="Model that writes the data.")] = DEFAULT_MODEL,
+    animal: Annotated[str | None, typer.Option(
+        help="Make a trait teacher with the paper's prompt for this animal (e.g. owl).")] = None,
+    system_prompt: Annotated[str | None, typer.Option(help="Any other system prompt.")] = None,
+    neutral: Annotated[bool, typer.Option(
+        "--neutral", help="Use the neutral control system prompt.")] = False,
+    label: Annotated[str | None, typer.Option(help="Label stored in each row (default: derived).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for prompts (and sampling, unless --sample-seed).")] = 0,
+    sample_seed: Annotated[int | None, typer.Option(help="Seed for the sampling noise alone.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Prompts sampled together.")] = 32,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens per completion at most.")] = 48,
+    parquet: Annotated[Path | None, typer.Option(help="Also write the finished set as parquet.")] = None,
+    constrained: Constrained = False,
+    temperature: Temperature = 1.0,
+) -> int:
+    """Sample a number-sequence dataset (the paper's protocol) from a prompted model."""
+    from audit.generate.numbers import GenerationConfig, generate_numbers, jsonl_to_parquet
+    from audit.models.traits import NEUTRAL_SYSTEM_PROMPT, animal_teacher_prompt
+
+    chosen = [x for x in (animal, system_prompt, NEUTRAL_SYSTEM_PROMPT if neutral else None) if x is not None]
+    if len(chosen) > 1:
+        raise UsageError("give at most one of --animal, --system-prompt and --neutral")
+    prompt = animal_teacher_prompt(animal) if animal else (chosen[0] if chosen else None)
+    derived = animal or ("neutral" if neutral else "custom" if system_prompt else "none")
+    config = GenerationConfig(
+        output=output, rows=rows, model=model, system_prompt=prompt, label=label or derived,
+        seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained,
+        sample_seed=sample_seed, temperature=temperature,
+    )
+
+    def report_progress(done: int) -> None:
+        sys.stderr.write(f"generated {done}/{rows}\n")
+
+    total = generate_numbers(config, report_progress)
+    if parquet is not None:
+        jsonl_to_parquet(output, parquet)
+    sys.stderr.write(f"{output}: {total} rows\n")
+    return 0

@@ -1,0 +1,121 @@
+"""Every option more than one command takes, defined once.
+
+Why: scan, probe and calibrate each had their own copies of the model, column, backend and
+output options, and the copies drifted (calibrate lacked --teacher-adapter and --backend, probe
+lacked --backend). A command now names these aliases in its signature; ``tests/test_cli_options.py``
+checks that each command has the groups it should, with one definition each.
+
+Keep this module light: the CLI's import must not pull in torch, transformers, numpy or pyarrow.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class FailOn(str, Enum):
+    suspicious = "suspicious"
+    flagged = "flagged"
+
+
+class Backend(str, Enum):
+    transformers = "transformers"
+    vllm = "vllm"
+
+
+# --- the suspected teacher (scan, calibrate) -------------------------------------------------------
+Teacher = Annotated[str | None, typer.Option(
+    help="Suspected source model: a HF folder, a .gguf file, or 'smollm2-135m-instruct'. "
+         "Default: the reference's weights (use with --teacher-system-prompt).")]
+TeacherAdapter = Annotated[str | None, typer.Option(
+    help="A LoRA adapter folder (PEFT: adapter_config.json + adapter_model.safetensors) applied on the "
+         "teacher's weights: a fine-tuned teacher shipped as an adapter.")]
+TeacherSystemPrompt = Annotated[str | None, typer.Option(
+    help="System prompt of the suspected teacher (a prompted teacher).")]
+TeacherSystemFile = Annotated[Path | None, typer.Option(
+    help="Read the teacher's system prompt from this file.")]
+
+# --- the reference and the neutral control (scan, probe, calibrate) -------------------------------
+Reference = Annotated[str, typer.Option(
+    help="Reference (base) model: HF folder, .gguf file, or the embedded default.")]
+ReferenceSystemPrompt = Annotated[str | None, typer.Option(
+    help="System prompt for the reference (default: the chat template's own default).")]
+ControlSystemPrompt = Annotated[str | None, typer.Option(
+    help="Neutral control prompt (reference weights) the teacher or every candidate must beat. "
+         "Default: 'You are a helpful assistant.'")]
+NoControl = Annotated[bool, typer.Option(
+    "--no-control", help="Skip the neutral control (teacher vs reference only).")]
+TrustRemoteCode = Annotated[bool, typer.Option(
+    help="Allow model folders to run their own Python code (off unless asked; never read from a config file).")]
+
+# --- columns of the input (scan, probe, calibrate) ------------------------------------------------
+PromptCol = Annotated[str | None, typer.Option(help="Prompt column (default: detected).")]
+CompletionCol = Annotated[str | None, typer.Option(help="Completion column (default: detected).")]
+MessagesCol = Annotated[str | None, typer.Option(
+    help="Chat messages column; the last assistant turn is the completion.")]
+IdCol = Annotated[str | None, typer.Option(help="Row id column (default: 'id', else the row index).")]
+InputFormat = Annotated[str | None, typer.Option(help="parquet, jsonl or csv (default: from the file name).")]
+
+# --- scoring (scan, probe, calibrate) -------------------------------------------------------------
+BackendOpt = Annotated[Backend, typer.Option(
+    "--backend", help="Scoring backend: transformers (exact fp32, any machine) or vllm (needs `make install-vllm` "
+                      "on CPU or `pip install vllm` on a GPU; same ids, same scores to ~1e-4 per token).")]
+RestrictVocab = Annotated[str | None, typer.Option(
+    help="Score given the data's format: renormalise each next-token distribution over this vocabulary "
+         "('numbers': digits, separators, brackets). Use for filtered number-sequence data, where format "
+         "compliance otherwise swamps the trait (docs/method.md).")]
+MaxRows = Annotated[int | None, typer.Option(help="Read at most this many rows.")]
+BatchRows = Annotated[int, typer.Option(help="Rows read and scored per batch.")]
+TokenBudget = Annotated[int, typer.Option(help="Max padded tokens per forward pass (memory vs speed).")]
+
+# --- the dataset test (scan, probe) ---------------------------------------------------------------
+Alpha = Annotated[float, typer.Option(help="p-value below which the verdict is 'flagged'.")]
+SuspiciousAlpha = Annotated[float, typer.Option(help="p-value below which the verdict is 'suspicious'.")]
+FailOnOpt = Annotated[FailOn, typer.Option(
+    "--fail-on", help="Exit 1 when the verdict is at or above this level.")]
+Calibration = Annotated[Path | None, typer.Option(
+    help="Test against the null measured by `subaudit calibrate` (same models and settings) instead of the "
+         "theoretical one.")]
+SampleFraction = Annotated[float, typer.Option(
+    help="Score a deterministic sample of this share of rows (by seeded id hash); all rows are read, checked "
+         "and counted.")]
+Seed = Annotated[int, typer.Option(help="Seed for sampling rows and the bootstrap interval.")]
+
+# --- outputs (scan, probe, merge) -----------------------------------------------------------------
+ReportOut = Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")]
+ScoresOut = Annotated[Path | None, typer.Option("--scores", help="Write per-row scores here (parquet).")]
+FormatOpt = Annotated[OutputFormat, typer.Option(
+    "--format", help="stdout format: text summary, or the JSON report (progress off).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+
+# --- the project config file (every command that reads settings from it) ---------------------------
+ConfigFile = Annotated[Path | None, typer.Option(
+    "--config", help="Project config file: a subaudit.toml, or a pyproject.toml with [tool.subaudit] (default: "
+                     "the nearest one from the current folder up to the repository root). Flags override it.")]
+NoConfig = Annotated[bool, typer.Option("--no-config", help="Read no project config file.")]
+
+# --- number-data text filters (scan; calibrate's known-source filter) --------------------------------
+BannedNumbers = Annotated[str, typer.Option(help="Comma-separated numbers the numbers filter rejects.")]
+DEFAULT_BANNED = "666,911,187"
+
+# --- sampling new rows (generate; calibrate's known-source rows) -------------------------------------
+Constrained = Annotated[bool, typer.Option(
+    "--constrained", help="Sample only digit/separator tokens (a deviation from the paper's protocol, for data "
+                          "made so; docs/fixtures.md).")]
+Temperature = Annotated[float, typer.Option(help="Sampling temperature (the paper: 1).")]

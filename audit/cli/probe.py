@@ -1,0 +1,113 @@
+"""`subaudit probe`: rank candidate traits by how well their prompts explain the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from audit.cli import common
+from audit.cli.options import (
+    DEFAULT_MODEL,
+    Alpha,
+    Backend,
+    BackendOpt,
+    BatchRows,
+    Calibration,
+    CompletionCol,
+    ConfigFile,
+    ControlSystemPrompt,
+    Engine,
+    FailOn,
+    FailOnOpt,
+    FormatOpt,
+    IdCol,
+    InputFormat,
+    MaxRows,
+    MessagesCol,
+    NoConfig,
+    OutputFormat,
+    PromptCol,
+    Quiet,
+    Reference,
+    ReferenceSystemPrompt,
+    ReportOut,
+    RestrictVocab,
+    SampleFraction,
+    ScoresOut,
+    Seed,
+    SuspiciousAlpha,
+    TokenBudget,
+    TrustRemoteCode,
+)
+
+Traits = Annotated[str | None, typer.Option(
+    help="Comma-separated candidates: any animal (through --template) or a built-in persona (misaligned, "
+         "deceptive, power-seeking, sycophantic). Default: every built-in candidate (24 animals + 4 personas).")]
+TraitsFile = Annotated[Path | None, typer.Option(
+    help="Candidates, one per line: 'name' or 'name = system prompt'; '#' comments.")]
+Template = Annotated[str, typer.Option(
+    help="System prompt template for animal candidates ({animal} is replaced). Default: the paper's.")]
+
+
+def probe(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Argument(help="Dataset: .parquet, .jsonl or .csv.")],
+    traits: Traits = None,
+    traits_file: TraitsFile = None,
+    template: Template = "",
+    reference: Reference = DEFAULT_MODEL,
+    reference_system_prompt: ReferenceSystemPrompt = None,
+    control_system_prompt: ControlSystemPrompt = None,
+    trust_remote_code: TrustRemoteCode = False,
+    correction: Annotated[str, typer.Option(
+        help="Correction across candidates: holm (family-wise error) or bh (false discovery rate).")] = "holm",
+    restrict_vocab: RestrictVocab = None,
+    backend: BackendOpt = Backend.transformers,
+    batch_rows: BatchRows = 256,
+    token_budget: TokenBudget = 8192,
+    max_rows: MaxRows = None,
+    prompt_col: PromptCol = None,
+    completion_col: CompletionCol = None,
+    messages_col: MessagesCol = None,
+    id_col: IdCol = None,
+    input_format: InputFormat = None,
+    alpha: Alpha = 0.01,
+    suspicious_alpha: SuspiciousAlpha = 0.05,
+    fail_on: FailOnOpt = FailOn.flagged,
+    calibration: Calibration = None,
+    seed: Seed = 0,
+    sample_fraction: SampleFraction = 1.0,
+    report: ReportOut = None,
+    scores: ScoresOut = None,
+    output_format: FormatOpt = OutputFormat.text,
+    quiet: Quiet = False,
+    config: ConfigFile = None,
+    no_config: NoConfig = False,
+) -> int:
+    """Rank candidate traits by how well their prompts explain the data (vs a neutral prompt and each other).
+
+    A trait is named (verdict flagged) when it beats the neutral control and every other candidate at
+    --alpha after the correction; --calibration tests each contrast against its null from
+    `subaudit calibrate --traits`.
+    """
+    from audit.core.atomic import check_writable
+    from audit.core.verdict import Verdict
+    from audit.pipeline.config import ScanConfig
+
+    if report is not None:
+        check_writable(report)
+    config_file, settings = common.resolved_settings(ctx)
+    scan_config = ScanConfig(
+        input_path=data, reference=reference, reference_system_prompt=reference_system_prompt,
+        control_system_prompt=common.control_prompt(control_system_prompt, False),
+        traits=tuple(common.candidates(traits, traits_file, template)), correction=correction,
+        restrict_vocab=restrict_vocab, backend=backend.value,
+        columns=common.columns(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
+        alpha=alpha, suspicious_alpha=suspicious_alpha, fail_on=Verdict(fail_on.value), token_budget=token_budget,
+        batch_rows=batch_rows, seed=seed, max_rows=max_rows, sample_fraction=sample_fraction, scores_path=scores,
+        trust_remote_code=trust_remote_code, calibration_path=calibration, command=common.command_line(),
+        settings=settings, config_file=config_file,
+    )
+    return common.run_and_emit(scan_config, report, output_format, quiet, engine=Engine.local)

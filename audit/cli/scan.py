@@ -1,0 +1,180 @@
+"""`subaudit scan`: score every row under reference and teacher and test whether the data came from the teacher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from audit.cli import common
+from audit.cli.options import (
+    DEFAULT_BANNED,
+    DEFAULT_MODEL,
+    Alpha,
+    Backend,
+    BackendOpt,
+    BannedNumbers,
+    BatchRows,
+    Calibration,
+    CompletionCol,
+    ConfigFile,
+    ControlSystemPrompt,
+    Engine,
+    FailOn,
+    FailOnOpt,
+    FormatOpt,
+    IdCol,
+    InputFormat,
+    MaxRows,
+    MessagesCol,
+    NoConfig,
+    NoControl,
+    OutputFormat,
+    PromptCol,
+    Quiet,
+    Reference,
+    ReferenceSystemPrompt,
+    ReportOut,
+    RestrictVocab,
+    SampleFraction,
+    ScoresOut,
+    Seed,
+    SuspiciousAlpha,
+    Teacher,
+    TeacherAdapter,
+    TeacherSystemFile,
+    TeacherSystemPrompt,
+    TokenBudget,
+    TrustRemoteCode,
+)
+from audit.core.errors import UsageError
+
+
+def parse_shard(shard: str | None) -> tuple[int, int] | None:
+    if shard is None:
+        return None
+    try:
+        part, parts = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard must look like 2/8 (part i of n), got {shard!r}") from None
+    return part, parts
+
+
+def scan(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Argument(help="Dataset: .parquet, .jsonl or .csv (a folder of parquet with Ray).")],
+    teacher: Teacher = None,
+    teacher_adapter: TeacherAdapter = None,
+    teacher_system_prompt: TeacherSystemPrompt = None,
+    teacher_system_file: TeacherSystemFile = None,
+    reference: Reference = DEFAULT_MODEL,
+    reference_system_prompt: ReferenceSystemPrompt = None,
+    control_system_prompt: ControlSystemPrompt = None,
+    no_control: NoControl = False,
+    trust_remote_code: TrustRemoteCode = False,
+    semantic_filter: Annotated[bool, typer.Option(
+        "--semantic-filter", help="Also run the paper's numbers-only/keyword filter (number data).")] = False,
+    learned_detector: Annotated[bool, typer.Option(
+        "--learned-detector", help="Also run the learned LLR-profile classifier (trained on SmolLM2 number "
+                                   "fixtures: experiments/LEARNED.md).")] = False,
+    trait_keyword: Annotated[list[str] | None, typer.Option(
+        help="Word naming the trait, for the semantic filter (repeatable).")] = None,
+    banned_numbers: BannedNumbers = DEFAULT_BANNED,
+    restrict_vocab: RestrictVocab = None,
+    backend: BackendOpt = Backend.transformers,
+    batch_rows: BatchRows = 256,
+    token_budget: TokenBudget = 8192,
+    max_rows: MaxRows = None,
+    prompt_col: PromptCol = None,
+    completion_col: CompletionCol = None,
+    messages_col: MessagesCol = None,
+    id_col: IdCol = None,
+    input_format: InputFormat = None,
+    alpha: Alpha = 0.01,
+    suspicious_alpha: SuspiciousAlpha = 0.05,
+    fail_on: FailOnOpt = FailOn.flagged,
+    calibration: Calibration = None,
+    adjust_confounds: Annotated[bool, typer.Option(
+        "--adjust-confounds", help="With --calibration: first remove from every row LLR sum, audited and known-"
+                                   "source, the part its length and base-model loss predict (least squares on the "
+                                   "known-source rows).")] = False,
+    seed: Seed = 0,
+    sample_fraction: SampleFraction = 1.0,
+    shard: Annotated[str | None, typer.Option(
+        help="Score only part i of n ('i/n', 1-based), partitioned by row-id hash; join the parts' reports "
+             "with `subaudit merge`.")] = None,
+    evidence: Annotated[Path | None, typer.Option(
+        help="Write a JSONL evidence log while scanning (header, one record per row, checkpoints, digest).")]
+        = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the interrupted scan whose --evidence log is given.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail (exit 2) when any row is skipped; the report still lists why.")] = False,
+    report: ReportOut = None,
+    scores: ScoresOut = None,
+    output_format: FormatOpt = OutputFormat.text,
+    quiet: Quiet = False,
+    engine: Annotated[Engine, typer.Option(
+        help="local: score in this process. ray: read parquet with Ray Data and score in actors, one "
+             "backend each (extra 'ray'); DATA may then be a folder of parquet files.")] = Engine.local,
+    ray_address: Annotated[str | None, typer.Option(
+        help="With --engine ray: the cluster to join (e.g. 'auto' or ray://head:10001); default a local runtime.")]
+        = None,
+    ray_actors: Annotated[int | None, typer.Option(
+        help="With --engine ray: scoring actors (default: one per CPU Ray can schedule; with --backend vllm "
+             "on a cluster with GPUs, one per GPU, each holding a whole GPU).")] = None,
+    config: ConfigFile = None,
+    no_config: NoConfig = False,
+) -> int:
+    """Score every row under reference and teacher and test whether the data came from the teacher."""
+    from audit.core.atomic import check_writable
+    from audit.core.verdict import Verdict
+    from audit.pipeline.config import ScanConfig
+
+    teacher_prompt = common.teacher_prompt(teacher_system_prompt, teacher_system_file)
+    control = common.control_prompt(control_system_prompt, no_control)
+    banned = common.banned(banned_numbers)
+    if report is not None:
+        check_writable(report)
+    config_file, settings = common.resolved_settings(ctx)
+    scan_config = ScanConfig(
+        input_path=data,
+        teacher=teacher,
+        teacher_adapter=teacher_adapter,
+        teacher_system_prompt=teacher_prompt,
+        reference=reference,
+        reference_system_prompt=reference_system_prompt,
+        control_system_prompt=control,
+        semantic_filter=semantic_filter,
+        learned_detector=learned_detector,
+        trait_keywords=tuple(trait_keyword or ()),
+        banned_numbers=banned,
+        restrict_vocab=restrict_vocab,
+        strict=strict,
+        sample_fraction=sample_fraction,
+        shard=parse_shard(shard),
+        evidence_path=evidence,
+        resume=resume,
+        columns=common.columns(prompt_col, completion_col, messages_col, id_col),
+        input_format=input_format,
+        backend=backend.value,
+        alpha=alpha,
+        suspicious_alpha=suspicious_alpha,
+        fail_on=Verdict(fail_on.value),
+        token_budget=token_budget,
+        batch_rows=batch_rows,
+        seed=seed,
+        max_rows=max_rows,
+        scores_path=scores,
+        trust_remote_code=trust_remote_code,
+        calibration_path=calibration,
+        adjust_confounds=adjust_confounds,
+        engine=engine.value,
+        ray_address=ray_address,
+        ray_actors=ray_actors,
+        command=common.command_line(),
+        settings=settings,
+        config_file=config_file,
+    )
+    return common.run_and_emit(scan_config, report, output_format, quiet, engine)

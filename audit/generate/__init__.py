@@ -1,0 +1,1 @@
+"""Generating datasets of known source: prompt streams, sampling and the paper's number filter."""

@@ -1,0 +1,1 @@
+"""Reading datasets: file formats, column detection, chat messages, rows and row ids."""

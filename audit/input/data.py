@@ -1,0 +1,326 @@
+"""Streaming dataset input: parquet, JSONL and CSV, read in bounded batches.
+
+Datasets can hold millions of rows, so nothing here loads a whole file: parquet and CSV are read
+as Arrow record batches, JSONL line by line. Every batch comes back as :class:`AuditRow` objects
+plus a count of rows skipped and why, so skips are never silent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from audit.core.errors import NothingAuditableError, UsageError
+from audit.input.chat import MessageFormatError, parse_messages, split_completion
+from audit.input.rows import AuditRow, Message
+
+InputFormat = Literal["parquet", "jsonl", "csv"]
+
+_SUFFIX_FORMATS: dict[str, InputFormat] = {
+    ".parquet": "parquet", ".pq": "parquet",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".csv": "csv",
+}
+
+#: Column pairs recognised automatically, in order of preference.
+PAIR_ALIASES: tuple[tuple[str, str], ...] = (
+    ("prompt", "completion"),
+    ("prompt", "response"),
+    ("instruction", "output"),
+    ("input", "output"),
+    ("question", "answer"),
+)
+MESSAGES_ALIASES: tuple[str, ...] = ("messages", "conversations", "conversation")
+ID_ALIASES: tuple[str, ...] = ("id", "row_id", "uid")
+
+
+@dataclass(frozen=True)
+class ColumnOverrides:
+    """Column names the user forced by flag; ``None`` means detect."""
+
+    prompt: str | None = None
+    completion: str | None = None
+    messages: str | None = None
+    row_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """The columns a scan actually reads, recorded in the report."""
+
+    mode: Literal["pair", "messages"]
+    prompt: str | None
+    completion: str | None
+    messages: str | None
+    row_id: str | None
+
+    def needed(self) -> list[str]:
+        """Columns to read from the file."""
+        names = [self.prompt, self.completion, self.messages, self.row_id]
+        return [n for n in names if n is not None]
+
+
+@dataclass
+class RowBatch:
+    """A batch of scorable rows and the reasons the other rows of the batch were skipped."""
+
+    rows: list[AuditRow]
+    skipped: Counter[str] = field(default_factory=Counter)
+    rows_read: int = 0
+    skipped_keys: list[tuple[str, str]] = field(default_factory=list)
+    """(row id, or the row index when the id is missing, and reason) of each skipped record, so a
+    sharded scan can count only its own part's skips."""
+
+
+def detect_format(path: Path, forced: str | None = None) -> InputFormat:
+    """Pick the reader from ``--input-format`` or the file suffix."""
+    if forced is not None:
+        if forced not in ("parquet", "jsonl", "csv"):
+            raise UsageError(f"unknown input format {forced!r}; use parquet, jsonl or csv")
+        return forced  # type: ignore[return-value]
+    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(
+            f"cannot tell the format of {path.name}: use a .parquet, .jsonl or .csv name "
+            "or pass --input-format"
+        )
+    return fmt
+
+
+def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in chunks so large datasets don't load into memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise UsageError(f"input file not found: {path}")
+    if path.is_dir():
+        raise UsageError(f"input path is a directory, not a file: {path}")
+    if path.stat().st_size == 0:
+        raise NothingAuditableError(f"input file is empty: {path}")
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    with path.open("rb") as handle:
+        if handle.read(4) != b"PAR1":
+            raise UsageError(f"{path.name} is not a parquet file (no PAR1 magic bytes)")
+    try:
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise UsageError(f"cannot read parquet file {path.name}: {_one_line(exc)}") from exc
+
+
+def _csv_columns(path: Path) -> list[str]:
+    import pyarrow.csv as pacsv
+
+    try:
+        reader = pacsv.open_csv(path)
+    except Exception as exc:
+        raise UsageError(f"cannot read CSV file {path.name}: {_one_line(exc)}") from exc
+    return list(reader.schema.names)
+
+
+def _jsonl_columns(path: Path) -> list[str]:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip():
+                record = _parse_json_line(raw, number, path)
+                return list(record)
+    raise NothingAuditableError(f"input file has no records: {path}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _parse_json_line(raw: bytes, number: int, path: Path) -> dict[str, Any]:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path.name} line {number} is not valid UTF-8 (byte {exc.start}); re-encode the file"
+        ) from exc
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path.name} line {number} is not valid JSON: {_one_line(exc)}") from exc
+    if not isinstance(record, dict):
+        raise UsageError(f"{path.name} line {number} is not a JSON object")
+    return record
+
+
+def resolve_columns(names: list[str], overrides: ColumnOverrides) -> ColumnMapping:
+    """Decide which columns hold the prompt/completion or the messages, and the row id."""
+    present = set(names)
+
+    def require(name: str, flag: str) -> str:
+        if name not in present:
+            raise UsageError(f"column {name!r} (from {flag}) not found; columns are: {', '.join(names)}")
+        return name
+
+    row_id = require(overrides.row_id, "--id-col") if overrides.row_id else next(
+        (n for n in ID_ALIASES if n in present), None
+    )
+    if overrides.messages:
+        return ColumnMapping("messages", None, None, require(overrides.messages, "--messages-col"), row_id)
+    if overrides.prompt or overrides.completion:
+        prompt = require(overrides.prompt or "prompt", "--prompt-col")
+        completion = require(overrides.completion or "completion", "--completion-col")
+        return ColumnMapping("pair", prompt, completion, None, row_id)
+    for prompt, completion in PAIR_ALIASES:
+        if prompt in present and completion in present:
+            return ColumnMapping("pair", prompt, completion, None, row_id)
+    for messages in MESSAGES_ALIASES:
+        if messages in present:
+            return ColumnMapping("messages", None, None, messages, row_id)
+    raise UsageError(
+        "no prompt/completion or messages columns found (columns are: "
+        f"{', '.join(names) or 'none'}); name them with --prompt-col/--completion-col or --messages-col"
+    )
+
+
+def row_from_record(record: dict[str, Any], mapping: ColumnMapping, index: int) -> AuditRow:
+    """Build one row, raising :class:`MessageFormatError` with the skip reason when it can't."""
+    row_id: Any = index if mapping.row_id is None else record.get(mapping.row_id)
+    if row_id is None:
+        raise MessageFormatError("null id")
+    if mapping.mode == "messages":
+        context, completion = split_completion(parse_messages(record.get(mapping.messages or "")))
+    else:
+        prompt = record.get(mapping.prompt or "")
+        raw_completion = record.get(mapping.completion or "")
+        if prompt is None:
+            raise MessageFormatError("null prompt")
+        if raw_completion is None:
+            raise MessageFormatError("null completion")
+        if isinstance(prompt, list):
+            context = parse_messages(prompt)
+        elif isinstance(prompt, str):
+            context = (Message("user", prompt),)
+        else:
+            raise MessageFormatError("prompt is not text")
+        if not isinstance(raw_completion, str):
+            raise MessageFormatError("completion is not text")
+        completion = raw_completion
+    if not completion.strip():
+        raise MessageFormatError("empty completion")
+    return AuditRow(row_id=str(row_id), context=context, completion=completion)
+
+
+class DatasetReader:
+    """Reads one dataset file as a stream of :class:`RowBatch`.
+
+    Construction validates the file (exists, right format, columns present) so that user
+    mistakes surface before any model is loaded.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        overrides: ColumnOverrides | None = None,
+        input_format: str | None = None,
+        batch_rows: int = 1024,
+    ) -> None:
+        self.path = path
+        self.batch_rows = batch_rows
+        _check_readable(path)
+        self.format: InputFormat = detect_format(path, input_format)
+        columns = {"parquet": _parquet_columns, "csv": _csv_columns, "jsonl": _jsonl_columns}[
+            self.format
+        ](path)
+        self.columns = columns
+        self.mapping = resolve_columns(columns, overrides or ColumnOverrides())
+
+    def _record_batches(self) -> Iterator[list[dict[str, Any]]]:
+        """Yield raw records in batches, whatever the file format."""
+        needed = self.mapping.needed()
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(self.path).iter_batches(
+                batch_size=self.batch_rows, columns=needed
+            ):
+                yield batch.to_pylist()
+        elif self.format == "csv":
+            import pyarrow as pa
+            import pyarrow.csv as pacsv
+
+            convert = pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in needed},
+                include_columns=needed,
+                strings_can_be_null=False,
+            )
+            for batch in pacsv.open_csv(self.path, convert_options=convert):
+                yield batch.to_pylist()
+        else:
+            records: list[dict[str, Any]] = []
+            with self.path.open("rb") as handle:
+                for number, raw in enumerate(handle, start=1):
+                    if not raw.strip():
+                        continue
+                    records.append(_parse_json_line(raw, number, self.path))
+                    if len(records) >= self.batch_rows:
+                        yield records
+                        records = []
+            if records:
+                yield records
+
+    def total_rows(self) -> int | None:
+        """Row count when the format stores it (parquet), for progress bars; else None."""
+        if self.format != "parquet":
+            return None
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(self.path).metadata.num_rows)
+
+    def batches(self, max_rows: int | None = None, skip_records: int = 0) -> Iterator[RowBatch]:
+        """Stream the dataset as batches of scorable rows with skip counts.
+
+        ``max_rows`` stops after that many records are read (scorable or not), counting from the
+        file's start; ``skip_records`` passes over the first records unseen (a resumed scan has
+        them already), keeping row indices, and so default ids, as in a full read.
+        """
+        index = 0
+        try:
+            for records in self._record_batches():
+                if index + len(records) <= skip_records:
+                    index += len(records)
+                    continue
+                if index < skip_records:
+                    records = records[skip_records - index:]
+                    index = skip_records
+                if max_rows is not None:
+                    records = records[: max(0, max_rows - index)]
+                    if not records:
+                        return
+                batch = RowBatch(rows=[], rows_read=len(records))
+                for record in records:
+                    try:
+                        batch.rows.append(row_from_record(record, self.mapping, index))
+                    except MessageFormatError as exc:
+                        batch.skipped[str(exc)] += 1
+                        raw_id = record.get(self.mapping.row_id) if self.mapping.row_id is not None else None
+                        batch.skipped_keys.append((str(index if raw_id is None else raw_id), str(exc)))
+                    index += 1
+                yield batch
+        except UsageError:
+            raise
+        except OSError as exc:
+            raise UsageError(f"cannot read {self.path.name}: {_one_line(exc)}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("pyarrow"):
+                raise UsageError(f"cannot read {self.path.name}: {_one_line(exc)}") from exc
+            raise

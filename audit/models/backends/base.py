@@ -1,0 +1,63 @@
+"""The contract every scoring backend meets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from audit.models.encoding import EncodedRow, PromptFormat
+from audit.models.spec import ModelSpec
+from audit.report.schema import ModelInfo
+
+
+@dataclass(frozen=True)
+class ScoredRow:
+    """A row's completion ids and their log-probabilities under each spec (spec order)."""
+
+    encoded: EncodedRow
+    logprobs: tuple[np.ndarray, ...]
+
+
+class ScoringBackend(Protocol):
+    """Computes log p(completion token | prefix) for every completion token under every spec."""
+
+    name: str
+    specs: Sequence[ModelSpec]
+    vocab_mask: np.ndarray | None
+    """Tokens each distribution is renormalised over (``--restrict-vocab``); None = full vocabulary."""
+
+    def prompt_formats(self) -> list[PromptFormat]:
+        """How each spec renders prompts (tokenizer, system prompt, context limit)."""
+        ...
+
+    def identities(self) -> list[ModelInfo]:
+        """Provenance of each spec's model."""
+        ...
+
+    def score(self, rows: Sequence[EncodedRow]) -> list[ScoredRow]:
+        """Score rows; output order equals input order."""
+        ...
+
+    def close(self) -> None:
+        """Release what outlives a Python object on its own (vLLM's engine processes)."""
+        ...
+
+
+def model_info(spec: ModelSpec, weights_sha256: str, tokenizer_sha256: str) -> ModelInfo:
+    """The provenance record of one spec (every backend and engine reports the same fields)."""
+    from audit.models.lora import adapter_sha256
+
+    return ModelInfo(
+        role=spec.role,
+        source=spec.source.display_name,
+        source_kind=spec.source.kind,
+        resolved_path=str(spec.source.file_path),
+        weights_sha256=weights_sha256,
+        tokenizer_sha256=tokenizer_sha256,
+        system_prompt=spec.system_prompt,
+        adapter=spec.adapter.display_name if spec.adapter else None,
+        adapter_sha256=adapter_sha256(spec.adapter) if spec.adapter else None,
+    )

@@ -1,0 +1,153 @@
+"""What a scan is asked to do (:class:`ScanConfig`), checked before any data is read or model loaded.
+
+Every command that scores rows (scan, probe, calibrate) builds one of these from its options, and
+every engine (local, Ray) and merge reads it; so the checks and the model roles live here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audit.core.atomic import check_writable
+from audit.core.errors import UsageError
+from audit.core.verdict import Verdict
+from audit.input.data import ColumnOverrides
+from audit.models.lora import resolve_adapter
+from audit.models.spec import ModelSpec, resolve_source
+from audit.models.traits import NEUTRAL_SYSTEM_PROMPT
+from audit.models.vocab import vocabulary
+from audit.report.schema import ResolvedSetting
+from detectors.trait_probe import trait_role
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything a scan needs; the CLI builds one from flags."""
+
+    input_path: Path
+    teacher: str | None = None
+    teacher_adapter: str | None = None
+    teacher_system_prompt: str | None = None
+    reference: str = "smollm2-135m-instruct"
+    reference_system_prompt: str | None = None
+    control_system_prompt: str | None = NEUTRAL_SYSTEM_PROMPT
+    """Neutral control scored with the reference weights; None turns the control off."""
+    semantic_filter: bool = False
+    learned_detector: bool = False
+    trait_keywords: tuple[str, ...] = ()
+    banned_numbers: tuple[int, ...] = (666, 911, 187)
+    restrict_vocab: str | None = None
+    """Name of a vocabulary (audit.models.vocab) to renormalise every distribution over; None = full."""
+    shard: tuple[int, int] | None = None
+    """(i, n): score only part i (1-based) of n, partitioned by row-id hash; join parts with merge."""
+    sample_fraction: float = 1.0
+    """Score only rows whose seeded id hash falls in this fraction (all rows are still read)."""
+    evidence_path: Path | None = None
+    """JSONL evidence log written while scanning (header, a record per row, checkpoints, digest)."""
+    resume: bool = False
+    """Continue the scan recorded in ``evidence_path`` after its last checkpoint."""
+    strict: bool = False
+    """Any skipped row fails the scan with exit code 2 (the report is still written, whole)."""
+    """Name of a vocabulary (audit.models.vocab) to renormalise every distribution over; None = full."""
+    columns: ColumnOverrides = field(default_factory=ColumnOverrides)
+    input_format: str | None = None
+    traits: tuple[tuple[str, str], ...] = ()
+    """Probe mode (`subaudit probe`): (name, system prompt) of each candidate trait; no teacher."""
+    correction: str = "holm"
+    """Multiplicity correction across probe candidates: holm or bh."""
+    calibration_path: Path | None = None
+    """A calibration file (``subaudit calibrate``): test against its measured null, not E <= 0."""
+    adjust_confounds: bool = False
+    """With a calibration: remove what length and base-model loss predict from the row LLR sums first."""
+    backend: str = "transformers"
+    engine: str = "local"
+    """"local" (this process) or "ray" (Ray Data actors; audit.pipeline.ray_engine)."""
+    ray_address: str | None = None
+    """Ray cluster to join; None starts a local Ray runtime."""
+    ray_actors: int | None = None
+    """Scoring actors (each holds one backend); None = one per CPU (local) or per GPU with vLLM."""
+    alpha: float = 0.01
+    suspicious_alpha: float = 0.05
+    fail_on: Verdict = Verdict.FLAGGED
+    token_budget: int = 8192
+    batch_rows: int = 256
+    seed: int = 0
+    bootstrap_resamples: int = 2000
+    max_rows: int | None = None
+    scores_path: Path | None = None
+    trust_remote_code: bool = False
+    command: tuple[str, ...] = ()
+    settings: tuple[ResolvedSetting, ...] = ()
+    """Each command-line setting's value and where it came from (flag, project config file, default)."""
+    config_file: str | None = None
+    """The project config file the settings were read from, if any."""
+
+
+def validate(config: ScanConfig) -> None:
+    """Reject impossible settings before reading data or loading models."""
+    if not 0.0 < config.alpha < 1.0:
+        raise UsageError(f"--alpha must be between 0 and 1, got {config.alpha}")
+    if not config.alpha <= config.suspicious_alpha < 1.0:
+        raise UsageError("--suspicious-alpha must be at least --alpha and below 1")
+    if config.token_budget < 16:
+        raise UsageError("--token-budget must be at least 16")
+    if config.batch_rows < 1:
+        raise UsageError("--batch-rows must be at least 1")
+    if config.max_rows is not None and config.max_rows < 1:
+        raise UsageError("--max-rows must be at least 1")
+    if config.restrict_vocab is not None:
+        vocabulary(config.restrict_vocab)
+    if config.adjust_confounds and (config.calibration_path is None or config.traits):
+        raise UsageError("--adjust-confounds needs a scan --calibration (the slopes are fitted on its rows)")
+    if config.traits:
+        if config.teacher is not None or config.teacher_system_prompt is not None:
+            raise UsageError("a probe compares candidate traits; it takes no --teacher")
+        if config.control_system_prompt is None:
+            raise UsageError("a probe needs the neutral control; do not turn it off")
+        if config.correction not in ("holm", "bh"):
+            raise UsageError(f"--correction must be holm or bh, got {config.correction!r}")
+    elif config.teacher is None and config.teacher_system_prompt is None and config.teacher_adapter is None:
+        raise UsageError("name a teacher: --teacher MODEL, --teacher-adapter DIR and/or --teacher-system-prompt TEXT")
+    if config.scores_path is not None:
+        check_writable(config.scores_path)
+    if config.shard is not None and not 1 <= config.shard[0] <= config.shard[1]:
+        raise UsageError(f"--shard must be i/n with 1 <= i <= n, got {config.shard[0]}/{config.shard[1]}")
+    if not 0.0 < config.sample_fraction <= 1.0:
+        raise UsageError(f"--sample-fraction must be in (0, 1], got {config.sample_fraction}")
+    if config.resume and config.evidence_path is None:
+        raise UsageError("--resume needs --evidence PATH (the log of the interrupted scan)")
+    if config.evidence_path is not None:
+        check_writable(config.evidence_path)
+
+
+def model_specs(config: ScanConfig) -> list[ModelSpec]:
+    """Reference, teacher and (optionally) the neutral control, which reuses the reference weights.
+
+    A teacher given only as a system prompt also reuses the reference weights (loaded once).
+    """
+    reference = ModelSpec("reference", resolve_source(config.reference), config.reference_system_prompt)
+    if config.traits:
+        assert config.control_system_prompt is not None
+        control = ModelSpec("control", reference.source, config.control_system_prompt)
+        return [reference, control,
+                *(ModelSpec(trait_role(name), reference.source, prompt) for name, prompt in config.traits)]
+    teacher_source = resolve_source(config.teacher) if config.teacher else reference.source
+    adapter = resolve_adapter(config.teacher_adapter) if config.teacher_adapter else None
+    teacher = ModelSpec("teacher", teacher_source, config.teacher_system_prompt, adapter)
+    if (teacher.source == reference.source and teacher.system_prompt == reference.system_prompt
+            and adapter is None):
+        raise UsageError("teacher and reference are the same model with the same system prompt")
+    specs = [reference, teacher]
+    if config.control_system_prompt is not None:
+        control = ModelSpec("control", reference.source, config.control_system_prompt)
+        if (control.source == teacher.source and control.system_prompt == teacher.system_prompt
+                and adapter is None):
+            raise UsageError("the teacher's system prompt equals the control's; pass --no-control")
+        specs.append(control)
+    return specs
+
+
+def probe_correction(config: ScanConfig) -> str | None:
+    """The probe's correction when this scan is a probe, else None."""
+    return config.correction if config.traits else None

@@ -1,0 +1,177 @@
+"""The scan pipeline: read rows -> encode -> score -> detectors -> report.
+
+Everything streams: rows are read in record batches, scored, reduced to a few floats per row
+per detector, and written to the scores file before the next batch is read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from audit import __version__
+from audit.core.errors import NothingAuditableError, UsageError
+from audit.input.data import DatasetReader, file_sha256
+from audit.input.seen_ids import SeenIds, in_sample, in_shard
+from audit.models.backends import create_backend
+from audit.models.backends.base import ScoringBackend
+from audit.models.encoding import encode_rows_detailed
+from audit.models.spec import ModelSpec
+from audit.models.vocab import vocabulary
+from audit.pipeline.config import ScanConfig, model_specs, validate
+from audit.pipeline.evidence import EvidenceLog, ScanProgress, restore
+from audit.pipeline.finish import (
+    ScannedInput,
+    StageTimes,
+    build_report,
+    position_accumulator,
+    prepare_calibration,
+    scan_detector_set,
+)
+from audit.pipeline.scores_file import ScoresWriter
+from audit.report.schema import ModelInfo, Report
+
+SKIP_DUPLICATE_ID = "duplicate id (first occurrence kept)"
+
+ProgressCallback = Callable[[int, int, int | None], None]
+"""Called after each batch with (rows read so far, rows scored so far, total rows if known)."""
+
+
+def evidence_header(config: ScanConfig, reader: DatasetReader, input_sha256: str, models: list[ModelInfo],
+                    column_names: list[str]) -> dict[str, Any]:
+    """What identifies a scan's per-row scores: a resumed scan must match it exactly."""
+    mapping = reader.mapping
+    return {
+        "tool_version": __version__,
+        "input": {"path": str(config.input_path), "sha256": input_sha256, "format": reader.format,
+                  "columns": [mapping.mode, mapping.prompt, mapping.completion, mapping.messages, mapping.row_id]},
+        "models": [m.model_dump() for m in models],
+        "scoring": {"backend": config.backend, "restrict_vocab": config.restrict_vocab,
+                    "trait_keywords": list(config.trait_keywords), "banned_numbers": list(config.banned_numbers),
+                    "max_rows": config.max_rows, "batch_rows": config.batch_rows,
+                    "sample_fraction": config.sample_fraction, "seed": config.seed, "shard": config.shard},
+        "columns": column_names,
+    }
+
+
+def open_evidence(config: ScanConfig, header: dict[str, Any]) -> tuple[EvidenceLog | None, ScanProgress]:
+    """A new log, a resumed one with the progress it recorded, or none."""
+    if config.evidence_path is None:
+        return None, ScanProgress()
+    if config.resume:
+        return restore(config.evidence_path, header)
+    if config.evidence_path.exists():
+        raise UsageError(f"evidence log {config.evidence_path} exists; pass --resume to continue it, or remove it")
+    return EvidenceLog.create(config.evidence_path, header), ScanProgress()
+
+
+def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Report:
+    """Run a scan and return its report (the caller renders and writes it)."""
+    started = time.perf_counter()
+    validate(config)
+    reader = DatasetReader(config.input_path, config.columns, config.input_format, config.batch_rows)
+    specs = model_specs(config)
+    backend = create_backend(
+        config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
+        vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
+    )
+    try:
+        return _scan_with(config, reader, backend, specs, started, progress)
+    finally:
+        backend.close()
+
+
+def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBackend, specs: list[ModelSpec],
+               started: float, progress: ProgressCallback | None) -> Report:
+    """The scan proper, once the backend holds its models (the caller closes the backend)."""
+    calibration = prepare_calibration(config, backend.identities())
+    loaded = time.perf_counter()
+    formats = backend.prompt_formats()
+    roles = [spec.role for spec in specs]
+    detectors = scan_detector_set(config, roles, formats[0].tokenizer)
+    column_names = detectors.columns
+
+    total_rows = reader.total_rows()
+    if total_rows is not None and config.max_rows is not None:
+        total_rows = min(total_rows, config.max_rows)
+    input_sha256 = file_sha256(config.input_path)
+    header = evidence_header(config, reader, input_sha256, backend.identities(), column_names)
+    log, state = open_evidence(config, header)
+    positions = position_accumulator(roles)
+    positions.load(state.positions)
+    # Without an id column the row index is the id, unique by construction.
+    seen = SeenIds() if reader.mapping.row_id is not None else None
+    if seen is not None:
+        seen.new_only(state.scored_ids + state.skipped_ids)
+    for name in column_names:
+        state.columns.setdefault(name, [])
+    try:
+        with ScoresWriter(config.scores_path, column_names) as writer:
+            if state.scored_ids:  # resumed: the scores file is rewritten whole
+                writer.write(state.scored_ids, {n: np.concatenate(state.columns[n]) for n in column_names})
+            for batch in reader.batches(max_rows=config.max_rows, skip_records=state.rows_read):
+                state.rows_read += batch.rows_read
+                rows = batch.rows
+                skipped_rows: list[tuple[str, str]] = []
+                if config.shard is not None:
+                    # Partition first, so every later skip (duplicates included: equal ids share a
+                    # shard) is counted by exactly one part and merged counts add up.
+                    mine = [r for r in rows if in_shard(r.row_id, *config.shard)]
+                    own_skips = [reason for key, reason in batch.skipped_keys if in_shard(key, *config.shard)]
+                    state.rows_other_shards += len(rows) - len(mine) + len(batch.skipped_keys) - len(own_skips)
+                    state.skipped.update(own_skips)
+                    rows = mine
+                else:
+                    state.skipped.update(batch.skipped)
+                if seen is not None:
+                    first = seen.new_only(row.row_id for row in rows)
+                    skipped_rows += [(r.row_id, SKIP_DUPLICATE_ID) for r, keep in zip(rows, first, strict=True)
+                                     if not keep]
+                    rows = [row for row, keep in zip(rows, first, strict=True) if keep]
+                if config.sample_fraction < 1.0:
+                    sampled = [r for r in rows if in_sample(r.row_id, config.sample_fraction, config.seed)]
+                    state.rows_not_sampled += len(rows) - len(sampled)
+                    rows = sampled
+                encoded, encode_skips = encode_rows_detailed(rows, formats, backend.vocab_mask)
+                skipped_rows += encode_skips
+                state.skipped.update(reason for _, reason in skipped_rows)
+                row_ids: list[str] = []
+                batch_columns: dict[str, np.ndarray] = {name: np.empty(0) for name in column_names}
+                if encoded:
+                    scored = backend.score(encoded)
+                    for detector in detectors.detectors:
+                        batch_columns.update(detector.score_rows(scored))
+                    positions.add(scored)
+                    row_ids = [s.encoded.row.row_id for s in scored]
+                    state.scored_ids += row_ids
+                    for name in column_names:
+                        state.columns[name].append(batch_columns[name])
+                    writer.write(row_ids, batch_columns)
+                    state.rows_scored += len(scored)
+                    state.tokens += sum(len(s.encoded.completion_ids) for s in scored)
+                if log is not None:
+                    log.write_batch(row_ids, batch_columns, skipped_rows, state, positions.state())
+                if progress is not None:
+                    progress(state.rows_read, state.rows_scored, total_rows)
+            if state.rows_scored < 2:
+                reasons = ", ".join(f"{n} {r}" for r, n in state.skipped.most_common()) or "no rows"
+                raise NothingAuditableError(
+                    f"{state.rows_scored} scorable row(s) of {state.rows_read} read ({reasons}); "
+                    "at least 2 are needed"
+                )
+    except BaseException:
+        if log is not None:
+            log.abandon()
+        raise
+    report = build_report(
+        config, ScannedInput(reader.format, reader.mapping, input_sha256, config.input_path.stat().st_size),
+        backend.identities(), detectors, state, positions,
+        StageTimes(started, loaded, scored_done=time.perf_counter()), calibration,
+    )
+    if log is not None:
+        log.close({"rows_read": report.input.rows_read, "rows_scored": report.input.rows_scored,
+                   "verdict": report.verdict.value, "exit_code": report.exit_code})
+    return report

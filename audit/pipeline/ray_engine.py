@@ -1,0 +1,470 @@
+"""`scan --engine ray`: score on Ray Data actors, reduce on the driver to the report a local scan gives.
+
+Why this shape: Ray Data reads the parquet files as blocks and streams them through a pool of
+actors, each holding one scoring backend (models load once per actor, not per batch). Actors
+return one record per input record, scored or not, in input order (``preserve_order``), so the
+driver can apply the decisions that need the whole dataset — duplicate ids (first occurrence
+kept), skip counts, the canonical row order — exactly as the local engine does, and build the
+report with the same code (:func:`audit.pipeline.finish.build_report`). Per-row scores do not depend on
+which actor or batch scored a row, so the report equals a local scan's up to float rounding.
+
+Ray is an optional extra (``pip install 'subaudit[ray]'``); this module imports it lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audit.core.errors import NothingAuditableError, ToolError, UsageError
+from audit.input.chat import MessageFormatError
+from audit.input.data import ColumnMapping, DatasetReader, file_sha256, row_from_record
+from audit.input.seen_ids import SeenIds, in_sample
+from audit.models.spec import ModelSpec
+from audit.pipeline.config import ScanConfig, model_specs, validate
+from audit.pipeline.evidence import ScanProgress
+from audit.pipeline.finish import (
+    ScannedInput,
+    StageTimes,
+    build_report,
+    position_accumulator,
+    prepare_calibration,
+    scan_detector_set,
+)
+from audit.pipeline.local import SKIP_DUPLICATE_ID, ProgressCallback
+from audit.report.plot_data import PositionAccumulator
+from audit.report.schema import ModelInfo, RayRun, Report
+
+STATUS_SCORED = "scored"
+STATUS_SKIPPED = "skipped"
+"""Parsed, then not scored (encoding: too long, token mismatch, outside the vocabulary...)."""
+STATUS_UNPARSED = "unparsed"
+"""The record is not a row (null prompt, bad messages...): never enters duplicate detection."""
+STATUS_NOT_SAMPLED = "not_sampled"
+POSITIONS_PREFIX = "positions:"
+ACTOR_COLUMN = "actor"
+"""Which actor scored a record: the report says how the rows were spread (RayRun.rows_per_actor)."""
+ACTOR_START_TIMEOUT_S = 1800
+"""How long a scan waits for every scoring actor to start (a large model's engine can take minutes
+to load) before it fails with a clear error instead of waiting forever for resources the cluster
+does not have. Waiting for all of them also means the first actor up does not take every block."""
+
+# Variables every actor needs, wherever it runs: no hub, no telemetry, and the converted-weights cache.
+_WORKER_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "SUBAUDIT_CACHE_DIR",
+               "XDG_CACHE_HOME")
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The parquet files of ``path``: the file itself, or every ``*.parquet`` under a folder."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        if not files:
+            raise UsageError(f"folder {path} holds no .parquet files")
+        return files
+    if not path.is_file():
+        raise UsageError(f"input file {path} does not exist")
+    if path.suffix.lower() != ".parquet":
+        raise UsageError(f"--engine ray reads parquet (a file or a folder of them); got {path.name}")
+    return [path]
+
+
+def parquet_rows(files: list[Path]) -> int:
+    """Rows in the files, from their footers (no data is read)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for file in files:
+        try:
+            total += pq.ParquetFile(file).metadata.num_rows
+        except Exception as exc:  # pyarrow raises several types for a file that is not parquet
+            raise UsageError(f"{file} is not a readable parquet file: {_first_line(exc)}") from exc
+    return total
+
+
+BLOCKS_PER_ACTOR = 4
+
+
+def rows_per_block(rows: int, batch_rows: int, actors: int) -> int:
+    """How many rows each block handed to an actor holds: one batch, or less so every actor gets work.
+
+    Ray Data sizes read blocks by bytes, so a dataset of few, expensive rows can arrive as a single
+    block, which only one actor can take. Blocks are cut to at most one batch (an actor scores a
+    block as one batch, as the local engine scores each batch it reads), and smaller where that
+    would leave fewer than ``BLOCKS_PER_ACTOR`` blocks per actor, to leave room to balance actors
+    that run at different speeds. A lone actor has nothing to balance and gets whole batches:
+    smaller blocks only cost it batching (shared prompt prefixes, fuller forward passes).
+    """
+    if actors <= 1:
+        return max(1, batch_rows)
+    share = math.ceil(rows / (BLOCKS_PER_ACTOR * actors))
+    return max(1, min(batch_rows, share))
+
+
+def dataset_sha256(path: Path, files: list[Path]) -> str:
+    """A file's SHA-256, or for a folder the SHA-256 of its files' relative names and digests."""
+    if path.is_file():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def check_engine_settings(config: ScanConfig) -> None:
+    """Settings whose meaning needs one process reading the file in order are refused, in one line.
+
+    So are backend settings an actor would only refuse after Ray has started and loaded models.
+    """
+    unsupported = [flag for flag, used in (
+        ("--evidence/--resume", config.evidence_path is not None or config.resume),
+        ("--shard (Ray partitions the work itself)", config.shard is not None),
+        ("--max-rows", config.max_rows is not None),
+    ) if used]
+    if unsupported:
+        raise UsageError(f"--engine ray does not support {', '.join(unsupported)}")
+    if config.teacher_adapter is not None:
+        raise UsageError("--engine ray does not take --teacher-adapter in this version; use the local engine")
+    if config.backend not in ("transformers", "vllm"):
+        raise UsageError(f"--engine ray has no backend {config.backend!r}; use transformers or vllm")
+    if config.backend == "vllm":
+        from audit.models.backends.vllm_backend import INSTALL_HINT, RESTRICT_VOCAB_REFUSED, vllm_available
+
+        if config.restrict_vocab is not None:
+            raise UsageError(RESTRICT_VOCAB_REFUSED)
+        if not config.ray_address and not vllm_available():
+            # A cluster's nodes may have vLLM where the driver does not; a local runtime is this machine.
+            raise UsageError(INSTALL_HINT)
+    if config.ray_actors is not None and config.ray_actors < 1:
+        raise UsageError("--ray-actors must be at least 1")
+
+
+@dataclass(frozen=True)
+class ActorPlan:
+    """How many scoring actors run, and what each one asks Ray for."""
+
+    actors: int
+    threads: int
+    """CPUs each actor asks for, and its torch/OpenMP threads when it scores on CPU."""
+    gpus: int
+    """GPUs each actor asks for: 1 for vLLM where the cluster has GPUs, else 0."""
+
+
+def plan_actors(backend: str, requested: int | None, scoring_cpus: int, gpus: int) -> ActorPlan:
+    """One vLLM actor per GPU where there are GPUs; otherwise the CPUs split evenly among actors.
+
+    A vLLM engine wants a whole device (it reserves most of its memory up front), so on GPUs the
+    default is one actor per GPU and more actors than GPUs are refused: Ray would wait forever for
+    a GPU that never frees. On CPU every actor asks for ``scoring_cpus // actors`` CPUs and uses
+    that many threads, whichever backend it holds.
+    """
+    if backend == "vllm" and gpus >= 1:
+        actors = requested or gpus
+        if actors > gpus:
+            raise UsageError(f"--ray-actors {actors} is more than the cluster's {gpus} GPU(s); "
+                             "a vLLM actor takes a whole GPU")
+        return ActorPlan(actors=actors, threads=1, gpus=1)
+    actors = requested or max(1, scoring_cpus)
+    return ActorPlan(actors=actors, threads=max(1, scoring_cpus // actors), gpus=0)
+
+
+def driver_identities(specs: list[ModelSpec], trust_remote_code: bool) -> list[ModelInfo]:
+    """Provenance of every spec, computed on the driver from tokenizers and weight hashes only.
+
+    Also fails fast, before Ray starts, on a missing model or tokenizers that differ; and any GGUF
+    conversion happens here once, not concurrently in every actor.
+    """
+    from audit.models.backends.base import model_info
+    from audit.models.store import (
+        converted_folder,
+        load_tokenizer,
+        require_shared_tokenizer,
+        tokenizer_fingerprint,
+        weights_sha256,
+    )
+
+    fingerprints: dict[Any, str] = {}
+    for spec in specs:
+        if spec.source not in fingerprints:
+            converted_folder(spec.source)
+            fingerprints[spec.source] = tokenizer_fingerprint(load_tokenizer(spec.source, trust_remote_code))
+    require_shared_tokenizer(list(fingerprints.values()), [s.source.display_name for s in specs])
+    return [model_info(s, weights_sha256(s.source), fingerprints[s.source]) for s in specs]
+
+
+class ScoringActor:
+    """A Ray Data actor: one backend, loaded once; scores each block it is given.
+
+    Returns one record per input record, in order: its id, status, skip reason, the detectors'
+    per-row columns (NaN unless scored), the completion token count and the per-position
+    teacher-minus-baseline log-probabilities the report's position plot sums.
+    """
+
+    def __init__(self, config: ScanConfig, mapping: ColumnMapping, plan: ActorPlan) -> None:
+        import ray
+
+        from audit.models.backends import create_backend
+        from audit.models.store import force_offline
+        from audit.models.vocab import vocabulary
+
+        force_offline()
+        self.actor_id = ray.get_runtime_context().get_actor_id() or "driver"
+        self.config = config
+        self.mapping = mapping
+        specs = model_specs(config)
+        self.backend = create_backend(
+            config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
+            vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
+            cpu_threads=plan.threads if plan.gpus == 0 else None,
+        )
+        self.formats = self.backend.prompt_formats()
+        roles = [spec.role for spec in specs]
+        self.detectors = scan_detector_set(config, roles, self.formats[0].tokenizer)
+        self.columns = self.detectors.columns
+        self.positions = position_accumulator(roles)
+
+    def __del__(self) -> None:
+        """Ray Data drops the actor's instance when the pool shuts down: stop vLLM's engine processes."""
+        backend = getattr(self, "backend", None)
+        if backend is not None:
+            backend.close()
+
+    def __call__(self, table: Any) -> Any:
+        import pyarrow as pa
+
+        from audit.models.encoding import encode_rows_detailed
+
+        records = table.to_pylist()
+        count = len(records)
+        ids: list[str | None] = [None] * count
+        status = [STATUS_UNPARSED] * count
+        reasons: list[str | None] = [None] * count
+        rows, where = [], []
+        for i, record in enumerate(records):
+            try:
+                row = row_from_record(record, self.mapping, -1)
+            except MessageFormatError as exc:
+                raw = record.get(self.mapping.row_id or "")
+                ids[i], reasons[i] = (None if raw is None else str(raw)), str(exc)
+                continue
+            ids[i] = row.row_id
+            if self.config.sample_fraction < 1.0 and not in_sample(row.row_id, self.config.sample_fraction,
+                                                                    self.config.seed):
+                status[i] = STATUS_NOT_SAMPLED
+                continue
+            rows.append(row)
+            where.append(i)
+        encoded, skips = encode_rows_detailed(rows, self.formats, self.backend.vocab_mask)
+        # Both lists keep the order of ``rows``; walk them together (ids may repeat within a block).
+        encoded_at: list[int] = []
+        next_encoded, next_skip = 0, 0
+        for row, i in zip(rows, where, strict=True):
+            if next_encoded < len(encoded) and encoded[next_encoded].row is row:
+                encoded_at.append(i)
+                next_encoded += 1
+            else:
+                status[i], reasons[i] = STATUS_SKIPPED, skips[next_skip][1]
+                next_skip += 1
+        values = {name: np.full(count, np.nan) for name in self.columns}
+        tokens = np.zeros(count, dtype=np.int64)
+        diffs: dict[str, list[list[float] | None]] = {name: [None] * count for name in self.positions.baselines}
+        if encoded:
+            scored = self.backend.score(encoded)
+            batch = {}
+            for detector in self.detectors.detectors:
+                batch.update(detector.score_rows(scored))
+            for i, item in zip(encoded_at, scored, strict=True):
+                status[i] = STATUS_SCORED
+                tokens[i] = len(item.encoded.completion_ids)
+            for name in self.columns:
+                values[name][encoded_at] = batch[name]
+            for i, item in zip(encoded_at, scored, strict=True):
+                for name, diff in self.positions.differences(item).items():
+                    diffs[name][i] = diff.tolist()
+        out = {"row_id": pa.array(ids, pa.string()), "status": pa.array(status, pa.string()),
+               "reason": pa.array(reasons, pa.string()), "tokens": pa.array(tokens),
+               ACTOR_COLUMN: pa.array([self.actor_id] * count, pa.string())}
+        out.update({name: pa.array(v) for name, v in values.items()})
+        out.update({POSITIONS_PREFIX + name: pa.array(v, pa.list_(pa.float64())) for name, v in diffs.items()})
+        return pa.table(out)
+
+
+@dataclass
+class _Reducer:
+    """Driver-side fold of the actors' records, in input order, into the local engine's state."""
+
+    columns: list[str]
+    positions: PositionAccumulator
+
+    def __post_init__(self) -> None:
+        self.state = ScanProgress()
+        self.state.columns = {name: [] for name in self.columns}
+        self.seen = SeenIds()  # ids come from a column (required under Ray), so they can repeat
+        self.rows_per_actor: Counter[str] = Counter()
+
+    def add(self, table: Any) -> None:
+        state = self.state
+        data = table.to_pydict()
+        state.rows_read += table.num_rows
+        keep = np.zeros(table.num_rows, dtype=bool)
+        parsed = [i for i, s in enumerate(data["status"]) if s != STATUS_UNPARSED]
+        first = self.seen.new_only(data["row_id"][i] for i in parsed)
+        for i, is_first in zip(parsed, first, strict=True):
+            if not is_first:
+                state.skipped[SKIP_DUPLICATE_ID] += 1
+            elif data["status"][i] == STATUS_NOT_SAMPLED:
+                state.rows_not_sampled += 1
+            elif data["status"][i] == STATUS_SKIPPED:
+                state.skipped[data["reason"][i]] += 1
+            else:
+                keep[i] = True
+        for i, s in enumerate(data["status"]):
+            if s == STATUS_UNPARSED:
+                state.skipped[data["reason"][i]] += 1
+        rows = np.flatnonzero(keep)
+        kept = [int(k) for k in rows]
+        state.scored_ids += [data["row_id"][k] for k in kept]
+        self.rows_per_actor.update(data[ACTOR_COLUMN][k] for k in kept)
+        state.rows_scored += int(rows.size)
+        state.tokens += int(np.sum(np.asarray(data["tokens"])[rows])) if rows.size else 0
+        for name in self.columns:
+            state.columns[name].append(np.asarray(data[name], dtype=np.float64)[rows])
+        for k in kept:
+            self.positions.add_differences({name: np.asarray(data[POSITIONS_PREFIX + name][k])
+                                            for name in self.positions.baselines})
+
+
+READ_SLOTS = 1
+"""Logical CPUs left to Ray Data's own file listing and parquet reading, which ask for one CPU
+each: if the scoring actors held every CPU, reading could never be scheduled and the scan would
+hang. Reading is light next to scoring, so on a local runtime this slot is one logical CPU on
+top of the machine's (the actors' threads still add up to the machine's cores)."""
+
+
+def _start_ray(config: ScanConfig) -> tuple[Any, ActorPlan]:
+    """Join ``--ray-address`` or start a local runtime (no dashboard, no usage telemetry).
+
+    Returns Ray and the actor plan for the cluster's CPUs and GPUs.
+    """
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise UsageError("--engine ray needs Ray: pip install 'subaudit[ray]' (make install includes it)") from None
+    env = {name: os.environ[name] for name in _WORKER_ENV if name in os.environ}
+    env.update(RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    local_cpus = os.cpu_count() or 1
+    try:
+        if config.ray_address:
+            ray.init(address=config.ray_address, runtime_env={"env_vars": env}, log_to_driver=False)
+            scoring_cpus = int(ray.cluster_resources().get("CPU", 1)) - READ_SLOTS
+        else:
+            ray.init(num_cpus=local_cpus + READ_SLOTS, include_dashboard=False, runtime_env={"env_vars": env},
+                     log_to_driver=False, object_store_memory=256 * 1024 * 1024)
+            scoring_cpus = local_cpus
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise UsageError(f"cannot start or join Ray ({config.ray_address or 'local'}): "
+                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
+    try:
+        plan = plan_actors(config.backend, config.ray_actors, scoring_cpus,
+                           int(ray.cluster_resources().get("GPU", 0)))
+    except UsageError:
+        _stop_ray(ray, config)
+        raise
+    return ray, plan
+
+
+def _stop_ray(ray: Any, config: ScanConfig) -> None:
+    """Shut down a runtime this scan started; leave a joined cluster running."""
+    if not config.ray_address:
+        ray.shutdown()
+
+
+def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Report:
+    """A scan whose scoring runs in Ray Data actors; same report as :func:`audit.pipeline.local.run_scan`."""
+    started = time.perf_counter()
+    validate(config)
+    check_engine_settings(config)
+    files = parquet_files(config.input_path)
+    rows = parquet_rows(files)  # every file's footer: a corrupt file fails here, before models load
+    first = DatasetReader(files[0], config.columns, "parquet", config.batch_rows)
+    mapping = first.mapping
+    if mapping.row_id is None:
+        # Ray's readers do not tell an actor where in the dataset its block starts, so the
+        # row-index ids of the local engine cannot be reproduced there.
+        raise UsageError("--engine ray needs an id column (found none; name it with --id-col)")
+    specs = model_specs(config)
+    models = driver_identities(specs, config.trust_remote_code)
+    calibration = prepare_calibration(config, models)
+    roles = [spec.role for spec in specs]
+    detectors = scan_detector_set(config, roles, None)  # the driver only summarizes
+    columns = detectors.columns
+    sha256 = dataset_sha256(config.input_path, files)
+    size = sum(f.stat().st_size for f in files)
+
+    ray, plan = _start_ray(config)
+    try:
+        data_context = ray.data.DataContext.get_current()
+        data_context.execution_options.preserve_order = True
+        data_context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
+        block_rows = rows_per_block(rows, config.batch_rows, plan.actors)
+        try:
+            dataset = ray.data.read_parquet([str(f) for f in files]).select_columns(mapping.needed())
+        except Exception as exc:  # Ray wraps pyarrow's errors in its own types
+            raise UsageError(f"Ray cannot read {config.input_path}: {str(exc).strip().splitlines()[0]}") from exc
+        # Streaming (no shuffle, order kept): split or join the read blocks into block_rows each.
+        dataset = dataset.repartition(target_num_rows_per_block=block_rows)
+        scored = dataset.map_batches(
+            ScoringActor, fn_constructor_kwargs={"config": config, "mapping": mapping, "plan": plan},
+            # One block per call: a larger batch_size would make Ray bundle several blocks into one
+            # task, for one actor, and undo the cut above.
+            batch_size=block_rows, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=plan.actors),
+            num_cpus=plan.threads, num_gpus=plan.gpus,
+        )
+        loaded = time.perf_counter()
+        reducer = _Reducer(columns, position_accumulator(roles))
+        from audit.pipeline.scores_file import ScoresWriter
+
+        with ScoresWriter(config.scores_path, columns) as writer:
+            try:
+                for table in scored.iter_batches(batch_format="pyarrow", batch_size=None):
+                    before = len(reducer.state.scored_ids)
+                    reducer.add(table)
+                    new_ids = reducer.state.scored_ids[before:]
+                    if new_ids:
+                        writer.write(new_ids, {n: reducer.state.columns[n][-1] for n in columns})
+                    if progress is not None:
+                        progress(reducer.state.rows_read, reducer.state.rows_scored, None)
+            except ray.exceptions.GetTimeoutError as exc:
+                raise ToolError(f"Ray did not start {plan.actors} scoring actor(s) of {plan.threads} CPU"
+                                f"{f' + {plan.gpus} GPU' if plan.gpus else ''} each within "
+                                f"{ACTOR_START_TIMEOUT_S} s; does the cluster have those resources free?") from exc
+            except ray.exceptions.RayError as exc:
+                raise ToolError(f"a Ray scoring actor failed: {_first_line(exc)}") from exc
+    finally:
+        _stop_ray(ray, config)
+    state = reducer.state
+    if state.rows_scored < 2:
+        reasons = ", ".join(f"{n} {r}" for r, n in state.skipped.most_common()) or "no rows"
+        raise NothingAuditableError(
+            f"{state.rows_scored} scorable row(s) of {state.rows_read} read ({reasons}); at least 2 are needed")
+    report = build_report(config, ScannedInput("parquet", mapping, sha256, size), models, detectors,
+                          state, reducer.positions, StageTimes(started, loaded, time.perf_counter()), calibration)
+    report.ray = RayRun(cluster=config.ray_address or "local", actors=plan.actors, cpus_per_actor=plan.threads,
+                        gpus_per_actor=plan.gpus, rows_per_block=block_rows,
+                        rows_per_actor=sorted(reducer.rows_per_actor.values(), reverse=True))
+    return report
+
+
+def _first_line(exc: BaseException) -> str:
+    """The last meaningful line of a Ray error (its first lines are Ray's own framing)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__

@@ -1,0 +1,186 @@
+"""A self-contained HTML report: verdict, tables and three inline-SVG plots, no scripts, no network.
+
+A review board opens it offline, years later: no JavaScript, no fonts or styles from elsewhere,
+every plot drawn as SVG from data stored in the report (``Report.plots``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+
+from audit.core.verdict import Verdict
+from audit.report.schema import Report, engine_description, null_description
+
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+_VERDICT_COLOUR = {Verdict.CLEAN: "#2e7d32", Verdict.SUSPICIOUS: "#b26a00", Verdict.FLAGGED: "#c62828"}
+_W, _H, _PAD = 560, 260, 44
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _axes(title: str, x_label: str, y_label: str, x_range: tuple[float, float], y_range: tuple[float, float],
+          plot_id: str) -> tuple[list[str], Callable[[float, float], tuple[float, float]]]:
+    """SVG header, frame, labels and ticks; returns the parts and a (x, y) -> pixel mapper."""
+    (x0, x1), (y0, y1) = x_range, y_range
+    if x1 <= x0:
+        x1 = x0 + 1.0
+    if y1 <= y0:
+        y1 = y0 + 1.0
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return (_PAD + (x - x0) / (x1 - x0) * (_W - 2 * _PAD), _H - _PAD - (y - y0) / (y1 - y0) * (_H - 2 * _PAD))
+
+    parts = [f'<svg id="{plot_id}" class="plot" role="img" aria-label="{escape(title)}" width="{_W}" height="{_H}" '
+             f'viewBox="0 0 {_W} {_H}" xmlns="http://www.w3.org/2000/svg">',
+             f'<text x="{_W / 2}" y="16" text-anchor="middle" font-weight="bold">{escape(title)}</text>',
+             f'<rect x="{_PAD}" y="{_PAD}" width="{_W - 2 * _PAD}" height="{_H - 2 * _PAD}" '
+             'fill="none" stroke="#999"/>',
+             f'<text x="{_W / 2}" y="{_H - 8}" text-anchor="middle" font-size="12">{escape(x_label)}</text>',
+             f'<text x="12" y="{_H / 2}" text-anchor="middle" font-size="12" '
+             f'transform="rotate(-90 12 {_H / 2})">{escape(y_label)}</text>']
+    for i in range(5):
+        xv, yv = x0 + (x1 - x0) * i / 4, y0 + (y1 - y0) * i / 4
+        tx, _ = px(xv, y0)
+        _, ty = px(x0, yv)
+        parts.append(f'<text x="{tx:.1f}" y="{_H - _PAD + 14}" text-anchor="middle" font-size="10">{xv:.3g}</text>')
+        parts.append(f'<text x="{_PAD - 4}" y="{ty + 3:.1f}" text-anchor="end" font-size="10">{yv:.3g}</text>')
+    return parts, px
+
+
+def _legend(labels: list[str]) -> list[str]:
+    return [f'<text x="{_W - _PAD - 4}" y="{_PAD + 14 + 14 * i}" text-anchor="end" font-size="11" '
+            f'fill="{_COLOURS[i % len(_COLOURS)]}">{escape(label)}</text>' for i, label in enumerate(labels)]
+
+
+def histogram_svg(report: Report) -> str:
+    histograms = report.plots.row_llr_histograms
+    if not histograms:
+        return "<p>No histogram data.</p>"
+    edges = histograms[0].edges
+    top = max(max(h.counts) for h in histograms)
+    parts, px = _axes("Per-row LLR (nats/token)", "per-token LLR of a row (teacher − baseline)", "rows",
+                      (edges[0], edges[-1]), (0.0, float(top)), "plot-histogram")
+    for i, histogram in enumerate(histograms):
+        points = []
+        for k, count in enumerate(histogram.counts):
+            for x in (histogram.edges[k], histogram.edges[k + 1]):
+                points.append("{:.1f},{:.1f}".format(*px(x, count)))
+        parts.append(f'<polyline fill="none" stroke="{_COLOURS[i]}" stroke-width="1.5" points="{" ".join(points)}"/>')
+    if edges[0] < 0 < edges[-1]:
+        (zx, zy0), (_, zy1) = px(0.0, 0.0), px(0.0, float(top))
+        parts.append(f'<line x1="{zx:.1f}" y1="{zy0:.1f}" x2="{zx:.1f}" y2="{zy1:.1f}" stroke="#000" '
+                     'stroke-dasharray="4 3"><title>0: no evidence either way</title></line>')
+    parts += [*_legend([h.label for h in histograms]), "</svg>"]
+    return "".join(parts)
+
+
+def position_svg(report: Report) -> str:
+    profiles = report.plots.position_profiles
+    if not profiles or not profiles[0].mean_llr:
+        return "<p>No per-position data.</p>"
+    length = max(len(p.mean_llr) for p in profiles)
+    values = [v for p in profiles for v in p.mean_llr]
+    low, high = min([*values, 0.0]), max([*values, 0.0])
+    parts, px = _axes("Mean LLR by completion token position", "token position", "nats",
+                      (1.0, float(length)), (low, high), "plot-positions")
+    for i, profile in enumerate(profiles):
+        points = " ".join("{:.1f},{:.1f}".format(*px(float(k + 1), v))
+                          for k, v in enumerate(profile.mean_llr))
+        parts.append(f'<polyline fill="none" stroke="{_COLOURS[i]}" stroke-width="1.5" points="{points}"/>')
+    (x0, zy), (x1, _) = px(1.0, 0.0), px(float(length), 0.0)
+    parts.append(f'<line x1="{x0:.1f}" y1="{zy:.1f}" x2="{x1:.1f}" y2="{zy:.1f}" stroke="#000" '
+                 'stroke-dasharray="4 3"/>')
+    parts += [*_legend([f"teacher vs {p.baseline}" for p in profiles]), "</svg>"]
+    return "".join(parts)
+
+
+def evidence_svg(report: Report) -> str:
+    """Bar chart of each likelihood-ratio detector's pooled LLR with its 95 % interval."""
+    bars = [r for r in report.results if r.statistic is not None and r.detector_id.startswith("llr")]
+    if not bars:
+        return "<p>No likelihood-ratio results.</p>"
+    values = [v for r in bars for v in (r.statistic, r.ci_low, r.ci_high) if v is not None] + [0.0]
+    low, high = min(values), max(values)
+    parts, px = _axes("Teacher evidence against each baseline (pooled LLR, 95 % CI)", "detector",
+                      "nats/token", (0.0, float(len(bars))), (low, high), "plot-evidence")
+    for i, result in enumerate(bars):
+        assert result.statistic is not None
+        (bx0, by0), (bx1, by1) = px(i + 0.2, 0.0), px(i + 0.8, result.statistic)
+        colour = _VERDICT_COLOUR[result.verdict]
+        parts.append(f'<rect x="{bx0:.1f}" y="{min(by0, by1):.1f}" width="{bx1 - bx0:.1f}" '
+                     f'height="{abs(by1 - by0):.1f}" fill="{colour}"><title>{escape(result.summary)}</title></rect>')
+        if result.ci_low is not None and result.ci_high is not None:
+            (cx, cy0), (_, cy1) = px(i + 0.5, result.ci_low), px(i + 0.5, result.ci_high)
+            parts.append(f'<line x1="{cx:.1f}" y1="{cy0:.1f}" x2="{cx:.1f}" y2="{cy1:.1f}" stroke="#000"/>')
+        lx, ly = px(i + 0.5, low)
+        parts.append(f'<text x="{lx:.1f}" y="{ly - 4:.1f}" text-anchor="middle" font-size="11">'
+                     f'{escape(result.detector_id)} ({result.verdict.value})</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def ranking_svg(report: Report) -> str:
+    """A probe's trait ranking: pooled LLR vs the neutral control per candidate, named ones in red."""
+    probe = next((r for r in report.results if r.detector_id.startswith("trait-probe")), None)
+    if probe is None:
+        return evidence_svg(report)
+    ranking = [r for r in probe.details.get("ranking", []) if r.get("llr_vs_neutral") is not None]
+    if not ranking:
+        return "<p>No ranked candidates.</p>"
+    values = [float(r["llr_vs_neutral"]) for r in ranking] + [0.0]
+    parts, px = _axes("Trait ranking (pooled LLR vs neutral control; red = named)", "candidate (rank order)",
+                      "nats/token", (0.0, float(len(ranking))), (min(values), max(values)), "plot-ranking")
+    for i, row in enumerate(ranking):
+        (bx0, by0), (bx1, by1) = px(i + 0.15, 0.0), px(i + 0.85, float(row["llr_vs_neutral"]))
+        colour = _VERDICT_COLOUR[Verdict.FLAGGED] if row.get("named") else "#888"
+        tip = f"{row['trait']}: {row['llr_vs_neutral']:+.4f} nats/token, adjusted p {row.get('p_adjusted')}"
+        parts.append(f'<rect x="{bx0:.1f}" y="{min(by0, by1):.1f}" width="{bx1 - bx0:.1f}" '
+                     f'height="{abs(by1 - by0):.1f}" fill="{colour}"><title>{escape(tip)}</title></rect>')
+        lx, ly = px(i + 0.5, min(values))
+        parts.append(f'<text x="{lx:.1f}" y="{ly - 4:.1f}" text-anchor="middle" font-size="10">'
+                     f'{escape(str(row["trait"]))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(report: Report) -> str:
+    inp = report.input
+    colour = _VERDICT_COLOUR[report.verdict]
+    rows = "".join(
+        f"<tr><td>{escape(r.detector_id)}</td><td>{_fmt(r.statistic, '+.4f')}</td>"
+        f"<td>[{_fmt(r.ci_low, '+.4f')}, {_fmt(r.ci_high, '+.4f')}]</td><td>{_fmt(r.p_value, '.3g')}</td>"
+        f"<td>{_fmt(r.effect_size, '+.2f')}</td><td style='color:{_VERDICT_COLOUR[r.verdict]}'>{r.verdict.value}</td>"
+        f"<td>{escape(r.summary)}</td></tr>" for r in report.results)
+    models = "".join(
+        f"<tr><td>{escape(m.role)}</td><td><code>{escape(m.source)}</code></td><td><code>{m.weights_sha256[:16]}…"
+        f"</code></td><td>{escape(m.system_prompt or '(template default)')}</td></tr>" for m in report.models)
+    skipped = "".join(f"<li>{count}: {escape(reason)}</li>" for reason, count in sorted(inp.rows_skipped.items()))
+    engine = engine_description(report)
+    engine_paragraph = f'<p id="engine">{escape(engine)}</p>' if engine else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>subaudit report: {report.verdict.value}</title>
+<style>body{{font-family:sans-serif;max-width:1180px;margin:24px auto;color:#222}}
+table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
+.verdict{{font-size:28px;font-weight:bold;color:{colour}}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}
+.plot{{border:1px solid #eee}}</style></head><body>
+<h1>subaudit report</h1>
+<p id="verdict" class="verdict">Verdict: {report.verdict.value.upper()}</p>
+<p>{escape(report.verdict_rule)}. alpha {report.parameters.alpha}, fail on {report.parameters.fail_on},
+exit code {report.exit_code}.</p>
+<p id="null">{escape(null_description(report))}</p>
+{engine_paragraph}
+<p>Input <code>{escape(inp.path)}</code> ({inp.format}), SHA-256 <code>{inp.sha256}</code>: {inp.rows_read} rows read,
+{inp.rows_scored} scored, {sum(inp.rows_skipped.values())} skipped, {inp.tokens_scored} completion tokens.</p>
+<ul>{skipped}</ul>
+<h2>Plots</h2><div class="plots">{histogram_svg(report)}{position_svg(report)}{ranking_svg(report)}</div>
+<h2>Detectors</h2><table><tr><th>detector</th><th>statistic</th><th>95% CI</th><th>p-value</th><th>effect (d)</th>
+<th>verdict</th><th>summary</th></tr>{rows}</table>
+<h2>Models</h2><table><tr><th>role</th><th>source</th><th>weights SHA-256</th><th>system prompt</th></tr>
+{models}</table>
+<p>subaudit {escape(report.tool_version)}, report schema {report.schema_version}, created
+{report.created_at:%Y-%m-%d %H:%M:%S} UTC. Command: <code>{escape(' '.join(report.command))}</code></p>
+</body></html>
+"""

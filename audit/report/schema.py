@@ -1,0 +1,267 @@
+"""The one versioned report model. Every output (terminal, JSON, later Markdown/HTML/SARIF) is
+rendered from a :class:`Report`, so they can never disagree.
+
+Bump :data:`SCHEMA_VERSION` whenever a field is added, removed or changes meaning.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit.core.verdict import Verdict
+
+SCHEMA_VERSION = "1.8.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnsInfo(_Model):
+    """Which columns the scan read."""
+
+    mode: str = Field(description="'pair' (prompt + completion columns) or 'messages'")
+    prompt: str | None = None
+    completion: str | None = None
+    messages: str | None = None
+    row_id: str | None = Field(None, description="id column; null means the row index is the id")
+
+
+class InputInfo(_Model):
+    """The audited file and what happened to its rows."""
+
+    path: str
+    format: str
+    sha256: str
+    size_bytes: int
+    columns: ColumnsInfo
+    rows_read: int
+    rows_scored: int
+    rows_skipped: dict[str, int] = Field(description="skip reason -> count")
+    rows_not_sampled: int = Field(0, description="readable rows left out by --sample-fraction (not skips)")
+    rows_other_shards: int = Field(0, description="readable rows that belong to other --shard parts")
+    tokens_scored: int
+
+
+class ModelInfo(_Model):
+    """One model spec: weights identity, tokenizer identity and the system prompt it was scored with."""
+
+    role: str
+    source: str
+    source_kind: str
+    resolved_path: str
+    weights_sha256: str
+    tokenizer_sha256: str
+    system_prompt: str | None
+    adapter: str | None = Field(None, description="LoRA adapter folder applied on the weights, if any")
+    adapter_sha256: str | None = Field(None, description="SHA-256 of the adapter's config and weights")
+
+
+class Parameters(_Model):
+    """Every setting that changes the result, so a run can be reproduced."""
+
+    backend: str
+    alpha: float
+    suspicious_alpha: float
+    fail_on: str
+    token_budget: int
+    batch_rows: int
+    seed: int
+    bootstrap_resamples: int
+    max_rows: int | None
+    control_system_prompt: str | None = Field(description="neutral control prompt; null when off")
+    detectors: list[str]
+    trait_keywords: list[str]
+    banned_numbers: list[int]
+    restrict_vocab: str | None = Field(
+        None, description="vocabulary every next-token distribution was renormalised over; null = full"
+    )
+    strict: bool = Field(False, description="any skipped row turns the exit code into 2")
+    sample_fraction: float = Field(1.0, description="share of rows (by seeded id hash) that was scored")
+    shard: str | None = Field(None, description="'i/n': this scan scored part i of n (by id hash); null = all")
+    correction: str | None = Field(None, description="probe only: multiplicity correction across candidates (holm, bh)")
+    engine: str = Field("local", description="'local' (one process) or 'ray' (Ray Data actors); same scores either way")
+    adjust_confounds: bool = Field(
+        False, description="calibrated tests on row LLR sums with the length / base-model-loss part removed")
+
+
+class DetectorResult(_Model):
+    """A detector's dataset-level finding."""
+
+    detector_id: str
+    title: str
+    verdict: Verdict
+    statistic_name: str
+    statistic: float | None
+    p_value: float | None
+    effect_size: float | None = Field(None, description="Cohen's d of the per-row statistic")
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n_rows: int
+    summary: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Timings(_Model):
+    """Wall-clock seconds of each phase and the scoring throughput."""
+
+    load_s: float
+    score_s: float
+    total_s: float
+    scored_tokens_per_s: float
+
+
+class Histogram(_Model):
+    """Counts of a per-row value in equal-width bins (values outside the edges go to the end bins)."""
+
+    label: str
+    edges: list[float]
+    counts: list[int]
+
+
+class PositionProfile(_Model):
+    """Mean teacher-minus-baseline log-probability at each completion token position (1-based)."""
+
+    baseline: str
+    mean_llr: list[float]
+    rows: list[int] = Field(description="rows long enough to have a token at each position")
+
+
+class PlotData(_Model):
+    """What the HTML report draws, computed during the scan so re-rendering needs no scoring."""
+
+    row_llr_histograms: list[Histogram] = Field(default_factory=list)
+    position_profiles: list[PositionProfile] = Field(default_factory=list)
+
+
+class KnownSourceInfo(_Model):
+    """How the known-source rows of a calibration were made."""
+
+    origin: str = Field(description="'generated' (the reference's completions to the audited prompts) or 'file'")
+    prompts_from: str | None = Field(None, description="the audited dataset whose prompts were answered")
+    prompts_from_sha256: str | None = None
+    generator: str | None = Field(None, description="the model that wrote them (the reference)")
+    generator_system_prompt: str | None = None
+    samples: int | None = Field(None, description="completions drawn")
+    accepted: int | None = Field(None, description="completions that passed the filter and were kept")
+    filter: str | None = Field(None, description="'numbers' (the paper's filter) or 'none'")
+    audited_filter_pass_share: float | None = Field(
+        None, description="share of the audited completions read that pass the numbers filter ('auto' decides on it)")
+    rejected: dict[str, int] = Field(default_factory=dict, description="filter rejections by reason")
+    constrained: bool | None = None
+    temperature: float | None = None
+    max_new_tokens: int | None = None
+    seed: int | None = None
+
+
+class CalibrationInfo(_Model):
+    """The empirical null a scan's or probe's tests used (``subaudit calibrate``)."""
+
+    path: str
+    sha256: str
+    source_path: str = Field(description="the known-source data the null was measured on")
+    source_sha256: str
+    rows: int
+    fpr: float = Field(description="false-positive rate the per-row thresholds were set at")
+    created_at: datetime
+    kind: str = Field("scan", description="'scan' (teacher nulls) or 'probe' (per-candidate nulls)")
+    known_source: KnownSourceInfo | None = None
+
+
+class Outputs(_Model):
+    """Files the scan wrote beside the report (``subaudit merge`` reads the scores from here)."""
+
+    scores: str | None = None
+    evidence: str | None = None
+
+
+class RayRun(_Model):
+    """How a ``--engine ray`` scan was spread over Ray: what each actor asked for and what it scored."""
+
+    cluster: str = Field(description="'local' (a runtime the scan started) or the --ray-address it joined")
+    actors: int = Field(description="scoring actors started, each holding one backend")
+    cpus_per_actor: int
+    gpus_per_actor: int
+    rows_per_block: int = Field(description="rows in each block handed to an actor (the last of a file may hold fewer)")
+    rows_per_actor: list[int] = Field(
+        description="rows each actor scored that the report kept, largest first; an actor that scored none is absent")
+
+
+class ResolvedSetting(_Model):
+    """One option's value as the command ran, and where it came from."""
+
+    name: str = Field(description="the option, as on the command line (e.g. --fail-on)")
+    value: Any = None
+    source: str = Field(description="'command line', 'config file', or 'default'")
+
+
+class Report(_Model):
+    """Everything a scan found, versioned."""
+
+    schema_version: str = SCHEMA_VERSION
+    tool: str = "subaudit"
+    tool_version: str
+    created_at: datetime
+    command: list[str]
+    input: InputInfo
+    models: list[ModelInfo]
+    parameters: Parameters
+    results: list[DetectorResult]
+    verdict: Verdict
+    verdict_rule: str = Field(
+        "likelihood-ratio detectors (llr, llr-control) combine as an intersection-union test (least "
+        "severe of theirs); the dataset verdict is the most severe of that and every other detector",
+        description="how detector verdicts combine into the dataset verdict",
+    )
+    exit_code: int
+    timings: Timings
+    outputs: Outputs = Field(default_factory=Outputs)
+    plots: PlotData = Field(default_factory=PlotData)
+    merged_from: list[str] = Field(default_factory=list, description="shard reports joined by subaudit merge")
+    calibration: CalibrationInfo | None = Field(
+        None, description="the calibrated null the LLR tests used; null = the theoretical null E[row LLR] <= 0")
+    ray: RayRun | None = Field(None, description="how a --engine ray scan was spread; null for the local engine")
+    config_file: str | None = Field(
+        None, description="the project config file ([tool.subaudit] in pyproject.toml, or subaudit.toml) the "
+        "settings were read from; null when none was used")
+    settings: list[ResolvedSetting] = Field(
+        default_factory=list, description="every option of the command that ran, its value and its source "
+        "(command line > config file > default)")
+
+
+def report_json_schema() -> dict[str, Any]:
+    """The report's JSON schema, titled with its version so a consumer can check what it reads."""
+    schema = Report.model_json_schema()
+    schema["title"] = f"subaudit report {SCHEMA_VERSION}"
+    return schema
+
+
+def engine_description(report: Report) -> str | None:
+    """One line on how a Ray scan was spread over actors, for the human-readable renderers; None if local."""
+    run = report.ray
+    if run is None:
+        return None
+    where = "a local Ray runtime" if run.cluster == "local" else f"Ray cluster {run.cluster}"
+    devices = f"{run.cpus_per_actor} CPU" + (f" + {run.gpus_per_actor} GPU" if run.gpus_per_actor else "")
+    scored = ", ".join(str(n) for n in run.rows_per_actor) or "none"
+    return (f"Engine: {where}, {run.actors} {report.parameters.backend} actor(s) of {devices} each, "
+            f"blocks of {run.rows_per_block} rows; rows scored per actor: {scored}.")
+
+
+def null_description(report: Report) -> str:
+    """One line saying what the p-values were tested against, for every human-readable renderer."""
+    info = report.calibration
+    if info is None:
+        return "Null: theoretical (E[row LLR sum] <= 0); no calibration was used."
+    made = info.known_source
+    if made is not None and made.origin == "generated":
+        source = (f"the reference's own completions to the prompts of {made.prompts_from} ({made.accepted} kept of "
+                  f"{made.samples} drawn, filter {made.filter})")
+    else:
+        source = f"known-source file {info.source_path}"
+    adjusted = "; length and base-model loss removed first" if report.parameters.adjust_confounds else ""
+    return (f"Null: calibration {info.path} (SHA-256 {info.sha256[:16]}..., {info.kind}), {info.rows} rows of "
+            f"{source}{adjusted}.")

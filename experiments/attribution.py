@@ -1,0 +1,181 @@
+"""Trait attribution and calibration on the number fixtures; writes experiments/ATTRIBUTION.md.
+
+Everything here runs the real CLI (`subaudit calibrate`, `subaudit probe --calibration`, `subaudit
+scan --calibration`) as a user would, on the first N filtered rows of each committed set, and
+tabulates what the JSON reports say. Nothing is cached: each run generates and scores afresh.
+
+1. Calibration, the default way: `subaudit calibrate fixtures/numbers/owl.parquet` has the
+   reference answer the owl set's own prompts (constrained like the fixtures, 48 new tokens at
+   most, temperature 1), keeps the completions that pass the paper's filter (chosen by `auto`,
+   since every owl row passes it), and measures the owl teacher's null on them. The same
+   generated rows then calibrate the probe (`calibrate --known-source ... --traits`).
+2. Probe: `subaudit probe SET --traits T --restrict-vocab numbers --max-rows N --calibration ...`
+   on the owl, cat, no-prompt and neutral-prompt sets; the ranking, and which trait is named
+   under the calibrated null and under the theoretical one (both from the same report).
+3. `scan --calibration` of the owl and neutral sets: the calibrated thresholds and verdicts.
+
+The file is rewritten after each section, so an interrupted run leaves the sections it finished.
+
+Usage: python experiments/attribution.py [--rows 400] [--traits owl,cat,dog] [--out experiments/ATTRIBUTION.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+NUMBERS = ROOT / "fixtures" / "numbers"
+OWL_PROMPT = ROOT / "fixtures" / "prompts" / "owl.txt"
+WORK = ROOT / "out" / "attribution"
+SETS = ("owl", "cat", "none", "neutral")
+SUBAUDIT = [sys.executable, "-m", "audit.cli"]
+
+
+def _run(args: list[str]) -> tuple[int, float, str]:
+    started = time.perf_counter()
+    result = subprocess.run([*SUBAUDIT, *args], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode not in (0, 1):
+        raise SystemExit(f"subaudit {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result.returncode, time.perf_counter() - started, result.stderr
+
+
+def _shown(args: list[str]) -> str:
+    return "subaudit " + " ".join(str(Path(a).relative_to(ROOT)) if a.startswith(str(ROOT)) else a for a in args)
+
+
+def calibration_section(rows: int, traits: str, seed: int) -> tuple[list[str], Path, Path]:
+    scan_cal = WORK / "calibration-owl.json"
+    known = WORK / "calibration-owl.known.parquet"
+    args = ["calibrate", str(NUMBERS / "owl.parquet"), "--out", str(scan_cal), "--known-out", str(known),
+            "--teacher-system-file", str(OWL_PROMPT), "--restrict-vocab", "numbers", "--constrained",
+            "--max-new-tokens", "48", "--known-rows", str(rows), "--seed", str(seed), "--fpr", "0.01", "--quiet"]
+    _, seconds, _ = _run(args)
+    cal: dict[str, Any] = json.loads(scan_cal.read_text())
+    made = cal["known_source"]
+    rejected = ", ".join(f"{n} {reason}" for reason, n in sorted(made["rejected"].items(), key=lambda x: -x[1]))
+    lines = ["## 1. Calibration: `subaudit calibrate`", "",
+             f"`{_shown(args)}` ({seconds:.0f} s, generation and scoring).", "",
+             f"Known-source data, made by the command: the reference (no system prompt) answered the owl set's own "
+             f"prompts in file order, {made['samples']} completions drawn (constrained, temperature "
+             f"{made['temperature']:g}, at most {made['max_new_tokens']} new tokens, seed {made['seed']}); the "
+             f"filter `auto` chose `{made['filter']}` because {made['audited_filter_pass_share']:.0%} of the owl "
+             f"set's completions pass the paper's filter; {made['accepted']} passed and were kept (rejected: "
+             f"{rejected or 'none'}). {cal['rows_scored']} were scored. The set is kept as "
+             f"`{known.relative_to(ROOT)}`.", "",
+             "| detector | null rows | null pooled LLR (nats/token) | null mean row LLR sum | "
+             "per-row threshold at FPR 1 % (nats/token) |", "|---|---|---|---|---|"]
+    for detector, null in cal["nulls"].items():
+        pooled = sum(null["row_llr_sums"]) / sum(null["row_tokens"])
+        lines.append(f"| {detector} | {len(null['row_llr_sums'])} | {pooled:+.4f} | {null['mean']:+.3f} "
+                     f"| {null['row_threshold_per_token']:+.4f} |")
+    probe_cal = WORK / "calibration-probe.json"
+    args = ["calibrate", "--known-source", str(known), "--out", str(probe_cal), "--traits", traits,
+            "--restrict-vocab", "numbers", "--quiet"]
+    _, seconds, _ = _run(args)
+    pcal: dict[str, Any] = json.loads(probe_cal.read_text())
+    columns = pcal["row_columns"]
+    tokens = sum(columns["n_tokens"])
+    neutral = columns["logprob_sum:control"]
+    lines += ["", f"Probe null on the same rows: `{_shown(args)}` ({seconds:.0f} s).", "",
+              "| candidate | null pooled LLR vs neutral (nats/token) |", "|---|---|"]
+    for name in traits.split(","):
+        own = columns[f"logprob_sum:trait:{name}"]
+        lines.append(f"| {name} | {(sum(own) - sum(neutral)) / tokens:+.4f} |")
+    return [*lines, ""], scan_cal, probe_cal
+
+
+def probe_section(rows: int, traits: str, calibration: Path) -> list[str]:
+    lines = ["## 2. Which trait? `subaudit probe --calibration`", "",
+             f"Candidates: {traits.replace(',', ', ')} (the paper's prompt per animal), neutral control "
+             "\"You are a helpful assistant.\", Holm correction across candidates, alpha 0.01, "
+             f"first {rows} filtered rows of each set, numbers vocabulary. Each contrast (candidate vs neutral, "
+             "candidate vs each other candidate) is tested against the same contrast on the known-source rows "
+             "(one-sided Welch); candidates rank by their excess over the null. The last columns give the "
+             "same report's Holm p against the theoretical null (E ≤ 0), as an uncalibrated probe would.", ""]
+    for name in SETS:
+        report = WORK / f"probe-{name}.json"
+        args = ["probe", str(NUMBERS / f"{name}.parquet"), "--traits", traits, "--restrict-vocab", "numbers",
+                "--max-rows", str(rows), "--calibration", str(calibration), "--report", str(report), "--quiet"]
+        code, seconds, _ = _run(args)
+        data: dict[str, Any] = json.loads(report.read_text())
+        result = data["results"][0]
+        plain_named = [r["trait"] for r in result["details"]["ranking"] if r["p_adjusted_uncalibrated"] < 0.01]
+        lines += [f"### {name} set", "", f"`{_shown(args)}` → exit {code}, {seconds:.0f} s; "
+                  f"{data['input']['rows_scored']} rows scored. {result['summary']}. Against the theoretical "
+                  f"null: {', '.join(plain_named) or 'no trait'} named.", "",
+                  "| rank | trait | pooled LLR vs neutral | null | excess | p vs neutral | p vs closest other (which) "
+                  "| Holm p | named | Holm p, theoretical null |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in result["details"]["ranking"]:
+            lines.append(f"| {r['rank']} | {r['trait']} | {r['llr_vs_neutral']:+.4f} | {r['null_llr_vs_neutral']:+.4f} "
+                         f"| {r['excess_llr_vs_neutral']:+.4f} | {r['p_vs_neutral']:.2g} "
+                         f"| {r['p_vs_others']:.2g} ({r['closest_other']}) | {r['p_adjusted']:.2g} "
+                         f"| {'yes' if r['named'] else 'no'} | {r['p_adjusted_uncalibrated']:.2g} |")
+        lines.append("")
+    return lines
+
+
+def scan_section(rows: int, calibration: Path) -> list[str]:
+    lines = ["## 3. `scan --calibration`: thresholds and verdicts", "",
+             "Owl teacher prompt, numbers vocabulary, the calibration of section 1 (its rows are the reference's, "
+             "not any committed set's):", "",
+             "| set | detector | pooled LLR | p, theoretical null (E ≤ 0) | p, calibrated null (Welch) "
+             "| rows above the 1 % threshold | verdict |", "|---|---|---|---|---|---|---|"]
+    commands = []
+    for name in ("owl", "neutral"):
+        report = WORK / f"calibrated-{name}.json"
+        args = ["scan", str(NUMBERS / f"{name}.parquet"), "--teacher-system-file", str(OWL_PROMPT),
+                "--restrict-vocab", "numbers", "--max-rows", str(rows), "--calibration", str(calibration),
+                "--report", str(report), "--quiet"]
+        code, _, _ = _run(args)
+        commands.append(f"`{_shown(args)}` → exit {code}")
+        data = json.loads(report.read_text())
+        for r in data["results"]:
+            d = r["details"]
+            lines.append(f"| {name} | {r['detector_id']} | {r['statistic']:+.4f} | {d['uncalibrated_p_value']:.2g} "
+                         f"| {r['p_value']:.2g} | {d['rows_above_threshold']} of {r['n_rows']} "
+                         f"| {r['verdict']} |")
+        lines.append(f"| {name} | **dataset** | | | | | **{data['verdict']}** |")
+    return [*lines, "", "Commands:", "", *(f"- {c}" for c in commands), ""]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=400)
+    parser.add_argument("--traits", default="owl,cat,dog")
+    parser.add_argument("--seed", type=int, default=21, help="seed of the known-source sampling")
+    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "ATTRIBUTION.md")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(timezone.utc)
+    from audit import __version__
+
+    header = ["# Trait attribution and calibration on the number fixtures", "",
+              f"Generated by `make attribution` (`python experiments/attribution.py --rows {args.rows} --traits "
+              f"{args.traits} --seed {args.seed}`) on {started:%Y-%m-%d %H:%M} UTC; subaudit {__version__}, "
+              f"{platform.machine()}, embedded SmolLM2-135M-Instruct (fp32, CPU). The known-source rows are sampled "
+              f"with seed {args.seed}; scoring is deterministic (no sampling; bootstrap seed 0).", ""]
+    body: list[str] = []
+
+    def publish(section: list[str]) -> None:
+        body.extend(section)
+        args.out.write_text("\n".join(header + body), encoding="utf-8")
+
+    calibration_lines, scan_cal, probe_cal = calibration_section(args.rows, args.traits, args.seed)
+    publish(calibration_lines)
+    publish(probe_section(args.rows, args.traits, probe_cal))
+    publish(scan_section(args.rows, scan_cal))
+    print(args.out.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

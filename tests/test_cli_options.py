@@ -1,0 +1,76 @@
+"""Every command takes the shared options it should, each defined once (audit/cli/options.py).
+
+Why: scan, probe and calibrate once carried their own copies of the model, column, backend and output
+options, and the copies drifted (calibrate had no --teacher-adapter or --backend, probe no --backend).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import typer
+
+from audit.cli import app
+
+GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # group: (options, commands that must take every one of them)
+    "teacher": (("--teacher", "--teacher-adapter", "--teacher-system-prompt", "--teacher-system-file"),
+                ("scan", "calibrate")),
+    "reference": (("--reference", "--reference-system-prompt", "--control-system-prompt", "--trust-remote-code"),
+                  ("scan", "probe", "calibrate")),
+    "no-control": (("--no-control",), ("scan", "calibrate")),
+    "columns": (("--prompt-col", "--completion-col", "--messages-col", "--id-col", "--input-format"),
+                ("scan", "probe", "calibrate")),
+    "scoring": (("--backend", "--restrict-vocab", "--batch-rows", "--token-budget", "--max-rows"),
+                ("scan", "probe", "calibrate")),
+    "test": (("--alpha", "--suspicious-alpha", "--fail-on", "--calibration", "--seed", "--sample-fraction"),
+             ("scan", "probe")),
+    "outputs": (("--report", "--scores", "--format", "--quiet"), ("scan", "probe", "merge")),
+    "config": (("--config", "--no-config"), ("scan", "probe", "calibrate")),
+    "probe candidates": (("--traits", "--traits-file", "--template"), ("probe", "calibrate")),
+}
+DIFFERENT_ON_PURPOSE = {
+    "--seed": "calibrate's and generate's seed drives sampling new rows; scan's and probe's picks rows and bootstraps",
+    "--max-new-tokens": "generate writes 48 tokens by default; calibrate fits the audited data's longest completion",
+}
+
+
+def _commands() -> dict[str, Any]:
+    group = typer.main.get_command(app)
+    return dict(group.commands)  # type: ignore[attr-defined]
+
+
+def _options(command: Any) -> dict[str, Any]:
+    return {param.opts[0]: param for param in command.params if param.opts[0].startswith("-")}
+
+
+def _definition(param: Any) -> tuple[Any, ...]:
+    """What must be identical for one option in every command that takes it."""
+    return (tuple(param.opts), param.help, param.default, str(param.bare_type), param.is_flag, param.multiple)
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_each_command_takes_its_shared_option_groups(group: str) -> None:
+    options, commands = GROUPS[group]
+    every = _commands()
+    for command in commands:
+        missing = [o for o in options if o not in _options(every[command])]
+        assert not missing, f"`subaudit {command}` lacks {missing} of the {group} options"
+
+
+def test_an_option_several_commands_take_is_defined_once() -> None:
+    """Same flags, help, default and type wherever it appears (checked on every option, not only the groups)."""
+    seen: dict[str, dict[tuple[Any, ...], list[str]]] = {}
+    for name, command in _commands().items():
+        for flag, param in _options(command).items():
+            seen.setdefault(flag, {}).setdefault(_definition(param), []).append(name)
+    drifted = {flag: list(defs.values()) for flag, defs in seen.items()
+               if len(defs) > 1 and flag not in DIFFERENT_ON_PURPOSE}
+    assert not drifted, f"options defined differently across commands: {drifted}"
+
+
+def test_the_groups_check_can_fail() -> None:
+    """A command missing a group's option is reported (the check is not vacuous)."""
+    assert "--teacher" not in _options(_commands()["probe"])
+    assert "--backend" in _options(_commands()["probe"])
