@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install install-vllm test-vllm learned demo test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench bench-ray screenshot clean
+.PHONY: install install-vllm test-vllm learned demo docs test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench bench-ray screenshot clean
 
 install: $(VENV)/.installed
 
@@ -74,6 +74,11 @@ test-slow: install
 
 test-vllm: install-vllm
 	$(VLLM_VENV)/bin/pytest -m vllm
+
+# The documentation site: docs/ built by mkdocs into out/site. --strict turns every warning (a link
+# to a missing page or anchor, a page left out of the nav) into a failure; CI runs this.
+docs: install
+	$(BIN)/mkdocs build --strict  # not --quiet: it hides the warnings that --strict counts
 
 lint: install
 	$(BIN)/ruff check audit detectors tests fixtures benchmarks experiments

@@ -1,7 +1,7 @@
 """The bad-input corpus (tests/bad_inputs/): every case ends in a one-line error with a documented
 exit code, or is handled and counted in the report; never a traceback.
 
-README.md's "Bad input" table lists the same cases; a test keeps the two in step.
+docs/bad-input.md's "Bad input" table lists the same cases; a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -116,8 +116,8 @@ def test_bad_input_fails_in_one_line_with_its_exit_code(
     assert code == case.code, err
     assert lines and lines[-1].startswith("subaudit: error:") and case.message in lines[-1], err
     assert "Traceback" not in err and "internal error" not in err
-    # The README's wording is the real message, variable parts (paths, library text) elided with "…".
-    documented = {r[0].strip("`"): r[1] for r in _readme_table()}[case.name]
+    # The documented wording (docs/bad-input.md) is the real message, variable parts (paths, library text) elided with "…".
+    documented = {r[0].strip("`"): r[1] for r in _documented_table()}[case.name]
     for part in documented.split("…"):
         assert part.strip() in lines[-1], (part, lines[-1])
 
@@ -137,17 +137,17 @@ def test_bad_rows_are_handled_and_counted(
     assert report.input.rows_read == case.scored + sum(case.skipped.values())
 
 
-def _readme_table() -> list[list[str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Bad input", 1)[1].split("\n#", 1)[0]
+def _documented_table() -> list[list[str]]:
+    text = (ROOT / "docs" / "bad-input.md").read_text(encoding="utf-8")
+    section = text.split("## Bad input", 1)[1].split("\n#", 1)[0]
     return [[cell.strip() for cell in line.strip().strip("|").split("|")]
             for line in section.splitlines() if line.startswith("| ") and not line.startswith("| input")]
 
 
-def test_readme_table_lists_every_case_with_its_message_and_code() -> None:
-    rows = {re.sub(r"`", "", r[0]): r for r in _readme_table()}
+def test_documented_table_lists_every_case_with_its_message_and_code() -> None:
+    rows = {re.sub(r"`", "", r[0]): r for r in _documented_table()}
     for case in FAILURES + HANDLED:
-        assert case.name in rows, f"README 'Bad input' table misses {case.name}"
+        assert case.name in rows, f"docs/bad-input.md 'Bad input' table misses {case.name}"
         row = rows[case.name]
         if case.message:
             assert row[-1] == str(int(case.code)), (case.name, row)

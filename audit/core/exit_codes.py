@@ -1,4 +1,4 @@
-"""Process exit codes: an API for CI systems, so they live in one enum and in the README."""
+"""Process exit codes: an API for CI systems, so they live in one enum and in the README's table."""
 
 from enum import IntEnum
 

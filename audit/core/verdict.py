@@ -1,6 +1,6 @@
 """Verdict levels, the rule that maps a p-value to one, and how detector verdicts combine.
 
-Documented thresholds (README "Verdicts"): a detector's one-sided p-value below ``alpha``
+Documented thresholds (docs/method.md, "Verdicts"): a detector's one-sided p-value below ``alpha``
 (default 0.01) is *flagged*; below ``suspicious_alpha`` (default 0.05) is *suspicious*; otherwise
 *clean*.
 

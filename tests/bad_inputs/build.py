@@ -2,7 +2,7 @@
 
 Usage: python tests/bad_inputs/build.py
 Each file is one kind of bad input; tests/test_bad_inputs.py holds the expected outcome of each and
-README.md ("Bad input") the table of input -> message -> exit code.
+docs/bad-input.md ("Bad input") the table of input -> message -> exit code.
 """
 
 from __future__ import annotations
