@@ -116,7 +116,7 @@ def test_bad_input_fails_in_one_line_with_its_exit_code(
     assert code == case.code, err
     assert lines and lines[-1].startswith("subaudit: error:") and case.message in lines[-1], err
     assert "Traceback" not in err and "internal error" not in err
-    # The documented wording (docs/bad-input.md) is the real message, variable parts (paths, library text) elided with "…".
+    # The documented wording (docs/bad-input.md) is the real message, variable parts elided with "…".
     documented = {r[0].strip("`"): r[1] for r in _documented_table()}[case.name]
     for part in documented.split("…"):
         assert part.strip() in lines[-1], (part, lines[-1])
