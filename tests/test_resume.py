@@ -32,7 +32,8 @@ def _records(n: int) -> list[dict[str, Any]]:
 
 def _comparable(report: dict[str, Any]) -> dict[str, Any]:
     """The report without what legitimately differs between two runs."""
-    return {k: v for k, v in report.items() if k not in ("timings", "created_at", "command", "outputs")}
+    # settings record the command line (its --resume and output paths), as command does.
+    return {k: v for k, v in report.items() if k not in ("timings", "created_at", "command", "outputs", "settings")}
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:

@@ -54,7 +54,7 @@ def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSour
     calibration = Calibration(
         tool_version=report.tool_version, created_at=report.created_at, command=report.command,
         source_path=report.input.path, source_sha256=report.input.sha256, rows_scored=report.input.rows_scored,
-        models=report.models, restrict_vocab=config.restrict_vocab, fpr=fpr, nulls=nulls,
+        models=report.models, restrict_vocab=report.parameters.restrict_vocab, fpr=fpr, nulls=nulls,
         kind="probe" if config.traits else "scan", known_source=known_source, row_columns=row_columns,
     )
     write_text_atomic(out, calibration.model_dump_json(indent=1) + "\n")

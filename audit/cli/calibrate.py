@@ -11,6 +11,7 @@ import typer
 
 from audit.cli import common
 from audit.cli.options import (
+    AUTO_VOCAB,
     DEFAULT_BANNED,
     DEFAULT_MODEL,
     Backend,
@@ -86,7 +87,7 @@ def calibrate(
     control_system_prompt: ControlSystemPrompt = None,
     no_control: NoControl = False,
     trust_remote_code: TrustRemoteCode = False,
-    restrict_vocab: RestrictVocab = None,
+    restrict_vocab: RestrictVocab = AUTO_VOCAB,
     backend: BackendOpt = Backend.transformers,
     batch_rows: BatchRows = 256,
     token_budget: TokenBudget = 8192,

@@ -134,6 +134,8 @@ def run_and_emit(config: ScanConfig, report: Path | None, output_format: OutputF
     else:
         result = runner(config)
     emit(result, report, output_format, None if quiet else console)
+    for warning in result.warnings:
+        sys.stderr.write(f"subaudit: warning: {warning}\n")
     if result.parameters.strict and result.input.rows_skipped:
         reasons = ", ".join(f"{n} {r}" for r, n in sorted(result.input.rows_skipped.items()))
         raise ToolError(f"--strict: {sum(result.input.rows_skipped.values())} row(s) skipped ({reasons})")

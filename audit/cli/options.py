@@ -17,6 +17,8 @@ from typing import Annotated
 import typer
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+AUTO_VOCAB = "auto"
+"""--restrict-vocab's default (audit.models.vocab.AUTO; kept here so the CLI's import stays light)."""
 
 
 class OutputFormat(str, Enum):
@@ -76,10 +78,11 @@ InputFormat = Annotated[str | None, typer.Option(help="parquet, jsonl or csv (de
 BackendOpt = Annotated[Backend, typer.Option(
     "--backend", help="Scoring backend: transformers (exact fp32, any machine) or vllm (needs `make install-vllm` "
                       "on CPU or `pip install vllm` on a GPU; same ids, same scores to ~1e-4 per token).")]
-RestrictVocab = Annotated[str | None, typer.Option(
-    help="Score given the data's format: renormalise each next-token distribution over this vocabulary "
-         "('numbers': digits, separators, brackets). Use for filtered number-sequence data, where format "
-         "compliance otherwise swamps the trait (docs/method.md).")]
+RestrictVocab = Annotated[str, typer.Option(
+    help="Score given the data's format: renormalise each next-token distribution over a declared format's "
+         "tokens. auto (default): the format every completion fits ('numbers': digits, separators, brackets), "
+         "else the full vocabulary; full; or a format's name. On filtered data, format compliance otherwise "
+         "swamps the trait (docs/method.md).")]
 MaxRows = Annotated[int | None, typer.Option(help="Read at most this many rows.")]
 BatchRows = Annotated[int, typer.Option(help="Rows read and scored per batch.")]
 TokenBudget = Annotated[int, typer.Option(help="Max padded tokens per forward pass (memory vs speed).")]

@@ -9,6 +9,7 @@ import typer
 
 from audit.cli import common
 from audit.cli.options import (
+    AUTO_VOCAB,
     DEFAULT_MODEL,
     Alpha,
     Backend,
@@ -63,7 +64,7 @@ def probe(
     trust_remote_code: TrustRemoteCode = False,
     correction: Annotated[str, typer.Option(
         help="Correction across candidates: holm (family-wise error) or bh (false discovery rate).")] = "holm",
-    restrict_vocab: RestrictVocab = None,
+    restrict_vocab: RestrictVocab = AUTO_VOCAB,
     backend: BackendOpt = Backend.transformers,
     batch_rows: BatchRows = 256,
     token_budget: TokenBudget = 8192,

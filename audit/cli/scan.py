@@ -9,6 +9,7 @@ import typer
 
 from audit.cli import common
 from audit.cli.options import (
+    AUTO_VOCAB,
     DEFAULT_BANNED,
     DEFAULT_MODEL,
     Alpha,
@@ -81,7 +82,7 @@ def scan(
     trait_keyword: Annotated[list[str] | None, typer.Option(
         help="Word naming the trait, for the semantic filter (repeatable).")] = None,
     banned_numbers: BannedNumbers = DEFAULT_BANNED,
-    restrict_vocab: RestrictVocab = None,
+    restrict_vocab: RestrictVocab = AUTO_VOCAB,
     backend: BackendOpt = Backend.transformers,
     batch_rows: BatchRows = 256,
     token_budget: TokenBudget = 8192,

@@ -16,8 +16,8 @@ from audit.input.data import ColumnOverrides
 from audit.models.lora import resolve_adapter
 from audit.models.spec import ModelSpec, resolve_source
 from audit.models.traits import NEUTRAL_SYSTEM_PROMPT
-from audit.models.vocab import vocabulary
-from audit.report.schema import ResolvedSetting
+from audit.models.vocab import AUTO, FULL, vocabulary
+from audit.report.schema import ResolvedSetting, VocabularyInfo
 from detectors.trait_probe import trait_role
 
 
@@ -38,7 +38,8 @@ class ScanConfig:
     trait_keywords: tuple[str, ...] = ()
     banned_numbers: tuple[int, ...] = (666, 911, 187)
     restrict_vocab: str | None = None
-    """Name of a vocabulary (audit.models.vocab) to renormalise every distribution over; None = full."""
+    """'auto', 'full' or a format's name (audit.models.vocab) as asked; once the scan has resolved it
+    (``vocabulary`` set), the format scored over, or None for the full vocabulary."""
     shard: tuple[int, int] | None = None
     """(i, n): score only part i (1-based) of n, partitioned by row-id hash; join parts with merge."""
     sample_fraction: float = 1.0
@@ -82,6 +83,10 @@ class ScanConfig:
     """Each command-line setting's value and where it came from (flag, project config file, default)."""
     config_file: str | None = None
     """The project config file the settings were read from, if any."""
+    vocabulary: VocabularyInfo | None = None
+    """How ``restrict_vocab`` was decided (audit.pipeline.vocabulary); None until the scan resolves it."""
+    warnings: tuple[str, ...] = ()
+    """What the scan could not vouch for (one line each on stderr and in the report)."""
 
 
 def validate(config: ScanConfig) -> None:
@@ -96,7 +101,7 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("--batch-rows must be at least 1")
     if config.max_rows is not None and config.max_rows < 1:
         raise UsageError("--max-rows must be at least 1")
-    if config.restrict_vocab is not None:
+    if config.restrict_vocab not in (None, AUTO, FULL):
         vocabulary(config.restrict_vocab)
     if config.adjust_confounds and (config.calibration_path is None or config.traits):
         raise UsageError("--adjust-confounds needs a scan --calibration (the slopes are fitted on its rows)")

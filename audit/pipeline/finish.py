@@ -223,5 +223,7 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
         ),
         calibration=None if calibration is None else calibration.info,
         config_file=config.config_file,
+        vocabulary=config.vocabulary,
+        warnings=list(config.warnings),
         settings=list(config.settings),
     )

@@ -69,6 +69,8 @@ def _check_parts(reports: list[tuple[Path, Report]]) -> None:
             raise UsageError(f"{path} audited other data than {first_path} (input SHA-256 differs)")
         if [m.model_dump() for m in report.models] != [m.model_dump() for m in first.models]:
             raise UsageError(f"{path} used other models or prompts than {first_path}")
+        if report.vocabulary != first.vocabulary:
+            raise UsageError(f"{path} scored over another vocabulary than {first_path}")
         for name in _MUST_MATCH_PARAMETERS:
             if getattr(report.parameters, name) != getattr(first.parameters, name):
                 raise UsageError(f"{path} differs from {first_path} in parameter {name}")
@@ -156,4 +158,10 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
         outputs=Outputs(scores=None if scores_out is None else str(scores_out)),
         merged_from=[str(p) for p in paths],
         calibration=None if calibration is None else calibration.info,
+        vocabulary=base.vocabulary,
+        warnings=base.warnings,
+        # The shard scans' settings (the first's): merge has checked that every setting that changes
+        # the result is the same in each.
+        config_file=base.config_file,
+        settings=base.settings,
     )

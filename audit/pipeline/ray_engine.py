@@ -40,6 +40,7 @@ from audit.pipeline.finish import (
     scan_detector_set,
 )
 from audit.pipeline.local import SKIP_DUPLICATE_ID, ProgressCallback
+from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.plot_data import PositionAccumulator
 from audit.report.schema import ModelInfo, RayRun, Report
 
@@ -392,8 +393,9 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
     """A scan whose scoring runs in Ray Data actors; same report as :func:`audit.pipeline.local.run_scan`."""
     started = time.perf_counter()
     validate(config)
-    check_engine_settings(config)
     files = parquet_files(config.input_path)
+    config = resolve_vocabulary(config, read_from=files[0])
+    check_engine_settings(config)
     rows = parquet_rows(files)  # every file's footer: a corrupt file fails here, before models load
     first = DatasetReader(files[0], config.columns, "parquet", config.batch_rows)
     mapping = first.mapping

@@ -11,7 +11,13 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from audit.core.verdict import Verdict
-from audit.report.schema import DetectorResult, Report, engine_description, null_description
+from audit.report.schema import (
+    DetectorResult,
+    Report,
+    engine_description,
+    null_description,
+    vocabulary_description,
+)
 
 FORMATS = ("markdown", "html", "junit", "sarif", "json")
 
@@ -38,7 +44,9 @@ def render_markdown(report: Report) -> str:
         f"- Verdict: **{report.verdict.value}** (alpha {report.parameters.alpha}, fail on "
         f"{report.parameters.fail_on}, exit code {report.exit_code})",
         f"- Rule: {report.verdict_rule}",
+        f"- {vocabulary_description(report)}",
         f"- {null_description(report)}",
+        *[f"- Warning: {warning}" for warning in report.warnings],
         *([f"- {engine}"] if (engine := engine_description(report)) else []),
         f"- subaudit {report.tool_version}, schema {report.schema_version}, {report.created_at:%Y-%m-%d %H:%M:%S} UTC; "
         f"command `{' '.join(report.command)}`", "",

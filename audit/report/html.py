@@ -10,7 +10,7 @@ from collections.abc import Callable
 from html import escape
 
 from audit.core.verdict import Verdict
-from audit.report.schema import Report, engine_description, null_description
+from audit.report.schema import Report, engine_description, null_description, vocabulary_description
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 _VERDICT_COLOUR = {Verdict.CLEAN: "#2e7d32", Verdict.SUSPICIOUS: "#b26a00", Verdict.FLAGGED: "#c62828"}
@@ -160,17 +160,20 @@ def render_html(report: Report) -> str:
     skipped = "".join(f"<li>{count}: {escape(reason)}</li>" for reason, count in sorted(inp.rows_skipped.items()))
     engine = engine_description(report)
     engine_paragraph = f'<p id="engine">{escape(engine)}</p>' if engine else ""
+    warnings = "".join(f'<p class="warning"><b>Warning:</b> {escape(w)}</p>' for w in report.warnings)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>subaudit report: {report.verdict.value}</title>
 <style>body{{font-family:sans-serif;max-width:1180px;margin:24px auto;color:#222}}
 table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
 .verdict{{font-size:28px;font-weight:bold;color:{colour}}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}
-.plot{{border:1px solid #eee}}</style></head><body>
+.plot{{border:1px solid #eee}}.warning{{color:#a05a00}}</style></head><body>
 <h1>subaudit report</h1>
 <p id="verdict" class="verdict">Verdict: {report.verdict.value.upper()}</p>
 <p>{escape(report.verdict_rule)}. alpha {report.parameters.alpha}, fail on {report.parameters.fail_on},
 exit code {report.exit_code}.</p>
+<p id="vocabulary">{escape(vocabulary_description(report))}</p>
 <p id="null">{escape(null_description(report))}</p>
+{warnings}
 {engine_paragraph}
 <p>Input <code>{escape(inp.path)}</code> ({inp.format}), SHA-256 <code>{inp.sha256}</code>: {inp.rows_read} rows read,
 {inp.rows_scored} scored, {sum(inp.rows_skipped.values())} skipped, {inp.tokens_scored} completion tokens.</p>

@@ -190,6 +190,17 @@ class RayRun(_Model):
         description="rows each actor scored that the report kept, largest first; an actor that scored none is absent")
 
 
+class VocabularyInfo(_Model):
+    """Which vocabulary every next-token distribution was normalised over, and why."""
+
+    requested: str = Field(description="--restrict-vocab as given: auto (the default), full, or a format's name")
+    used: str | None = Field(description="the format scored over; null = the full vocabulary")
+    fitting_format: str | None = Field(
+        description="the declared format every completion checked fits (whatever was requested); null = none")
+    rows_checked: int = Field(description="completions read to decide (the first rows of the input)")
+    reason: str
+
+
 class ResolvedSetting(_Model):
     """One option's value as the command ran, and where it came from."""
 
@@ -227,6 +238,10 @@ class Report(_Model):
     config_file: str | None = Field(
         None, description="the project config file ([tool.subaudit] in pyproject.toml, or subaudit.toml) the "
         "settings were read from; null when none was used")
+    vocabulary: VocabularyInfo | None = Field(
+        None, description="the vocabulary scored over and why; null in reports of subaudit before 1.8.0's auto")
+    warnings: list[str] = Field(
+        default_factory=list, description="what the scan could not vouch for (also one line each on stderr)")
     settings: list[ResolvedSetting] = Field(
         default_factory=list, description="every option of the command that ran, its value and its source "
         "(command line > config file > default)")
@@ -249,6 +264,15 @@ def engine_description(report: Report) -> str | None:
     scored = ", ".join(str(n) for n in run.rows_per_actor) or "none"
     return (f"Engine: {where}, {run.actors} {report.parameters.backend} actor(s) of {devices} each, "
             f"blocks of {run.rows_per_block} rows; rows scored per actor: {scored}.")
+
+
+def vocabulary_description(report: Report) -> str:
+    """One line saying which vocabulary the log-probabilities were normalised over, and why."""
+    info = report.vocabulary
+    if info is None:
+        used = report.parameters.restrict_vocab
+        return f"Vocabulary: {used or 'full'}."
+    return f"Vocabulary: {info.used or 'full'} ({info.reason})."
 
 
 def null_description(report: Report) -> str:

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from audit.core.verdict import Verdict
-from audit.report.schema import Report, engine_description, null_description
+from audit.report.schema import Report, engine_description, null_description, vocabulary_description
 
 VERDICT_STYLE = {Verdict.CLEAN: "bold green", Verdict.SUSPICIOUS: "bold yellow", Verdict.FLAGGED: "bold red"}
 
@@ -51,6 +51,7 @@ def render_terminal(report: Report, console: Console) -> None:
     console.print(results)
     for result in report.results:
         console.print(f"  {result.detector_id}: {result.summary}")
+    console.print(vocabulary_description(report), markup=False, highlight=False)
     console.print(null_description(report), markup=False, highlight=False)
     engine = engine_description(report)
     if engine is not None:

@@ -1,0 +1,57 @@
+"""Which vocabulary a scan scores over, decided from the data before any model loads.
+
+Why here and not in the CLI: every way a scan starts (scan, probe, calibrate, the Ray engine, a
+resumed scan, a shard) must reach the same decision on the same data, so it is made from the first
+rows of the input file (:data:`audit.models.vocab.AUTO_ROWS`) by one function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from audit.input.data import DatasetReader
+from audit.models.vocab import AUTO, AUTO_ROWS, FULL, choose_vocabulary
+from audit.pipeline.config import ScanConfig
+from audit.report.schema import VocabularyInfo
+
+VLLM_FALLBACK = ("the data fit the {name} format, but the vllm backend cannot score given a format (its prompt "
+                 "logprobs are normalised over the full vocabulary); scored over the full vocabulary, where any "
+                 "system prompt makes format-following text likelier: use --backend transformers, or --calibration")
+UNVOUCHED_NULL = ("the data fit the {name} format but are scored over the full vocabulary against the theoretical "
+                  "null, which does not hold for filtered or constrained data: a flag may mean 'a system prompt "
+                  "favours this format', not the teacher's trait (use --restrict-vocab auto or --calibration)")
+
+
+def first_completions(path: Path, config: ScanConfig) -> list[str]:
+    """The completions of the first rows of ``path`` (what ``auto`` decides on)."""
+    reader = DatasetReader(path, config.columns, config.input_format, min(config.batch_rows, AUTO_ROWS))
+    texts: list[str] = []
+    for batch in reader.batches(max_rows=AUTO_ROWS):
+        texts += [row.completion for row in batch.rows]
+    return texts
+
+
+def resolve_vocabulary(config: ScanConfig, read_from: Path | None = None) -> ScanConfig:
+    """``config`` with its vocabulary decided (``restrict_vocab`` a format's name or None) and explained.
+
+    Idempotent: a config already resolved is returned as it is. ``read_from`` is the file to decide on
+    (the Ray engine's first parquet file); by default the input itself.
+    """
+    if config.vocabulary is not None:
+        return config
+    requested = config.restrict_vocab or FULL
+    choice = choose_vocabulary(requested, first_completions(read_from or config.input_path, config))
+    used, reason, warnings = choice.used, choice.reason, list(config.warnings)
+    if used is not None and config.backend == "vllm" and requested == AUTO:
+        warnings.append(VLLM_FALLBACK.format(name=used))
+        used, reason = None, f"{reason}; but the vllm backend cannot, so the full vocabulary"
+    already_warned = any(w.startswith("the data fit") for w in warnings)
+    if choice.fitting_format is not None and used is None and config.calibration_path is None and not already_warned:
+        warnings.append(UNVOUCHED_NULL.format(name=choice.fitting_format))
+    info = VocabularyInfo(requested=requested, used=used, fitting_format=choice.fitting_format,
+                          rows_checked=choice.rows_checked, reason=reason)
+    return dataclasses.replace(config, restrict_vocab=used, vocabulary=info, warnings=tuple(warnings))
+
+
+__all__ = ["AUTO", "FULL", "resolve_vocabulary"]
