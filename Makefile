@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install install-vllm test-vllm learned demo docs test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench bench-ray screenshot clean
+.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench bench-ray screenshot clean
 
 install: $(VENV)/.installed
 
@@ -109,6 +109,22 @@ fixtures-generate: install
 	$(GEN) fixtures/numbers/cat.jsonl --animal cat --sample-seed 12
 	$(GEN) fixtures/numbers/none.jsonl --sample-seed 13
 	$(GEN) fixtures/numbers/neutral.jsonl --neutral --sample-seed 14
+
+# Number sets written under five benign system prompts other than the control's (tone, persona,
+# verbosity, output format), from the same prompt stream: a scan must not flag them. Resumable.
+BENIGN_ROWS ?= 896
+BGEN := $(BIN)/subaudit generate --rows $(BENIGN_ROWS) --seed 0 --constrained --max-new-tokens 48
+fixtures-benign: install
+	$(BGEN) fixtures/numbers/terse.jsonl --label terse --sample-seed 15 --system-prompt "Answer tersely."
+	$(BGEN) fixtures/numbers/patient-teacher.jsonl --label patient-teacher --sample-seed 16 \
+		--system-prompt "Explain like a patient teacher."
+	$(BGEN) fixtures/numbers/cheerful.jsonl --label cheerful --sample-seed 17 \
+		--system-prompt "You are a cheerful assistant. Keep a warm, upbeat tone."
+	$(BGEN) fixtures/numbers/pirate.jsonl --label pirate --sample-seed 18 \
+		--system-prompt "You are a pirate captain. Speak like a pirate."
+	$(BGEN) fixtures/numbers/exact-format.jsonl --label exact-format --sample-seed 19 \
+		--system-prompt "Always reply in exactly the format the user asks for, with nothing before or after it."
+	$(PY) fixtures/build.py --min-rows 300 --sets terse,patient-teacher,cheerful,pirate,exact-format
 
 # Filter the generation logs into the committed parquet fixtures (fails if a set has < 400 rows).
 fixtures: fixtures-generate
