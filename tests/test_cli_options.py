@@ -27,6 +27,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "test": (("--alpha", "--suspicious-alpha", "--fail-on", "--calibration", "--seed", "--sample-fraction"),
              ("scan", "probe")),
     "outputs": (("--report", "--scores", "--format", "--quiet"), ("scan", "probe", "merge")),
+    "engine": (("--engine", "--ray-address", "--ray-actors"), ("scan", "probe")),
     "config": (("--config", "--no-config"), ("scan", "probe", "calibrate")),
     "probe candidates": (("--traits", "--traits-file", "--template"), ("probe", "calibrate")),
 }

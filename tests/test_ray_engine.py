@@ -33,22 +33,23 @@ def _write_parts(records: list[dict[str, Any]], folder: Path, cuts: list[int]) -
 
 
 def _scan_both_engines(model: Path, backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """Scan one dataset locally (one file) and on Ray (four files, 2 actors); everything must agree."""
+                       monkeypatch: pytest.MonkeyPatch, command: str = "scan") -> None:
+    """Scan (or probe) one dataset locally (one file) and on Ray (four files, 2 actors); everything must agree."""
     records = _records()
     whole = tmp_path / "whole.parquet"
     pq.write_table(pa.Table.from_pylist(records), whole)
     parts = tmp_path / "parts"
     _write_parts(records, parts, [11, 20, 33])
-    common = ["--reference", str(model), "--teacher-system-prompt", "You love owls.", "--semantic-filter",
-              "--backend", backend, "--quiet"]
+    models = (["--teacher-system-prompt", "You love owls.", "--semantic-filter"] if command == "scan"
+              else ["--traits", "owl,cat"])
+    common = ["--reference", str(model), *models, "--backend", backend, "--quiet"]
 
     # The local scan reads 7-row batches (batch boundaries exercised); the Ray scan keeps the default
     # 256, so the engine must cut the 45 rows into blocks itself for both actors to get work.
-    code, _, err = run_cli(["scan", str(whole), *common, "--batch-rows", "7", "--report", str(tmp_path / "local.json"),
+    code, _, err = run_cli([command, str(whole), *common, "--batch-rows", "7", "--report", str(tmp_path / "local.json"),
                             "--scores", str(tmp_path / "local.parquet")], capsys, monkeypatch)
     assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
-    code_ray, _, err = run_cli(["scan", str(parts), *common, "--engine", "ray", "--ray-actors", "2",
+    code_ray, _, err = run_cli([command, str(parts), *common, "--engine", "ray", "--ray-actors", "2",
                                 "--report", str(tmp_path / "ray.json"), "--scores", str(tmp_path / "ray.parquet")],
                                capsys, monkeypatch)
     assert code_ray == code, err
@@ -96,6 +97,12 @@ def _scan_both_engines(model: Path, backend: str, tmp_path: Path, capsys: pytest
 def test_ray_engine_equals_local_engine(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     _scan_both_engines(tiny_model, "transformers", tmp_path, capsys, monkeypatch)
+
+
+def test_ray_probe_equals_local_probe(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`probe --engine ray`: the candidates' ranking, tests and per-role sums equal the local probe's."""
+    _scan_both_engines(tiny_model, "transformers", tmp_path, capsys, monkeypatch, command="probe")
 
 
 @pytest.mark.vllm

@@ -100,6 +100,16 @@ SampleFraction = Annotated[float, typer.Option(
          "and counted.")]
 Seed = Annotated[int, typer.Option(help="Seed for sampling rows and the bootstrap interval.")]
 
+# --- the engine (scan, probe) ------------------------------------------------------------------------
+EngineOpt = Annotated[Engine, typer.Option(
+    "--engine", help="local: score in this process. ray: read parquet with Ray Data and score in actors, one "
+                     "backend each (extra 'ray'); DATA may then be a folder of parquet files.")]
+RayAddress = Annotated[str | None, typer.Option(
+    help="With --engine ray: the cluster to join (e.g. 'auto' or ray://head:10001); default a local runtime.")]
+RayActors = Annotated[int | None, typer.Option(
+    help="With --engine ray: scoring actors (default: one per CPU Ray can schedule; with --backend vllm on a "
+         "cluster with GPUs, one per GPU, each holding a whole GPU).")]
+
 # --- outputs (scan, probe, merge) -----------------------------------------------------------------
 ReportOut = Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")]
 ScoresOut = Annotated[Path | None, typer.Option("--scores", help="Write per-row scores here (parquet).")]

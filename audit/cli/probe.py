@@ -20,6 +20,7 @@ from audit.cli.options import (
     ConfigFile,
     ControlSystemPrompt,
     Engine,
+    EngineOpt,
     FailOn,
     FailOnOpt,
     FormatOpt,
@@ -31,6 +32,8 @@ from audit.cli.options import (
     OutputFormat,
     PromptCol,
     Quiet,
+    RayActors,
+    RayAddress,
     Reference,
     ReferenceSystemPrompt,
     ReportOut,
@@ -84,6 +87,9 @@ def probe(
     scores: ScoresOut = None,
     output_format: FormatOpt = OutputFormat.text,
     quiet: Quiet = False,
+    engine: EngineOpt = Engine.local,
+    ray_address: RayAddress = None,
+    ray_actors: RayActors = None,
     config: ConfigFile = None,
     no_config: NoConfig = False,
 ) -> int:
@@ -109,6 +115,7 @@ def probe(
         alpha=alpha, suspicious_alpha=suspicious_alpha, fail_on=Verdict(fail_on.value), token_budget=token_budget,
         batch_rows=batch_rows, seed=seed, max_rows=max_rows, sample_fraction=sample_fraction, scores_path=scores,
         trust_remote_code=trust_remote_code, calibration_path=calibration, command=common.command_line(),
-        settings=settings, config_file=config_file,
+        settings=settings, config_file=config_file, engine=engine.value, ray_address=ray_address,
+        ray_actors=ray_actors,
     )
-    return common.run_and_emit(scan_config, report, output_format, quiet, engine=Engine.local)
+    return common.run_and_emit(scan_config, report, output_format, quiet, engine)

@@ -22,6 +22,7 @@ from audit.cli.options import (
     ConfigFile,
     ControlSystemPrompt,
     Engine,
+    EngineOpt,
     FailOn,
     FailOnOpt,
     FormatOpt,
@@ -34,6 +35,8 @@ from audit.cli.options import (
     OutputFormat,
     PromptCol,
     Quiet,
+    RayActors,
+    RayAddress,
     Reference,
     ReferenceSystemPrompt,
     ReportOut,
@@ -116,15 +119,9 @@ def scan(
     scores: ScoresOut = None,
     output_format: FormatOpt = OutputFormat.text,
     quiet: Quiet = False,
-    engine: Annotated[Engine, typer.Option(
-        help="local: score in this process. ray: read parquet with Ray Data and score in actors, one "
-             "backend each (extra 'ray'); DATA may then be a folder of parquet files.")] = Engine.local,
-    ray_address: Annotated[str | None, typer.Option(
-        help="With --engine ray: the cluster to join (e.g. 'auto' or ray://head:10001); default a local runtime.")]
-        = None,
-    ray_actors: Annotated[int | None, typer.Option(
-        help="With --engine ray: scoring actors (default: one per CPU Ray can schedule; with --backend vllm "
-             "on a cluster with GPUs, one per GPU, each holding a whole GPU).")] = None,
+    engine: EngineOpt = Engine.local,
+    ray_address: RayAddress = None,
+    ray_actors: RayActors = None,
     config: ConfigFile = None,
     no_config: NoConfig = False,
 ) -> int:

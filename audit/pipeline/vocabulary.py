@@ -23,25 +23,30 @@ UNVOUCHED_NULL = ("the data fit the {name} format but are scored over the full v
                   "favours this format', not the teacher's trait (use --restrict-vocab auto or --calibration)")
 
 
-def first_completions(path: Path, config: ScanConfig) -> list[str]:
-    """The completions of the first rows of ``path`` (what ``auto`` decides on)."""
-    reader = DatasetReader(path, config.columns, config.input_format, min(config.batch_rows, AUTO_ROWS))
+def first_completions(paths: list[Path], config: ScanConfig) -> list[str]:
+    """The completions of the first rows of ``paths``, read in order (what ``auto`` decides on)."""
     texts: list[str] = []
-    for batch in reader.batches(max_rows=AUTO_ROWS):
-        texts += [row.completion for row in batch.rows]
+    for path in paths:
+        left = AUTO_ROWS - len(texts)
+        if left <= 0:
+            break
+        reader = DatasetReader(path, config.columns, config.input_format, min(config.batch_rows, AUTO_ROWS))
+        for batch in reader.batches(max_rows=left):
+            texts += [row.completion for row in batch.rows]
     return texts
 
 
-def resolve_vocabulary(config: ScanConfig, read_from: Path | None = None) -> ScanConfig:
+def resolve_vocabulary(config: ScanConfig, read_from: list[Path] | None = None) -> ScanConfig:
     """``config`` with its vocabulary decided (``restrict_vocab`` a format's name or None) and explained.
 
-    Idempotent: a config already resolved is returned as it is. ``read_from`` is the file to decide on
-    (the Ray engine's first parquet file); by default the input itself.
+    Idempotent: a config already resolved is returned as it is. ``read_from`` are the files to decide
+    on, in order (the Ray engine's parquet files, so it reads the rows a local scan of them would);
+    by default the input itself.
     """
     if config.vocabulary is not None:
         return config
     requested = config.restrict_vocab or FULL
-    choice = choose_vocabulary(requested, first_completions(read_from or config.input_path, config))
+    choice = choose_vocabulary(requested, first_completions(read_from or [config.input_path], config))
     used, reason, warnings = choice.used, choice.reason, list(config.warnings)
     if used is not None and config.backend == "vllm" and requested == AUTO:
         warnings.append(VLLM_FALLBACK.format(name=used))
