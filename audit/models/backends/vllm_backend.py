@@ -74,6 +74,10 @@ def _quiet_and_offline() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")  # the engine's C++ warnings (NUMA binding)
+    # When a scan is stopped (SIGTERM, Ctrl-C), multiprocessing's resource tracker, a separate process
+    # vLLM's engine starts, may warn of leaked semaphores after subaudit's own one-line error, racing
+    # it to the last line of stderr. The tracker reads its warning filters from this variable.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
 
 
 def _bind_all_cpus() -> None:
