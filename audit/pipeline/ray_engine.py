@@ -394,9 +394,9 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
     started = time.perf_counter()
     validate(config)
     files = parquet_files(config.input_path)
+    rows = parquet_rows(files)  # every file's footer: a corrupt file fails here, before models load
     config = resolve_vocabulary(config, read_from=files)
     check_engine_settings(config)
-    rows = parquet_rows(files)  # every file's footer: a corrupt file fails here, before models load
     first = DatasetReader(files[0], config.columns, "parquet", config.batch_rows)
     mapping = first.mapping
     if mapping.row_id is None:
