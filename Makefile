@@ -112,7 +112,7 @@ fixtures-generate: install
 
 # Number sets written under five benign system prompts other than the control's (tone, persona,
 # verbosity, output format), from the same prompt stream: a scan must not flag them. Resumable.
-BENIGN_ROWS ?= 1024
+BENIGN_ROWS ?= 1152
 BGEN := $(BIN)/subaudit generate --rows $(BENIGN_ROWS) --seed 0 --constrained --max-new-tokens 48
 fixtures-benign: install
 	$(BGEN) fixtures/numbers/terse.jsonl --label terse --sample-seed 15 --system-prompt "Answer tersely."
