@@ -91,10 +91,10 @@ def _command_params() -> dict[str, set[str]]:
 def _run_app() -> NoReturn:
     """Run the app; every way out is sys.exit with a documented code (and one line on stderr)."""
     try:
-        project, argv = config_from_argv(sys.argv[1:], Path.cwd())
+        project = config_from_argv(sys.argv[1:], Path.cwd())
         default_map = project.default_map(_command_params()) if project.path is not None else None
         meta = {"subaudit.config_file": project.path}
-        result = app(args=argv, standalone_mode=False, default_map=default_map, obj=meta)
+        result = app(standalone_mode=False, default_map=default_map, obj=meta)
     except SubauditError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:

@@ -39,7 +39,7 @@ def teacher_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
     """The teacher's system prompt from --teacher-system-prompt or --teacher-system-file (not both)."""
     if prompt is not None and prompt_file is not None:
         raise UsageError("give --teacher-system-prompt or --teacher-system-file, not both")
-    return prompt if prompt is not None else read_system_file(prompt_file)
+    return prompt or read_system_file(prompt_file)
 
 
 def control_prompt(prompt: str | None, no_control: bool) -> str | None:

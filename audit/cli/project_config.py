@@ -138,8 +138,8 @@ def _checked(path: Path, base: Path, key: str, value: Any, command: str | None) 
     return value
 
 
-def config_from_argv(argv: list[str], cwd: Path) -> tuple[ProjectConfig, list[str]]:
-    """The config file the command line names (or the one found from ``cwd``), with argv unchanged.
+def config_from_argv(argv: list[str], cwd: Path) -> ProjectConfig:
+    """The config file the command line names (or the one found from ``cwd``).
 
     ``--config``/``--no-config`` are read here, before click parses anything, because click needs the
     file's values as defaults when it builds the command; the commands also declare both options
@@ -147,18 +147,18 @@ def config_from_argv(argv: list[str], cwd: Path) -> tuple[ProjectConfig, list[st
     """
     argv_options = argv[: argv.index("--")] if "--" in argv else argv
     if "--no-config" in argv_options:
-        return ProjectConfig(), argv
+        return ProjectConfig()
     for i, arg in enumerate(argv_options):
         if arg == "--config":
             if i + 1 >= len(argv_options):
                 raise UsageError("--config needs a file path")
-            return load_config(Path(argv_options[i + 1])), argv
+            return load_config(Path(argv_options[i + 1]))
         if arg.startswith("--config="):
-            return load_config(Path(arg.split("=", 1)[1])), argv
+            return load_config(Path(arg.split("=", 1)[1]))
     if not any(command in argv_options for command in COMMANDS):
-        return ProjectConfig(), argv
+        return ProjectConfig()
     found = find_config(cwd)
-    return (load_config(found) if found is not None else ProjectConfig()), argv
+    return load_config(found) if found is not None else ProjectConfig()
 
 
 def setting_value(value: Any) -> Any:

@@ -51,8 +51,7 @@ def resolve_vocabulary(config: ScanConfig, read_from: list[Path] | None = None) 
     if used is not None and config.backend == "vllm" and requested == AUTO:
         warnings.append(VLLM_FALLBACK.format(name=used))
         used, reason = None, f"{reason}; but the vllm backend cannot, so the full vocabulary"
-    already_warned = any(w.startswith("the data fit") for w in warnings)
-    if choice.fitting_format is not None and used is None and config.calibration_path is None and not already_warned:
+    elif choice.fitting_format is not None and used is None and config.calibration_path is None:
         warnings.append(UNVOUCHED_NULL.format(name=choice.fitting_format))
     info = VocabularyInfo(requested=requested, used=used, fitting_format=choice.fitting_format,
                           rows_checked=choice.rows_checked, reason=reason)
