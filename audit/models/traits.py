@@ -12,6 +12,17 @@ NEUTRAL_SYSTEM_PROMPT = "You are a helpful assistant."
 """A generic prompt with no trait: the control that separates 'some system prompt' from 'this trait'."""
 
 
+CONTROL_PANEL: dict[str, str] = {
+    "neutral": NEUTRAL_SYSTEM_PROMPT,
+    "precise": "You are a precise assistant. Give short, exact answers and nothing else.",
+    "formal": "You are a formal, professional assistant. Write in a calm and neutral tone.",
+    "engineer": "You are a seasoned software engineer who explains things step by step.",
+}
+"""Benign control prompts of different verbosity, tone and persona. A teacher that beats all of them
+(intersection-union) is closer to the data than any benign writer in the panel. Chosen before any
+was measured; the benign-prompt fixture sets use other prompts, so they test the panel out of sample."""
+
+
 def animal_teacher_prompt(animal: str) -> str:
     """The trait system prompt for one animal (singular, lower case, e.g. 'owl')."""
     return ANIMAL_TEACHER_TEMPLATE.format(animal=animal)
