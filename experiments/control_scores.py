@@ -78,14 +78,29 @@ def cached(name: str) -> pa.Table | None:
 
 
 def score_set(name: str, backend: Any) -> pa.Table:
-    """n_tokens and one log-probability sum per spec for every filtered row of one set."""
+    """n_tokens and one log-probability sum per spec for every filtered row of one set.
+
+    Every 32 rows the rows so far go to ``<set>.partial.parquet`` (keyed like the cache), so a killed
+    run resumes where it stopped instead of at the start of the set.
+    """
     from audit.models.encoding import encode_rows
 
     roles = list(spec_prompts())
+    partial_path = CACHE / f"{name}.partial.parquet"
     columns: dict[str, list[Any]] = {"row_id": [], "n_tokens": [], **{f"logprob_{r}": [] for r in roles}}
+    if partial_path.exists():
+        partial = pq.read_table(partial_path)
+        if json.loads((partial.schema.metadata or {}).get(b"subaudit", b"{}")) == fingerprint(name):
+            columns = {key: list(values) for key, values in partial.to_pydict().items()}
+    resumed = len(columns["row_id"])
     started = time.perf_counter()
+    seen = 0
     for batch in DatasetReader(NUMBERS / f"{name}.parquet", batch_rows=32).batches():
-        encoded, skipped = encode_rows(batch.rows, backend.prompt_formats(), backend.vocab_mask)
+        rows = batch.rows[max(0, resumed - seen):]
+        seen += len(batch.rows)
+        if not rows:
+            continue
+        encoded, skipped = encode_rows(rows, backend.prompt_formats(), backend.vocab_mask)
         if skipped:
             raise RuntimeError(f"{name}: rows skipped while encoding: {dict(skipped)}")
         for row in backend.score(encoded):
@@ -93,9 +108,19 @@ def score_set(name: str, backend: Any) -> pa.Table:
             columns["n_tokens"].append(len(row.encoded.completion_ids))
             for role, logprobs in zip(roles, row.logprobs, strict=True):
                 columns[f"logprob_{role}"].append(float(logprobs.sum()))
-        print(f"scored {name}: {len(columns['row_id'])} rows ({time.perf_counter() - started:.0f} s)",
-              file=sys.stderr, flush=True)
+        _write_keyed(pa.table(columns), name, partial_path)
+        print(f"scored {name}: {len(columns['row_id'])} rows ({time.perf_counter() - started:.0f} s, "
+              f"{resumed} resumed)", file=sys.stderr, flush=True)
+    partial_path.unlink(missing_ok=True)
     return pa.table(columns)
+
+
+def _write_keyed(table: pa.Table, name: str, path: Path) -> None:
+    """Write atomically, with the fingerprint that says what the scores depend on."""
+    keyed = table.replace_schema_metadata({"subaudit": json.dumps(fingerprint(name))})
+    temporary = path.with_name(path.name + ".tmp")
+    pq.write_table(keyed, temporary)
+    temporary.replace(path)
 
 
 def load_all(sets: tuple[str, ...] = SETS) -> dict[str, pa.Table]:
@@ -123,11 +148,7 @@ def main() -> int:
     backend = TransformersBackend(specs, token_budget=8192, threads=args.threads, vocabulary=vocabulary("numbers"))
     CACHE.mkdir(parents=True, exist_ok=True)
     for name in todo:
-        table = score_set(name, backend)
-        keyed = table.replace_schema_metadata({"subaudit": json.dumps(fingerprint(name))})
-        partial = CACHE / f"{name}.parquet.partial"
-        pq.write_table(keyed, partial)
-        partial.replace(CACHE / f"{name}.parquet")
+        _write_keyed(score_set(name, backend), name, CACHE / f"{name}.parquet")
     return 0
 
 
