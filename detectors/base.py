@@ -49,6 +49,8 @@ class DetectorSettings:
     logprob_sum:<role>; a scan's reference_logprob_sum (what --adjust-confounds regresses on)."""
     adjust_confounds: bool = False
     """Remove the part of row LLR sums that length and base-model loss predict (fitted on the null rows)."""
+    tolerance: float = 0.0
+    """Nats per token a teacher must beat a baseline by: tests run on row sums minus tolerance x tokens."""
 
 
 class Detector(ABC):

@@ -80,20 +80,25 @@ class LikelihoodRatioDetector(Detector):
         p = self._prefix
         row_sums = columns[f"{p}llr_sum"]
         n_tokens = columns["n_tokens"]
-        test = one_sided_mean_test(row_sums, null_mean=0.0)
+        # The tolerance moves every null up by tau nats per token: the tests see row sums minus tau x tokens.
+        tau = settings.tolerance
+        margin = tau * n_tokens
+        raw = one_sided_mean_test(row_sums, null_mean=0.0)
+        test = one_sided_mean_test(row_sums - margin, null_mean=0.0) if tau else raw
         calibrated = (settings.nulls or {}).get(self.id)
-        p_value, null_text = test.p_value, f"E[row LLR sum] (teacher vs {self.baseline_role}) <= 0"
+        above = f" + {tau:g} x tokens" if tau else ""
+        p_value, null_text = test.p_value, f"E[row LLR sum] (teacher vs {self.baseline_role}) <= 0{above}"
         calibration_details: dict[str, Any] = {}
         if calibrated is not None:
             null_sums, null_tokens, threshold = calibrated.row_llr_sums, calibrated.row_tokens, \
                 calibrated.row_threshold_per_token
-            welch = one_sided_welch_test(row_sums, null_sums)
+            welch = one_sided_welch_test(row_sums - margin, null_sums)
             null_text = (f"E[row LLR sum] (teacher vs {self.baseline_role}) <= its mean on the calibration's "
-                         "known-source rows")
+                         f"known-source rows{above}")
             if settings.adjust_confounds:
                 audited, null, calibration_details = self._confounds_removed(columns, calibrated, settings)
                 calibration_details["unadjusted_calibrated_p_value"] = _finite_or_none(welch.p_value)
-                welch = one_sided_welch_test(audited, null)
+                welch = one_sided_welch_test(audited - margin, null)
                 null_text += ", after removing what length and base-model loss predict (fitted on those rows)"
             p_value = welch.p_value
             per_row = row_sums / n_tokens
@@ -119,21 +124,24 @@ class LikelihoodRatioDetector(Detector):
             statistic_name=f"pooled per-token LLR vs {self.baseline_role} (nats/token, total over total tokens)",
             statistic=_finite_or_none(pooled),
             p_value=_finite_or_none(p_value),
-            effect_size=_finite_or_none(test.cohens_d),
+            effect_size=_finite_or_none(raw.cohens_d),
             ci_low=_finite_or_none(low),
             ci_high=_finite_or_none(high),
             n_rows=test.n,
             summary=(
                 f"LLR vs {self.baseline_role} {pooled:+.4f} nats/token over {test.n} rows, {int(tokens)} tokens "
-                f"(row sums: mean {test.mean:+.3f}, t = {test.t_statistic:.2f}, one-sided p = {test.p_value:.3g})"
+                f"({f'tested against {tau:g} nats/token; ' if tau else ''}"
+                f"row sums: mean {raw.mean:+.3f}, "
+                f"t = {test.t_statistic:.2f}, one-sided p = {test.p_value:.3g})"
                 + (f"; vs calibrated null: p = {p_value:.3g}" if calibrated is not None else "")
             ),
             details={
                 "baseline_role": self.baseline_role,
-                "mean_row_llr_sum": _finite_or_none(test.mean),
+                "mean_row_llr_sum": _finite_or_none(raw.mean),
+                "tolerance": tau,
                 "mean_of_row_means": _finite_or_none(mean_of_means),
                 "t_statistic": _finite_or_none(test.t_statistic),
-                "std_row_llr_sum": _finite_or_none(test.std),
+                "std_row_llr_sum": _finite_or_none(raw.std),
                 "share_rows_positive": _finite_or_none(share_positive),
                 "tokens_scored": int(tokens),
                 "null_hypothesis": null_text,

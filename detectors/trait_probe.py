@@ -95,8 +95,10 @@ class TraitProbeDetector(Detector):
             columns[logprob_column(role)] = np.array([row.logprobs[index].sum() for row in rows], dtype=np.float64)
         return columns
 
-    def _candidates(self, columns: dict[str, np.ndarray], nulls: dict[str, np.ndarray] | None) -> list[_Candidate]:
+    def _candidates(self, columns: dict[str, np.ndarray], nulls: dict[str, np.ndarray] | None,
+                    tolerance: float = 0.0) -> list[_Candidate]:
         tokens = float(columns["n_tokens"].sum())
+        margin = tolerance * columns["n_tokens"]  # a candidate must beat the neutral control by this much
         neutral = columns[logprob_column(CONTROL_ROLE)]
         sums = {t: columns[logprob_column(trait_role(t))] for t in self.traits}
 
@@ -112,7 +114,7 @@ class TraitProbeDetector(Detector):
         def p_trait(own: np.ndarray, role: str,
                     null: dict[str, np.ndarray] | None) -> tuple[float, float, float, str | None]:
             """(t and p vs neutral, p vs the closest other candidate, which) under one null."""
-            t_neutral, p_neutral = p_value(own - neutral, role, CONTROL_ROLE, null)
+            t_neutral, p_neutral = p_value(own - neutral - margin, role, CONTROL_ROLE, null)
             others = [(p_value(own - sums[o], role, trait_role(o), null)[1], o) for o in self.traits
                       if trait_role(o) != role]
             p_others, closest = max(others) if others else (0.0, None)
@@ -137,7 +139,7 @@ class TraitProbeDetector(Detector):
 
     def summarize(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> DetectorResult:
         nulls = settings.null_columns or None
-        candidates = self._candidates(columns, nulls)
+        candidates = self._candidates(columns, nulls, settings.tolerance)
         raw = np.array([c.p_trait for c in candidates], dtype=np.float64)
         adjusted = adjust_p_values(np.nan_to_num(raw, nan=1.0), self.correction)
         named = [c.name for c, p in zip(candidates, adjusted, strict=True) if p < settings.alpha]
@@ -177,12 +179,14 @@ class TraitProbeDetector(Detector):
             statistic_name="pooled per-token LLR of the top-ranked candidate vs the neutral control (nats/token)",
             statistic=_finite(top.llr_vs_neutral), p_value=_finite(best_p), effect_size=None,
             n_rows=n_rows, summary=summary,
-            details={"ranking": ranking, "named": named, "correction": self.correction,
+            details={"ranking": ranking, "named": named, "correction": self.correction, "tolerance": settings.tolerance,
                      "candidates": len(candidates), "calibrated": nulls is not None,
                      "null_hypothesis": (
                          "per candidate: E[row LLR sum] vs neutral, or vs some other candidate, <= its mean on the "
-                         "calibration's known-source rows" if nulls is not None else
-                         "per candidate: E[row LLR sum] vs neutral <= 0, or vs some other candidate <= 0")},
+                         f"calibration's known-source rows (vs neutral: + {settings.tolerance:g} x tokens)"
+                         if nulls is not None else
+                         f"per candidate: E[row LLR sum] vs neutral <= {settings.tolerance:g} x tokens, or vs some "
+                         "other candidate <= 0")},
         )
 
 

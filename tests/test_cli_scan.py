@@ -173,3 +173,38 @@ def test_an_error_before_scoring_leaves_only_its_line_on_stderr(capsys: pytest.C
                            capsys, monkeypatch)
     assert code == ExitCode.USAGE_ERROR
     assert err == f"subaudit: error: input file not found: {tmp_path / 'missing.parquet'}\n"
+
+
+def test_tolerance_moves_every_null_up(tiny_model: Path, write_jsonl: Any, number_rows: list[dict[str, Any]],
+                                       tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """--tolerance tau tests row sums minus tau x tokens, for both baselines, and the report says so."""
+    from scipy import stats
+
+    data = write_jsonl(number_rows)
+    results = {}
+    for tau in ("0", "0.25"):
+        report_path, scores_path = tmp_path / f"report-{tau}.json", tmp_path / f"scores-{tau}.parquet"
+        run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "You love owls.",
+                 "--tolerance", tau, "--report", str(report_path), "--scores", str(scores_path)], capsys, monkeypatch)
+        results[tau] = (Report.model_validate_json(report_path.read_text()), pq.read_table(scores_path).to_pydict())
+    plain, shifted = results["0"][0], results["0.25"][0]
+    assert plain.parameters.tolerance == 0.0 and shifted.parameters.tolerance == 0.25
+    from audit.report.schema import null_description
+
+    assert "tolerance 0.25 nats/token" in null_description(shifted)
+    assert "<= 0)" in null_description(plain) and "tolerance" not in null_description(plain)
+    scores = results["0.25"][1]
+    for result, column in zip(shifted.results, ("llr_sum", "control_llr_sum"), strict=True):
+        margin = [s - 0.25 * n for s, n in zip(scores[column], scores["n_tokens"], strict=True)]
+        expected = stats.ttest_1samp(margin, 0.0, alternative="greater").pvalue
+        assert result.p_value == pytest.approx(expected, rel=1e-9)
+        assert result.details["tolerance"] == 0.25
+        assert "+ 0.25 x tokens" in result.details["null_hypothesis"]
+    for before, after in zip(plain.results, shifted.results, strict=True):
+        assert after.statistic == pytest.approx(before.statistic)  # the pooled LLR itself does not move
+        assert after.p_value is not None and before.p_value is not None and after.p_value > before.p_value
+    code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "x",
+                            "--tolerance", "-0.1"], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and err.strip().splitlines() == [
+        "subaudit: error: --tolerance must be in [0, 1) nats/token, got -0.1"]

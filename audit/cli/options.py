@@ -90,6 +90,9 @@ TokenBudget = Annotated[int, typer.Option(help="Max padded tokens per forward pa
 # --- the dataset test (scan, probe) ---------------------------------------------------------------
 Alpha = Annotated[float, typer.Option(help="p-value below which the verdict is 'flagged'.")]
 SuspiciousAlpha = Annotated[float, typer.Option(help="p-value below which the verdict is 'suspicious'.")]
+Tolerance = Annotated[float, typer.Option(
+    help="Smallest pooled per-token LLR (nats/token) over each baseline that counts as the teacher: every test "
+    "becomes H0: LLR <= tolerance (docs/method.md, 'Tolerance').")]
 FailOnOpt = Annotated[FailOn, typer.Option(
     "--fail-on", help="Exit 1 when the verdict is at or above this level.")]
 Calibration = Annotated[Path | None, typer.Option(

@@ -43,8 +43,10 @@ from audit.cli.options import (
     Seed,
     SuspiciousAlpha,
     TokenBudget,
+    Tolerance,
     TrustRemoteCode,
 )
+from audit.core.verdict import DEFAULT_TOLERANCE
 
 Traits = Annotated[str | None, typer.Option(
     help="Comma-separated candidates: any animal (through --template) or a built-in persona (misaligned, "
@@ -79,6 +81,7 @@ def probe(
     input_format: InputFormat = None,
     alpha: Alpha = 0.01,
     suspicious_alpha: SuspiciousAlpha = 0.05,
+    tolerance: Tolerance = DEFAULT_TOLERANCE,
     fail_on: FailOnOpt = FailOn.flagged,
     calibration: Calibration = None,
     seed: Seed = 0,
@@ -112,7 +115,8 @@ def probe(
         traits=tuple(common.candidates(traits, traits_file, template)), correction=correction,
         restrict_vocab=restrict_vocab, backend=backend.value,
         columns=common.columns(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
-        alpha=alpha, suspicious_alpha=suspicious_alpha, fail_on=Verdict(fail_on.value), token_budget=token_budget,
+        alpha=alpha, suspicious_alpha=suspicious_alpha, tolerance=tolerance, fail_on=Verdict(fail_on.value),
+        token_budget=token_budget,
         batch_rows=batch_rows, seed=seed, max_rows=max_rows, sample_fraction=sample_fraction, scores_path=scores,
         trust_remote_code=trust_remote_code, calibration_path=calibration, command=common.command_line(),
         settings=settings, config_file=config_file, engine=engine.value, ray_address=ray_address,

@@ -36,7 +36,7 @@ CONFIGURABLE = (
     "teacher", "teacher-adapter", "teacher-system-prompt", "teacher-system-file",
     "reference", "reference-system-prompt", "control-system-prompt", "no-control",
     "restrict-vocab", "backend", "token-budget", "batch-rows",
-    "calibration", "adjust-confounds", "alpha", "suspicious-alpha", "fail-on", "strict",
+    "calibration", "adjust-confounds", "alpha", "suspicious-alpha", "tolerance", "fail-on", "strict",
     "semantic-filter", "trait-keyword", "banned-numbers",
 )
 """The settings a project file may hold: what a CI gate fixes (models, vocabulary, null, thresholds)."""

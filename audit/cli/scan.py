@@ -50,9 +50,11 @@ from audit.cli.options import (
     TeacherSystemFile,
     TeacherSystemPrompt,
     TokenBudget,
+    Tolerance,
     TrustRemoteCode,
 )
 from audit.core.errors import UsageError
+from audit.core.verdict import DEFAULT_TOLERANCE
 
 
 def parse_shard(shard: str | None) -> tuple[int, int] | None:
@@ -97,6 +99,7 @@ def scan(
     input_format: InputFormat = None,
     alpha: Alpha = 0.01,
     suspicious_alpha: SuspiciousAlpha = 0.05,
+    tolerance: Tolerance = DEFAULT_TOLERANCE,
     fail_on: FailOnOpt = FailOn.flagged,
     calibration: Calibration = None,
     adjust_confounds: Annotated[bool, typer.Option(
@@ -159,6 +162,7 @@ def scan(
         backend=backend.value,
         alpha=alpha,
         suspicious_alpha=suspicious_alpha,
+        tolerance=tolerance,
         fail_on=Verdict(fail_on.value),
         token_budget=token_budget,
         batch_rows=batch_rows,

@@ -59,6 +59,9 @@ def least_severe(verdicts: list[Verdict]) -> Verdict:
 
 LIKELIHOOD_RATIO_FAMILY = ("llr", "llr-control")
 
+DEFAULT_TOLERANCE = 0.0
+"""Nats per token a teacher must beat each baseline by for a flag (``--tolerance``; docs/method.md)."""
+
 
 def dataset_verdict(results: list[tuple[str, Verdict]]) -> Verdict:
     """Combine (detector id, verdict) pairs as the module docstring describes."""

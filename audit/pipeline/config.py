@@ -11,7 +11,7 @@ from pathlib import Path
 
 from audit.core.atomic import check_writable
 from audit.core.errors import UsageError
-from audit.core.verdict import Verdict
+from audit.core.verdict import DEFAULT_TOLERANCE, Verdict
 from audit.input.data import ColumnOverrides
 from audit.models.lora import resolve_adapter
 from audit.models.spec import ModelSpec, resolve_source
@@ -70,6 +70,8 @@ class ScanConfig:
     """Scoring actors (each holds one backend); None = one per CPU (local) or per GPU with vLLM."""
     alpha: float = 0.01
     suspicious_alpha: float = 0.05
+    tolerance: float = DEFAULT_TOLERANCE
+    """Smallest per-token LLR over a baseline that counts as the teacher (each test's H0: LLR <= tolerance)."""
     fail_on: Verdict = Verdict.FLAGGED
     token_budget: int = 8192
     batch_rows: int = 256
@@ -95,6 +97,8 @@ def validate(config: ScanConfig) -> None:
         raise UsageError(f"--alpha must be between 0 and 1, got {config.alpha}")
     if not config.alpha <= config.suspicious_alpha < 1.0:
         raise UsageError("--suspicious-alpha must be at least --alpha and below 1")
+    if not 0.0 <= config.tolerance < 1.0:
+        raise UsageError(f"--tolerance must be in [0, 1) nats/token, got {config.tolerance}")
     if config.token_budget < 16:
         raise UsageError("--token-budget must be at least 16")
     if config.batch_rows < 1:

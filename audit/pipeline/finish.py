@@ -122,11 +122,12 @@ def conclude(detectors: DetectorSet, columns: dict[str, np.ndarray], settings: D
 
 
 def detector_settings(alpha: float, suspicious_alpha: float, seed: int, bootstrap_resamples: int,
-                      calibration: PreparedCalibration | None, adjust_confounds: bool) -> DetectorSettings:
+                      calibration: PreparedCalibration | None, adjust_confounds: bool,
+                      tolerance: float) -> DetectorSettings:
     """The detectors' test settings, with the calibrated null when there is one."""
     return DetectorSettings(alpha, suspicious_alpha, seed, bootstrap_resamples,
                             None if calibration is None else calibration.nulls,
-                            None if calibration is None else calibration.null_columns, adjust_confounds)
+                            None if calibration is None else calibration.null_columns, adjust_confounds, tolerance)
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
     columns = {name: np.concatenate(parts)[order] if parts else np.empty(0)
                for name, parts in state.columns.items()}
     settings = detector_settings(config.alpha, config.suspicious_alpha, config.seed, config.bootstrap_resamples,
-                                 calibration, config.adjust_confounds)
+                                 calibration, config.adjust_confounds, config.tolerance)
     conclusion = conclude(detectors, columns, settings, config.fail_on, config.strict, bool(skipped))
     mapping = scanned.mapping
     finished = time.perf_counter()
@@ -198,6 +199,7 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
         models=models,
         parameters=Parameters(
             backend=config.backend, alpha=config.alpha, suspicious_alpha=config.suspicious_alpha,
+            tolerance=config.tolerance,
             fail_on=config.fail_on.value, token_budget=config.token_budget, batch_rows=config.batch_rows,
             seed=config.seed, bootstrap_resamples=config.bootstrap_resamples, max_rows=config.max_rows,
             control_system_prompt=config.control_system_prompt, detectors=list(detectors.ids),

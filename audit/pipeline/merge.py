@@ -22,7 +22,7 @@ from audit.report.plot_data import merge_profiles
 from audit.report.schema import InputInfo, Outputs, PlotData, Report, Timings
 from detectors.base import DetectorContext
 
-_MUST_MATCH_PARAMETERS = ("backend", "alpha", "suspicious_alpha", "fail_on", "seed", "bootstrap_resamples",
+_MUST_MATCH_PARAMETERS = ("backend", "alpha", "suspicious_alpha", "tolerance", "fail_on", "seed", "bootstrap_resamples",
                           "max_rows", "control_system_prompt", "detectors", "trait_keywords", "banned_numbers",
                           "restrict_vocab", "sample_fraction", "adjust_confounds")
 
@@ -114,7 +114,7 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
                               tuple(params.banned_numbers))
     calibration = _calibration(reports)
     settings = detector_settings(params.alpha, params.suspicious_alpha, params.seed, params.bootstrap_resamples,
-                                 calibration, params.adjust_confounds)
+                                 calibration, params.adjust_confounds, params.tolerance)
     skipped: dict[str, int] = {}
     for _, report in reports:
         for reason, count in report.input.rows_skipped.items():

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.core.verdict import Verdict
 
-SCHEMA_VERSION = "1.8.0"
+SCHEMA_VERSION = "1.9.0"
 
 
 class _Model(BaseModel):
@@ -66,6 +66,7 @@ class Parameters(_Model):
     backend: str
     alpha: float
     suspicious_alpha: float
+    tolerance: float = Field(0.0, description="nats/token a teacher must beat each baseline by (H0: LLR <= tolerance)")
     fail_on: str
     token_budget: int
     batch_rows: int
@@ -278,8 +279,11 @@ def vocabulary_description(report: Report) -> str:
 def null_description(report: Report) -> str:
     """One line saying what the p-values were tested against, for every human-readable renderer."""
     info = report.calibration
+    tau = report.parameters.tolerance
+    margin = f"; tolerance {tau:g} nats/token: a flag needs the teacher to beat each baseline by more" if tau else ""
     if info is None:
-        return "Null: theoretical (E[row LLR sum] <= 0); no calibration was used."
+        bound = f"{tau:g} x tokens" if tau else "0"
+        return f"Null: theoretical (E[row LLR sum] <= {bound}); no calibration was used{margin}."
     made = info.known_source
     if made is not None and made.origin == "generated":
         source = (f"the reference's own completions to the prompts of {made.prompts_from} ({made.accepted} kept of "
@@ -288,4 +292,4 @@ def null_description(report: Report) -> str:
         source = f"known-source file {info.source_path}"
     adjusted = "; length and base-model loss removed first" if report.parameters.adjust_confounds else ""
     return (f"Null: calibration {info.path} (SHA-256 {info.sha256[:16]}..., {info.kind}), {info.rows} rows of "
-            f"{source}{adjusted}.")
+            f"{source}{adjusted}{margin}.")
