@@ -40,7 +40,7 @@ from audit.models.traits import CONTROL_PANEL, NEUTRAL_SYSTEM_PROMPT, animal_tea
 ROOT = Path(__file__).resolve().parents[1]
 NUMBERS = ROOT / "fixtures" / "numbers"
 CACHE = ROOT / "out" / "control-scores"
-SETS = ("owl", "none", "terse", "cheerful", "pirate", "patient-teacher", "neutral", "cat", "exact-format")
+SETS = ("owl", "terse", "cheerful", "pirate", "patient-teacher", "exact-format", "none", "neutral", "cat")
 """Scoring order: the sets that decide the design first, so a partial run is already useful."""
 
 PLACEBO_SYSTEM_PROMPT = ("You love teacups. You think about teacups all the time. teacups are your favorite object. "

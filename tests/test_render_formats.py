@@ -92,7 +92,8 @@ def test_markdown_carries_the_verdict_and_every_detector(
     for result in report.results:
         assert f"| {result.detector_id} |" in text and result.summary in text
     assert report.input.sha256 in text and "skipped 1: null completion" in text
-    assert "- Null: theoretical (E[row LLR sum] <= 0); no calibration was used." in text
+    assert report.null is not None and report.null.used == "theoretical"
+    assert f"- Null: theoretical (E[row LLR sum] <= 0); no calibration was used ({report.null.reason})." in text
     out = tmp_path / "report.md"
     code, stdout, _ = run_cli(["report", "render", str(saved_report), "--format", "markdown", "--out", str(out)],
                               capsys, monkeypatch)

@@ -65,13 +65,13 @@ def test_the_default_scan_decides_the_vocabulary_from_the_data(
     assert report.input.rows_scored == 12
 
 
-def test_full_vocabulary_on_data_that_fit_a_format_warns_in_one_line_and_in_the_report(
+def test_theoretical_null_over_the_full_vocabulary_on_formatted_data_warns_in_one_line_and_in_the_report(
         tiny_model: Path, write_jsonl: Any, number_rows: list[dict[str, Any]], tmp_path: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     report_path = tmp_path / "report.json"
     code, _, err = run_cli(["scan", str(write_jsonl(number_rows)), "--reference", str(tiny_model),
-                            "--teacher-system-prompt", "Owls!", "--restrict-vocab", "full", "--quiet",
-                            "--report", str(report_path)], capsys, monkeypatch)
+                            "--teacher-system-prompt", "Owls!", "--restrict-vocab", "full", "--null", "theoretical",
+                            "--quiet", "--report", str(report_path)], capsys, monkeypatch)
     report = Report.model_validate_json(report_path.read_text())
     assert code == report.exit_code
     assert report.vocabulary is not None and report.vocabulary.used is None

@@ -51,6 +51,19 @@ def control_prompt(prompt: str | None, no_control: bool) -> str | None:
     return None if no_control else (prompt or NEUTRAL_SYSTEM_PROMPT)
 
 
+def null_choice(null: str, calibration: Path | None) -> tuple[str, Path | None]:
+    """``--null`` and ``--calibration`` as (the null asked for, the calibration file, if any)."""
+    from audit.pipeline.config import NULL_AUTO, NULL_THEORETICAL
+
+    if null in (NULL_AUTO, NULL_THEORETICAL):
+        if calibration is not None and null == NULL_THEORETICAL:
+            raise UsageError("give --null theoretical or --calibration FILE, not both")
+        return null, calibration
+    if calibration is not None:
+        raise UsageError("give --null FILE or --calibration FILE, not both")
+    return null, Path(null)
+
+
 def columns(prompt_col: str | None, completion_col: str | None, messages_col: str | None,
             id_col: str | None) -> ColumnOverrides:
     from audit.input.data import ColumnOverrides

@@ -98,6 +98,14 @@ FailOnOpt = Annotated[FailOn, typer.Option(
 Calibration = Annotated[Path | None, typer.Option(
     help="Test against the null measured by `subaudit calibrate` (same models and settings) instead of the "
          "theoretical one.")]
+NullOpt = Annotated[str, typer.Option(
+    "--null", help="What the LLR tests are tested against: auto (theoretical where the scored vocabulary conditions on "
+    "the data's format or no format fits; else a null made from the reference's answers to the audited prompts, "
+    "cached), theoretical (E[row LLR] <= 0), or a calibration FILE (same as --calibration).")]
+NullRows = Annotated[int, typer.Option(
+    help="Rows (the reference's answers that pass the data's filter) an automatic null is measured on.")]
+NullCache = Annotated[Path | None, typer.Option(
+    help="Folder of cached automatic nulls (default $SUBAUDIT_CACHE_DIR/nulls, else ~/.cache/subaudit/nulls).")]
 SampleFraction = Annotated[float, typer.Option(
     help="Score a deterministic sample of this share of rows (by seeded id hash); all rows are read, checked "
          "and counted.")]

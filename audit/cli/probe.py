@@ -29,6 +29,9 @@ from audit.cli.options import (
     MaxRows,
     MessagesCol,
     NoConfig,
+    NullCache,
+    NullOpt,
+    NullRows,
     OutputFormat,
     PromptCol,
     Quiet,
@@ -84,6 +87,9 @@ def probe(
     tolerance: Tolerance = DEFAULT_TOLERANCE,
     fail_on: FailOnOpt = FailOn.flagged,
     calibration: Calibration = None,
+    null: NullOpt = "auto",
+    null_rows: NullRows = 200,
+    null_cache: NullCache = None,
     seed: Seed = 0,
     sample_fraction: SampleFraction = 1.0,
     report: ReportOut = None,
@@ -109,6 +115,7 @@ def probe(
     if report is not None:
         check_writable(report)
     config_file, settings = common.resolved_settings(ctx)
+    null, calibration = common.null_choice(null, calibration)
     scan_config = ScanConfig(
         input_path=data, reference=reference, reference_system_prompt=reference_system_prompt,
         control_system_prompt=common.control_prompt(control_system_prompt, False),
@@ -118,7 +125,8 @@ def probe(
         alpha=alpha, suspicious_alpha=suspicious_alpha, tolerance=tolerance, fail_on=Verdict(fail_on.value),
         token_budget=token_budget,
         batch_rows=batch_rows, seed=seed, max_rows=max_rows, sample_fraction=sample_fraction, scores_path=scores,
-        trust_remote_code=trust_remote_code, calibration_path=calibration, command=common.command_line(),
+        trust_remote_code=trust_remote_code, calibration_path=calibration, null=null, null_rows=null_rows,
+        null_cache=null_cache, command=common.command_line(),
         settings=settings, config_file=config_file, engine=engine.value, ray_address=ray_address,
         ray_actors=ray_actors,
     )

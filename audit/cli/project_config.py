@@ -36,11 +36,12 @@ CONFIGURABLE = (
     "teacher", "teacher-adapter", "teacher-system-prompt", "teacher-system-file",
     "reference", "reference-system-prompt", "control-system-prompt", "no-control",
     "restrict-vocab", "backend", "token-budget", "batch-rows",
-    "calibration", "adjust-confounds", "alpha", "suspicious-alpha", "tolerance", "fail-on", "strict",
+    "calibration", "null", "null-rows", "null-cache", "adjust-confounds", "alpha", "suspicious-alpha", "tolerance",
+    "fail-on", "strict",
     "semantic-filter", "trait-keyword", "banned-numbers",
 )
 """The settings a project file may hold: what a CI gate fixes (models, vocabulary, null, thresholds)."""
-PATH_KEYS = ("teacher-system-file", "calibration", "teacher-adapter")
+PATH_KEYS = ("teacher-system-file", "calibration", "teacher-adapter", "null-cache")
 """Always paths: resolved against the config file's folder."""
 MODEL_KEYS = ("teacher", "reference")
 """A model name or a path: resolved against the config file's folder when that path exists."""

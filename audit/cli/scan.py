@@ -32,6 +32,9 @@ from audit.cli.options import (
     MessagesCol,
     NoConfig,
     NoControl,
+    NullCache,
+    NullOpt,
+    NullRows,
     OutputFormat,
     PromptCol,
     Quiet,
@@ -102,6 +105,9 @@ def scan(
     tolerance: Tolerance = DEFAULT_TOLERANCE,
     fail_on: FailOnOpt = FailOn.flagged,
     calibration: Calibration = None,
+    null: NullOpt = "auto",
+    null_rows: NullRows = 200,
+    null_cache: NullCache = None,
     adjust_confounds: Annotated[bool, typer.Option(
         "--adjust-confounds", help="With --calibration: first remove from every row LLR sum, audited and known-"
                                    "source, the part its length and base-model loss predict (least squares on the "
@@ -139,6 +145,7 @@ def scan(
     if report is not None:
         check_writable(report)
     config_file, settings = common.resolved_settings(ctx)
+    null, calibration = common.null_choice(null, calibration)
     scan_config = ScanConfig(
         input_path=data,
         teacher=teacher,
@@ -171,6 +178,9 @@ def scan(
         scores_path=scores,
         trust_remote_code=trust_remote_code,
         calibration_path=calibration,
+        null=null,
+        null_rows=null_rows,
+        null_cache=null_cache,
         adjust_confounds=adjust_confounds,
         engine=engine.value,
         ray_address=ray_address,

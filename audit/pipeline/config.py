@@ -17,8 +17,11 @@ from audit.models.lora import resolve_adapter
 from audit.models.spec import ModelSpec, resolve_source
 from audit.models.traits import NEUTRAL_SYSTEM_PROMPT
 from audit.models.vocab import AUTO, FULL, vocabulary
-from audit.report.schema import ResolvedSetting, VocabularyInfo
+from audit.report.schema import NullInfo, ResolvedSetting, VocabularyInfo
 from detectors.trait_probe import trait_role
+
+NULL_AUTO, NULL_THEORETICAL = "auto", "theoretical"
+"""``--null`` values other than a calibration file (audit.pipeline.null_choice)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,14 @@ class ScanConfig:
     """The project config file the settings were read from, if any."""
     vocabulary: VocabularyInfo | None = None
     """How ``restrict_vocab`` was decided (audit.pipeline.vocabulary); None until the scan resolves it."""
+    null: str = NULL_AUTO
+    """'auto', 'theoretical' or a calibration file's path, as asked (``--null``)."""
+    null_rows: int = 200
+    """Known-source rows (accepted by the filter) an automatic null is measured on."""
+    null_cache: Path | None = None
+    """Folder of automatic nulls; None = audit.pipeline.null_choice.default_cache_dir()."""
+    null_info: NullInfo | None = None
+    """How the null was decided (audit.pipeline.null_choice); None until the scan resolves it."""
     warnings: tuple[str, ...] = ()
     """What the scan could not vouch for (one line each on stderr and in the report)."""
 
@@ -99,6 +110,8 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("--suspicious-alpha must be at least --alpha and below 1")
     if not 0.0 <= config.tolerance < 1.0:
         raise UsageError(f"--tolerance must be in [0, 1) nats/token, got {config.tolerance}")
+    if config.null_rows < 10:
+        raise UsageError(f"--null-rows must be at least 10, got {config.null_rows}")
     if config.token_budget < 16:
         raise UsageError("--token-budget must be at least 16")
     if config.batch_rows < 1:

@@ -226,6 +226,7 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
         calibration=None if calibration is None else calibration.info,
         config_file=config.config_file,
         vocabulary=config.vocabulary,
+        null=config.null_info,
         warnings=list(config.warnings),
         settings=list(config.settings),
     )

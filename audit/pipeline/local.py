@@ -31,6 +31,7 @@ from audit.pipeline.finish import (
     prepare_calibration,
     scan_detector_set,
 )
+from audit.pipeline.null_choice import resolve_null
 from audit.pipeline.scores_file import ScoresWriter
 from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.schema import ModelInfo, Report
@@ -73,7 +74,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     """Run a scan and return its report (the caller renders and writes it)."""
     started = time.perf_counter()
     validate(config)
-    config = resolve_vocabulary(config)
+    config = resolve_null(resolve_vocabulary(config))
     reader = DatasetReader(config.input_path, config.columns, config.input_format, config.batch_rows)
     specs = model_specs(config)
     backend = create_backend(

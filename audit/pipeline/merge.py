@@ -159,6 +159,7 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
         merged_from=[str(p) for p in paths],
         calibration=None if calibration is None else calibration.info,
         vocabulary=base.vocabulary,
+        null=base.null,
         warnings=base.warnings,
         # The shard scans' settings (the first's): merge has checked that every setting that changes
         # the result is the same in each.

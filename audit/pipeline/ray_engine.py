@@ -40,6 +40,7 @@ from audit.pipeline.finish import (
     scan_detector_set,
 )
 from audit.pipeline.local import SKIP_DUPLICATE_ID, ProgressCallback
+from audit.pipeline.null_choice import resolve_null
 from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.plot_data import PositionAccumulator
 from audit.report.schema import ModelInfo, RayRun, Report
@@ -395,7 +396,7 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
     validate(config)
     files = parquet_files(config.input_path)
     rows = parquet_rows(files)  # every file's footer: a corrupt file fails here, before models load
-    config = resolve_vocabulary(config, read_from=files)
+    config = resolve_null(resolve_vocabulary(config, read_from=files), can_generate=False)
     check_engine_settings(config)
     first = DatasetReader(files[0], config.columns, "parquet", config.batch_rows)
     mapping = first.mapping

@@ -17,10 +17,8 @@ from audit.report.schema import VocabularyInfo
 
 VLLM_FALLBACK = ("the data fit the {name} format, but the vllm backend cannot score given a format (its prompt "
                  "logprobs are normalised over the full vocabulary); scored over the full vocabulary, where any "
-                 "system prompt makes format-following text likelier: use --backend transformers, or --calibration")
-UNVOUCHED_NULL = ("the data fit the {name} format but are scored over the full vocabulary against the theoretical "
-                  "null, which does not hold for filtered or constrained data: a flag may mean 'a system prompt "
-                  "favours this format', not the teacher's trait (use --restrict-vocab auto or --calibration)")
+                 "system prompt makes format-following text likelier, so the theoretical null does not hold there "
+                 "(--null auto measures one; or use --backend transformers)")
 
 
 def first_completions(paths: list[Path], config: ScanConfig) -> list[str]:
@@ -51,8 +49,6 @@ def resolve_vocabulary(config: ScanConfig, read_from: list[Path] | None = None) 
     if used is not None and config.backend == "vllm" and requested == AUTO:
         warnings.append(VLLM_FALLBACK.format(name=used))
         used, reason = None, f"{reason}; but the vllm backend cannot, so the full vocabulary"
-    elif choice.fitting_format is not None and used is None and config.calibration_path is None:
-        warnings.append(UNVOUCHED_NULL.format(name=choice.fitting_format))
     info = VocabularyInfo(requested=requested, used=used, fitting_format=choice.fitting_format,
                           rows_checked=choice.rows_checked, reason=reason)
     return dataclasses.replace(config, restrict_vocab=used, vocabulary=info, warnings=tuple(warnings))

@@ -202,6 +202,18 @@ class VocabularyInfo(_Model):
     reason: str
 
 
+class NullInfo(_Model):
+    """Which null the likelihood-ratio tests used, and why (``--null``; audit.pipeline.null_choice)."""
+
+    requested: str = Field(description="--null as given: auto (the default), theoretical, or a calibration file")
+    used: str = Field(description="'theoretical' (E[row LLR] <= 0), 'file' (a calibration given), or 'automatic' "
+                      "(a calibration subaudit made from the reference's answers to the audited prompts)")
+    reason: str
+    path: str | None = Field(None, description="the calibration file used, if any")
+    key: str | None = Field(None, description="automatic null: SHA-256 of what it depends on (its cache name)")
+    reused: bool | None = Field(None, description="automatic null: true when read from the cache, false when made")
+
+
 class ResolvedSetting(_Model):
     """One option's value as the command ran, and where it came from."""
 
@@ -241,6 +253,8 @@ class Report(_Model):
         "settings were read from; null when none was used")
     vocabulary: VocabularyInfo | None = Field(
         None, description="the vocabulary scored over and why; null in reports of subaudit before 1.8.0's auto")
+    null: NullInfo | None = Field(
+        None, description="the null the tests used and why; null in reports of subaudit before 1.9.0's --null")
     warnings: list[str] = Field(
         default_factory=list, description="what the scan could not vouch for (also one line each on stderr)")
     settings: list[ResolvedSetting] = Field(
@@ -281,9 +295,10 @@ def null_description(report: Report) -> str:
     info = report.calibration
     tau = report.parameters.tolerance
     margin = f"; tolerance {tau:g} nats/token: a flag needs the teacher to beat each baseline by more" if tau else ""
+    why = f" ({report.null.reason})" if report.null is not None else ""
     if info is None:
         bound = f"{tau:g} x tokens" if tau else "0"
-        return f"Null: theoretical (E[row LLR sum] <= {bound}); no calibration was used{margin}."
+        return f"Null: theoretical (E[row LLR sum] <= {bound}); no calibration was used{why}{margin}."
     made = info.known_source
     if made is not None and made.origin == "generated":
         source = (f"the reference's own completions to the prompts of {made.prompts_from} ({made.accepted} kept of "
@@ -291,5 +306,8 @@ def null_description(report: Report) -> str:
     else:
         source = f"known-source file {info.source_path}"
     adjusted = "; length and base-model loss removed first" if report.parameters.adjust_confounds else ""
-    return (f"Null: calibration {info.path} (SHA-256 {info.sha256[:16]}..., {info.kind}), {info.rows} rows of "
-            f"{source}{adjusted}{margin}.")
+    kind = "automatic, " if report.null is not None and report.null.used == "automatic" else ""
+    reused = "" if report.null is None or report.null.reused is None else \
+        ("; reused from the cache" if report.null.reused else "; made now and cached")
+    return (f"Null: {kind}calibration {info.path} (SHA-256 {info.sha256[:16]}..., {info.kind}), {info.rows} rows of "
+            f"{source}{adjusted}{reused}{margin}.")
