@@ -13,7 +13,7 @@ import numpy as np
 from audit.calibration.file import CALIBRATED_DETECTORS, Calibration, null_sample
 from audit.core.atomic import check_writable, write_text_atomic
 from audit.core.errors import UsageError
-from audit.pipeline.config import ScanConfig, validate
+from audit.pipeline.config import NULL_THEORETICAL, ScanConfig, validate
 from audit.pipeline.local import run_scan
 from audit.report.schema import KnownSourceInfo, Report
 
@@ -44,7 +44,8 @@ def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSour
     check_before_scoring(config, out, fpr)
     with tempfile.TemporaryDirectory(prefix="subaudit-calibrate-") as folder:
         scores = Path(folder) / "scores.parquet"
-        report = run_scan(dataclasses.replace(config, scores_path=scores))
+        # The known-source rows' raw LLR sums are the null; no null is tested against here.
+        report = run_scan(dataclasses.replace(config, scores_path=scores, null=NULL_THEORETICAL))
         table = pq.read_table(scores).to_pydict()
     tokens = np.array(table["n_tokens"])
     nulls = {detector: null_sample(column, np.array(table[column]), tokens, fpr)

@@ -126,6 +126,19 @@ def emit(result: Report, report_path: Path | None, output_format: OutputFormat, 
         render_terminal(result, console)
 
 
+def prepared_null(config: ScanConfig) -> ScanConfig:
+    """The local scan's vocabulary and null decided, an automatic null made (and cached) if one is needed."""
+    from audit.models.backends import check_available
+    from audit.pipeline.automatic_null import make_automatic_null
+    from audit.pipeline.config import validate
+    from audit.pipeline.null_choice import resolve_null
+    from audit.pipeline.vocabulary import resolve_vocabulary
+
+    validate(config)
+    check_available(config.backend)
+    return resolve_null(resolve_vocabulary(config), maker=make_automatic_null)
+
+
 def run_and_emit(config: ScanConfig, report: Path | None, output_format: OutputFormat, quiet: bool,
                  engine: Engine) -> int:
     """Run a scan or probe on the chosen engine, write its outputs, and return its exit code."""
@@ -134,6 +147,8 @@ def run_and_emit(config: ScanConfig, report: Path | None, output_format: OutputF
     from audit.pipeline.local import run_scan
 
     runner = run_scan
+    if engine is Engine.local:
+        config = prepared_null(config)
     if engine is Engine.ray:
         from audit.pipeline.ray_engine import run_ray_scan
 

@@ -23,10 +23,11 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from audit import __version__
-from audit.core.errors import NothingAuditableError, UsageError
+from audit.core.errors import UsageError
 from audit.input.data import file_sha256
 from audit.pipeline.config import NULL_THEORETICAL, ScanConfig, model_specs
 from audit.report.schema import NullInfo
@@ -48,13 +49,18 @@ def default_cache_dir() -> Path:
     return base / "subaudit" / "nulls"
 
 
-def resolve_null(config: ScanConfig, can_generate: bool = True) -> ScanConfig:
+NullMaker = Callable[[ScanConfig, Path, str, Path], None]
+"""Makes an automatic null: (config, cache folder, key, calibration path) -> the file written at the path."""
+
+
+def resolve_null(config: ScanConfig, maker: NullMaker | None = None, can_generate: bool = True) -> ScanConfig:
     """``config`` with its null decided: ``calibration_path`` set when one is used, and ``null_info`` saying why.
 
     Runs after the vocabulary is resolved (it decides on that). Idempotent. An automatic null that
-    must be made is generated and measured here, before the scan loads its own models; where that
-    cannot run (``can_generate`` False: the Ray engine, whose input may be a folder) it is refused in
-    one line that says what to do instead.
+    must be made is made by ``maker`` (audit.pipeline.automatic_null.make_automatic_null, passed by the
+    command line before the engine loads its models; the engines pass none, so this module does not
+    import the scan it would run). Where it cannot be made (no maker; ``can_generate`` False: the Ray
+    engine, whose input may be a folder) it is refused in one line that says what to do instead.
     """
     if config.null_info is not None:
         return config
@@ -82,18 +88,22 @@ def resolve_null(config: ScanConfig, can_generate: bool = True) -> ScanConfig:
                          "auto would generate a null, which the Ray engine does not do: make one with `subaudit "
                          "calibrate` and pass --null FILE, or scan with --restrict-vocab auto")
     else:
-        return _automatic(config, fitting, warnings)
+        return _automatic(config, fitting, warnings, maker)
     return dataclasses.replace(config, null_info=info, warnings=tuple(warnings))
 
 
-def _automatic(config: ScanConfig, fitting: str, warnings: list[str]) -> ScanConfig:
+def _automatic(config: ScanConfig, fitting: str, warnings: list[str], maker: NullMaker | None) -> ScanConfig:
     """Reuse or make the cached calibration that serves as this scan's null."""
     folder = config.null_cache or default_cache_dir()
     key = null_key(config)
     path = folder / f"{key}.calibration.json"
     reused = path.exists()
     if not reused:
-        _make(config, folder, key, path)
+        if maker is None:
+            raise UsageError(f"the data fit the {fitting} format but are scored over the full vocabulary, and no "
+                             f"automatic null for them is cached in {folder}: run `subaudit scan`, which makes one, "
+                             "or pass --null FILE")
+        maker(config, folder, key, path)
     info = NullInfo(requested=config.null, used="automatic", path=str(path), key=key, reused=reused,
                     reason=f"the data fit the {fitting} format but are scored over the full vocabulary, where the "
                            "theoretical null does not hold; measured on the reference's own answers to the audited "
@@ -115,33 +125,3 @@ def null_key(config: ScanConfig) -> str:
         "columns": dataclasses.asdict(config.columns), "input_format": config.input_format,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-
-
-def _make(config: ScanConfig, folder: Path, key: str, path: Path) -> None:
-    """Generate the reference's answers to the audited prompts, filter them, and measure the null on them."""
-    from audit.calibration.known_source import KnownSourcePlan, generate_known_source
-    from audit.calibration.measure import calibrate
-    from audit.input.data import ColumnOverrides
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the null cache {folder}: {exc.strerror}") from exc
-    known = folder / f"{key}.known.parquet"
-    plan = KnownSourcePlan(
-        data=config.input_path, reference=config.reference, reference_system_prompt=config.reference_system_prompt,
-        columns=config.columns, input_format=config.input_format, rows=config.null_rows, filter="auto",
-        banned_numbers=config.banned_numbers, constrained=True, seed=config.seed,
-        trust_remote_code=config.trust_remote_code)
-    try:
-        info = generate_known_source(plan, known)
-    except NothingAuditableError as exc:
-        first = str(exc).split(" (raise")[0]
-        raise NothingAuditableError(
-            f"cannot make the automatic null: {first}; scan with --restrict-vocab auto, or make a null with "
-            "`subaudit calibrate --max-samples N` and pass --null FILE") from exc
-    measured = dataclasses.replace(
-        config, input_path=known, columns=ColumnOverrides(row_id="id"), input_format=None, null=NULL_THEORETICAL,
-        null_info=None, calibration_path=None, scores_path=None, evidence_path=None, resume=False, shard=None,
-        sample_fraction=1.0, max_rows=None, engine="local", warnings=())
-    calibrate(measured, path, AUTO_NULL_FPR, info)

@@ -396,8 +396,9 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
     validate(config)
     files = parquet_files(config.input_path)
     rows = parquet_rows(files)  # every file's footer: a corrupt file fails here, before models load
-    config = resolve_null(resolve_vocabulary(config, read_from=files), can_generate=False)
+    config = resolve_vocabulary(config, read_from=files)
     check_engine_settings(config)
+    config = resolve_null(config, can_generate=False)
     first = DatasetReader(files[0], config.columns, "parquet", config.batch_rows)
     mapping = first.mapping
     if mapping.row_id is None:

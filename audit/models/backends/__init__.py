@@ -18,6 +18,15 @@ if TYPE_CHECKING:
 BACKENDS = ("transformers", "vllm")
 
 
+def check_available(name: str) -> None:
+    """Raise the one-line usage error ``create_backend`` would, without loading anything."""
+    if name == "vllm":
+        from audit.models.backends.vllm_backend import INSTALL_HINT, vllm_available
+
+        if not vllm_available():
+            raise UsageError(INSTALL_HINT)
+
+
 def create_backend(
     name: str,
     specs: Sequence[ModelSpec],
