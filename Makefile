@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment attribution bench bench-ray screenshot clean
+.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults attribution bench bench-ray screenshot clean
 
 install: $(VENV)/.installed
 
@@ -152,6 +152,14 @@ learned: install
 # The detection experiment: writes experiments/RESULTS.md (about 30 minutes of scoring on 2 cores).
 experiment: install
 	$(PY) -m experiments.experiment --seed 0 --subsamples 200 --alpha 0.01
+
+# Which null for the default scan (issue 20): scores every number set, benign-prompt sets included,
+# under the reference, both teachers, the neutral control, a panel of benign controls and a placebo
+# (resumable, cached in out/control-scores; about 3 hours on 2 cores), then compares the rules side
+# by side in experiments/DEFAULTS.md.
+defaults: install
+	$(PY) -m experiments.control_scores
+	$(PY) -m experiments.defaults --seed 0 --subsamples 1000 --alpha 0.01
 
 # Throughput, memory and roofline benchmark: writes benchmarks/RESULTS.md (about 15 minutes on 2
 # cores). lm-evaluation-harness is installed here, not by `make install`, as an optional baseline.
