@@ -34,8 +34,9 @@ from audit.core.nulls import Null
 from audit.core.stats import bootstrap_ratio_interval, fit_confounds, one_sided_mean_test, one_sided_welch_test
 from audit.core.verdict import verdict_from_p
 from audit.models.backends.base import ScoredRow
+from audit.models.traits import PANEL_ROLE_PREFIX
 from audit.report.schema import DetectorResult
-from detectors.base import Detector, DetectorSettings
+from detectors.base import Detector, DetectorContext, DetectorSettings
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -173,3 +174,83 @@ class ControlLikelihoodRatioDetector(LikelihoodRatioDetector):
     )
     baseline_role = "control"
     row_columns = ("n_tokens", "control_llr_sum", "control_llr_mean", "control_logprob_sum")
+
+
+class _PanelMember(LikelihoodRatioDetector):
+    """Teacher vs one panel control; an instance per member, inside :class:`PanelLikelihoodRatioDetector`."""
+
+    title = "Teacher/panel-control log-likelihood ratio"
+
+    def __init__(self, context: DetectorContext, role: str) -> None:
+        super().__init__(context)
+        self.baseline_role = role
+        self.id = f"llr-{role}"  # type: ignore[misc]  # 'llr-panel:<name>': its calibrated null's key
+        p = self._prefix
+        self.row_columns = ("n_tokens", f"{p}llr_sum", f"{p}llr_mean", f"{role}_logprob_sum")
+
+
+class PanelLikelihoodRatioDetector(Detector):
+    """Teacher vs every benign control of a panel: the data must be closer to the teacher than to each.
+
+    A single control can sit farther from the data than the teacher does although neither wrote
+    them (data written under some other benign prompt, closer in style to the teacher's). A panel of
+    benign prompts of different tone, persona and verbosity makes that less likely: the teacher
+    must beat every member. One one-sided test per member (as ``llr-control``), combined by
+    intersection-union: p = the largest member p-value, a level-alpha test; the statistic reported
+    is the pooled LLR against the member that binds (largest p).
+    """
+
+    id = "llr-panel"
+    title = "Teacher/control-panel log-likelihood ratios"
+    description = (
+        "Per panel control C (reference weights, a benign system prompt): pooled per-token log T - log C and a "
+        "one-sided t-test on row sums; p = the largest over the panel (the teacher must beat every member)."
+    )
+    row_columns: tuple[str, ...] = ()
+
+    def __init__(self, context: DetectorContext) -> None:
+        super().__init__(context)
+        roles = [r for r in context.roles if r.startswith(PANEL_ROLE_PREFIX)]
+        if not roles:
+            raise ValueError("the panel detector needs at least one panel:<name> role")
+        self.members = [_PanelMember(context, role) for role in roles]
+        self.row_columns = tuple(dict.fromkeys(c for m in self.members for c in m.row_columns))
+
+    def score_rows(self, rows: Sequence[ScoredRow]) -> dict[str, np.ndarray]:
+        columns: dict[str, np.ndarray] = {}
+        for member in self.members:
+            columns.update(member.score_rows(rows))
+        return columns
+
+    def summarize(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> DetectorResult:
+        results = [member.summarize(columns, settings) for member in self.members]
+        p_values = [1.0 if r.p_value is None else r.p_value for r in results]
+        binding = results[int(np.argmax(p_values))]
+        p_value = max(p_values)
+        names = [m.baseline_role[len(PANEL_ROLE_PREFIX):] for m in self.members]
+        return DetectorResult(
+            detector_id=self.id,
+            title=self.title,
+            verdict=verdict_from_p(p_value, settings.alpha, settings.suspicious_alpha),
+            statistic_name="pooled per-token LLR vs the binding panel control (largest p; nats/token)",
+            statistic=binding.statistic,
+            p_value=_finite_or_none(p_value),
+            effect_size=binding.effect_size,
+            ci_low=binding.ci_low,
+            ci_high=binding.ci_high,
+            n_rows=binding.n_rows,
+            summary=(f"beats every one of {len(results)} panel controls at p = {p_value:.3g} (binding: "
+                     f"{binding.details['baseline_role'][len(PANEL_ROLE_PREFIX):]}; "
+                     + "; ".join(f"{name} {r.statistic if r.statistic is not None else float('nan'):+.4f}"
+                                 for name, r in zip(names, results, strict=True)) + " nats/token)"),
+            details={
+                "tolerance": settings.tolerance,
+                "binding_member": binding.details["baseline_role"][len(PANEL_ROLE_PREFIX):],
+                "members": [{"name": name, "pooled_llr": r.statistic, "p_value": r.p_value,
+                             "null_hypothesis": r.details["null_hypothesis"],
+                             "calibrated": bool(r.details.get("calibrated", False))}
+                            for name, r in zip(names, results, strict=True)],
+                "null_hypothesis": "for some panel control C: E[row LLR sum] (teacher vs C) <= 0"
+                                   + (f" + {settings.tolerance:g} x tokens" if settings.tolerance else ""),
+            },
+        )

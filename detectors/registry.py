@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from detectors.base import Detector
 from detectors.learned import LearnedDetector
-from detectors.llr import ControlLikelihoodRatioDetector, LikelihoodRatioDetector
+from detectors.llr import ControlLikelihoodRatioDetector, LikelihoodRatioDetector, PanelLikelihoodRatioDetector
 from detectors.semantic_filter import SemanticFilterDetector
 from detectors.trait_probe import TraitProbeDetector, TraitProbeDetectorBH
 
 DETECTORS: dict[str, type[Detector]] = {
     LikelihoodRatioDetector.id: LikelihoodRatioDetector,
     ControlLikelihoodRatioDetector.id: ControlLikelihoodRatioDetector,
+    PanelLikelihoodRatioDetector.id: PanelLikelihoodRatioDetector,
     SemanticFilterDetector.id: SemanticFilterDetector,
     TraitProbeDetector.id: TraitProbeDetector,
     TraitProbeDetectorBH.id: TraitProbeDetectorBH,
@@ -18,7 +19,7 @@ DETECTORS: dict[str, type[Detector]] = {
 }
 
 def scan_detectors(with_control: bool, semantic_filter: bool, probe_correction: str | None = None,
-                   learned: bool = False) -> tuple[str, ...]:
+                   learned: bool = False, with_panel: bool = False) -> tuple[str, ...]:
     """The detectors a scan runs: always llr; the control, the text filter and the learned one when asked for.
 
     A probe (``probe_correction`` set) runs the trait probe instead of the teacher detectors.
@@ -30,6 +31,8 @@ def scan_detectors(with_control: bool, semantic_filter: bool, probe_correction: 
         chosen.append(LikelihoodRatioDetector.id)
     if with_control and probe_correction is None:
         chosen.append(ControlLikelihoodRatioDetector.id)
+    if with_panel and probe_correction is None:
+        chosen.append(PanelLikelihoodRatioDetector.id)
     if semantic_filter:
         chosen.append(SemanticFilterDetector.id)
     if learned and probe_correction is None:

@@ -347,3 +347,23 @@ def test_a_calibration_made_for_one_teacher_adapter_is_refused_for_another() -> 
         check_matches(calibration, [_model("reference"), _model("teacher", adapter_sha256="b" * 64)], None)
     with pytest.raises(UsageError, match="other models"):
         check_matches(calibration, [_model("reference"), _model("teacher")], None)
+
+
+def test_a_control_panel_is_calibrated_member_by_member(
+        tiny_model: Path, write_jsonl: Any, number_rows: list[dict[str, Any]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """calibrate --control-panel stores a null per member; a scan of the same rows against it sits at p = 0.5."""
+    known, calibration, report = write_jsonl(number_rows), tmp_path / "cal.json", tmp_path / "report.json"
+    models = ["--reference", str(tiny_model), "--teacher-system-prompt", "Owls!", "--control-panel", "builtin"]
+    code, _, err = run_cli(["calibrate", "--known-source", str(known), "--out", str(calibration), *models],
+                           capsys, monkeypatch)
+    assert code == 0, err
+    loaded, _ = load_calibration(calibration)
+    assert set(loaded.nulls) == {"llr", "llr-control", "llr-panel:precise", "llr-panel:formal", "llr-panel:engineer"}
+    run_cli(["scan", str(known), *models, "--calibration", str(calibration), "--report", str(report)],
+            capsys, monkeypatch)
+    panel = next(r for r in json.loads(report.read_text())["results"] if r["detector_id"] == "llr-panel")
+    assert [m["calibrated"] for m in panel["details"]["members"]] == [True, True, True]
+    assert [m["p_value"] for m in panel["details"]["members"]] == pytest.approx([0.5, 0.5, 0.5], abs=1e-9)
+    code, _, err = run_cli(["scan", str(known), *models[:4], "--calibration", str(calibration)], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and len(err.strip().splitlines()) == 1, "a panel's null fits only that panel"

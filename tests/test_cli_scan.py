@@ -208,3 +208,52 @@ def test_tolerance_moves_every_null_up(tiny_model: Path, write_jsonl: Any, numbe
                             "--tolerance", "-0.1"], capsys, monkeypatch)
     assert code == ExitCode.USAGE_ERROR and err.strip().splitlines() == [
         "subaudit: error: --tolerance must be in [0, 1) nats/token, got -0.1"]
+
+
+def test_control_panel_must_be_beaten_member_by_member(tiny_model: Path, write_jsonl: Any,
+                                                       number_rows: list[dict[str, Any]], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """--control-panel adds a control per member; llr-panel's p is the largest member p (intersection-union)."""
+    from scipy import stats
+
+    from audit.models.traits import builtin_panel
+
+    data = write_jsonl(number_rows)
+    report_path, scores_path = tmp_path / "report.json", tmp_path / "scores.parquet"
+    code, _, _ = run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "Owls!",
+                          "--control-panel", "builtin", "--report", str(report_path), "--scores", str(scores_path)],
+                         capsys, monkeypatch)
+    report = Report.model_validate_json(report_path.read_text())
+    members = builtin_panel()
+    assert [m.role for m in report.models] == ["reference", "teacher", "control",
+                                               *(f"panel:{name}" for name, _ in members)]
+    assert [m.system_prompt for m in report.models[3:]] == [prompt for _, prompt in members]
+    assert [r.detector_id for r in report.results] == ["llr", "llr-control", "llr-panel"]
+    panel = report.results[2]
+    scores = pq.read_table(scores_path).to_pydict()
+    expected = []
+    for name, _ in members:
+        sums = scores[f"panel:{name}_llr_sum"]
+        teacher = scores["teacher_logprob_sum"]
+        baseline = scores[f"panel:{name}_logprob_sum"]
+        assert sums == pytest.approx([t - b for t, b in zip(teacher, baseline, strict=True)], abs=1e-9)
+        expected.append(stats.ttest_1samp(sums, 0.0, alternative="greater").pvalue)
+    assert panel.p_value == pytest.approx(max(expected), rel=1e-9)
+    assert [m["p_value"] for m in panel.details["members"]] == pytest.approx(expected, rel=1e-9)
+    assert report.verdict == least_severe([r.verdict for r in report.results])
+    assert code == report.exit_code
+
+    panel_file = tmp_path / "panel.txt"
+    panel_file.write_text("# two members\nterse = Answer tersely.\n\nchef = You are a chef.\n", encoding="utf-8")
+    run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "Owls!",
+             "--control-panel", str(panel_file), "--report", str(report_path)], capsys, monkeypatch)
+    from_file = Report.model_validate_json(report_path.read_text())
+    assert [(m.role, m.system_prompt) for m in from_file.models[3:]] == [
+        ("panel:terse", "Answer tersely."), ("panel:chef", "You are a chef.")]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("terse Answer tersely.\n", encoding="utf-8")
+    code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "Owls!",
+                            "--control-panel", str(bad)], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and err.strip().splitlines() == [
+        f"subaudit: error: {bad}: control panel line 1: expected 'name = system prompt'"]

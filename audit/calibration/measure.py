@@ -13,6 +13,7 @@ import numpy as np
 from audit.calibration.file import CALIBRATED_DETECTORS, Calibration, null_sample
 from audit.core.atomic import check_writable, write_text_atomic
 from audit.core.errors import UsageError
+from audit.models.traits import PANEL_ROLE_PREFIX
 from audit.pipeline.config import NULL_THEORETICAL, ScanConfig, validate
 from audit.pipeline.local import run_scan
 from audit.report.schema import KnownSourceInfo, Report
@@ -48,8 +49,12 @@ def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSour
         report = run_scan(dataclasses.replace(config, scores_path=scores, null=NULL_THEORETICAL))
         table = pq.read_table(scores).to_pydict()
     tokens = np.array(table["n_tokens"])
+    calibrated = dict(CALIBRATED_DETECTORS)
+    # Panel controls: one null per member, keyed as that member's test looks it up ('llr-panel:<name>').
+    calibrated.update({f"llr-{name[:-len('_llr_sum')]}": name for name in table
+                       if name.startswith(PANEL_ROLE_PREFIX) and name.endswith("_llr_sum")})
     nulls = {detector: null_sample(column, np.array(table[column]), tokens, fpr)
-             for detector, column in CALIBRATED_DETECTORS.items() if column in table}
+             for detector, column in calibrated.items() if column in table}
     kept = ("n_tokens", "logprob_sum:") if config.traits else ("reference_logprob_sum",)
     row_columns = {name: [float(x) for x in values] for name, values in table.items() if name.startswith(kept)}
     calibration = Calibration(

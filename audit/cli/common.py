@@ -64,6 +64,26 @@ def null_choice(null: str, calibration: Path | None) -> tuple[str, Path | None]:
     return null, Path(null)
 
 
+def control_panel(value: str) -> tuple[tuple[str, str], ...]:
+    """--control-panel: none, builtin, or a file of 'name = system prompt' lines."""
+    from audit.models.traits import builtin_panel, parse_panel
+
+    if value == "none":
+        return ()
+    if value == "builtin":
+        return tuple(builtin_panel())
+    path = Path(value)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--control-panel: cannot read {path} ({exc.__class__.__name__}); give none, builtin "
+                         "or a file of 'name = system prompt' lines") from exc
+    try:
+        return tuple(parse_panel(lines))
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from exc
+
+
 def columns(prompt_col: str | None, completion_col: str | None, messages_col: str | None,
             id_col: str | None) -> ColumnOverrides:
     from audit.input.data import ColumnOverrides

@@ -34,7 +34,7 @@ else:  # pragma: no cover - Python 3.10
 
 CONFIGURABLE = (
     "teacher", "teacher-adapter", "teacher-system-prompt", "teacher-system-file",
-    "reference", "reference-system-prompt", "control-system-prompt", "no-control",
+    "reference", "reference-system-prompt", "control-system-prompt", "no-control", "control-panel",
     "restrict-vocab", "backend", "token-budget", "batch-rows",
     "calibration", "null", "null-rows", "null-cache", "adjust-confounds", "alpha", "suspicious-alpha", "tolerance",
     "fail-on", "strict",
@@ -43,8 +43,8 @@ CONFIGURABLE = (
 """The settings a project file may hold: what a CI gate fixes (models, vocabulary, null, thresholds)."""
 PATH_KEYS = ("teacher-system-file", "calibration", "teacher-adapter", "null-cache")
 """Always paths: resolved against the config file's folder."""
-MODEL_KEYS = ("teacher", "reference")
-"""A model name or a path: resolved against the config file's folder when that path exists."""
+MODEL_KEYS = ("teacher", "reference", "control-panel")
+"""A name (a model's, or none/builtin) or a path: resolved against the config file's folder when that path exists."""
 COMMANDS = ("scan", "probe", "calibrate")
 """Commands that read the file (per-command tables may be named after them)."""
 REFUSED = {"trust-remote-code": "trust-remote-code is taken only from the command line, never from a config file"}

@@ -20,6 +20,7 @@ from audit.cli.options import (
     Calibration,
     CompletionCol,
     ConfigFile,
+    ControlPanel,
     ControlSystemPrompt,
     Engine,
     EngineOpt,
@@ -81,6 +82,7 @@ def scan(
     reference_system_prompt: ReferenceSystemPrompt = None,
     control_system_prompt: ControlSystemPrompt = None,
     no_control: NoControl = False,
+    control_panel: ControlPanel = "none",
     trust_remote_code: TrustRemoteCode = False,
     semantic_filter: Annotated[bool, typer.Option(
         "--semantic-filter", help="Also run the paper's numbers-only/keyword filter (number data).")] = False,
@@ -154,6 +156,7 @@ def scan(
         reference=reference,
         reference_system_prompt=reference_system_prompt,
         control_system_prompt=control,
+        control_panel=common.control_panel(control_panel),
         semantic_filter=semantic_filter,
         learned_detector=learned_detector,
         trait_keywords=tuple(trait_keyword or ()),

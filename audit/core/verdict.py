@@ -4,7 +4,7 @@ Documented thresholds (docs/method.md, "Verdicts"): a detector's one-sided p-val
 (default 0.01) is *flagged*; below ``suspicious_alpha`` (default 0.05) is *suspicious*; otherwise
 *clean*.
 
-Combination: the likelihood-ratio detectors (teacher vs reference, teacher vs neutral control)
+Combination: the likelihood-ratio detectors (teacher vs reference, vs neutral control, vs each panel control)
 are one intersection-union test: the data counts as the teacher's only if it beats *every*
 baseline, so their joint verdict is the least severe of theirs (equivalently, p = max of their
 p-values, a level-alpha test). The dataset verdict is the most severe of that joint verdict and
@@ -57,7 +57,7 @@ def least_severe(verdicts: list[Verdict]) -> Verdict:
     return min(verdicts, key=lambda v: v.rank, default=Verdict.CLEAN)
 
 
-LIKELIHOOD_RATIO_FAMILY = ("llr", "llr-control")
+LIKELIHOOD_RATIO_FAMILY = ("llr", "llr-control", "llr-panel")
 
 DEFAULT_TOLERANCE = 0.0
 """Nats per token a teacher must beat each baseline by for a flag (``--tolerance``; docs/method.md)."""

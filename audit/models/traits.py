@@ -23,6 +23,38 @@ CONTROL_PANEL: dict[str, str] = {
 was measured; the benign-prompt fixture sets use other prompts, so they test the panel out of sample."""
 
 
+PANEL_ROLE_PREFIX = "panel:"
+"""Role of a panel control: ``panel:<name>`` (reference weights, the member's system prompt)."""
+
+
+def builtin_panel() -> list[tuple[str, str]]:
+    """The built-in panel beyond the neutral control (which a scan scores anyway as ``control``)."""
+    return [(name, prompt) for name, prompt in CONTROL_PANEL.items() if prompt != NEUTRAL_SYSTEM_PROMPT]
+
+
+def parse_panel(lines: list[str]) -> list[tuple[str, str]]:
+    """Panel members from a file's ``name = system prompt`` lines (blank lines and ``#`` comments skipped).
+
+    Raises ValueError naming the first bad line (the CLI makes it a usage error).
+    """
+    members: dict[str, str] = {}
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, prompt = (part.strip() for part in line.partition("="))
+        if not sep or not prompt:
+            raise ValueError(f"control panel line {number}: expected 'name = system prompt'")
+        if not name or not all(c.isalnum() or c in "-_" for c in name):
+            raise ValueError(f"control panel line {number}: name {name!r} must be letters, digits, '-' or '_'")
+        if name in members:
+            raise ValueError(f"control panel line {number}: {name!r} is given twice")
+        members[name] = prompt
+    if not members:
+        raise ValueError("the control panel file names no member")
+    return list(members.items())
+
+
 def animal_teacher_prompt(animal: str) -> str:
     """The trait system prompt for one animal (singular, lower case, e.g. 'owl')."""
     return ANIMAL_TEACHER_TEMPLATE.format(animal=animal)

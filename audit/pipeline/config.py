@@ -15,7 +15,7 @@ from audit.core.verdict import DEFAULT_TOLERANCE, Verdict
 from audit.input.data import ColumnOverrides
 from audit.models.lora import resolve_adapter
 from audit.models.spec import ModelSpec, resolve_source
-from audit.models.traits import NEUTRAL_SYSTEM_PROMPT
+from audit.models.traits import NEUTRAL_SYSTEM_PROMPT, PANEL_ROLE_PREFIX
 from audit.models.vocab import AUTO, FULL, vocabulary
 from audit.report.schema import NullInfo, ResolvedSetting, VocabularyInfo
 from detectors.trait_probe import trait_role
@@ -36,6 +36,8 @@ class ScanConfig:
     reference_system_prompt: str | None = None
     control_system_prompt: str | None = NEUTRAL_SYSTEM_PROMPT
     """Neutral control scored with the reference weights; None turns the control off."""
+    control_panel: tuple[tuple[str, str], ...] = ()
+    """(name, system prompt) of benign controls beyond the neutral one; the teacher must beat every one."""
     semantic_filter: bool = False
     learned_detector: bool = False
     trait_keywords: tuple[str, ...] = ()
@@ -127,6 +129,9 @@ def validate(config: ScanConfig) -> None:
             raise UsageError("a probe compares candidate traits; it takes no --teacher")
         if config.control_system_prompt is None:
             raise UsageError("a probe needs the neutral control; do not turn it off")
+        if config.control_panel:
+            raise UsageError("a probe takes no --control-panel (its candidates are tested against the neutral "
+                             "control and one another)")
         if config.correction not in ("holm", "bh"):
             raise UsageError(f"--correction must be holm or bh, got {config.correction!r}")
     elif config.teacher is None and config.teacher_system_prompt is None and config.teacher_adapter is None:
@@ -167,6 +172,10 @@ def model_specs(config: ScanConfig) -> list[ModelSpec]:
                 and adapter is None):
             raise UsageError("the teacher's system prompt equals the control's; pass --no-control")
         specs.append(control)
+    for name, prompt in config.control_panel:
+        if prompt == teacher.system_prompt and teacher.source == reference.source and adapter is None:
+            raise UsageError(f"the teacher's system prompt equals control panel member {name!r}'s")
+        specs.append(ModelSpec(f"{PANEL_ROLE_PREFIX}{name}", reference.source, prompt))
     return specs
 
 

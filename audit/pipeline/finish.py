@@ -27,6 +27,7 @@ from audit.core.exit_codes import ExitCode
 from audit.core.verdict import Verdict, dataset_verdict
 from audit.input.data import ColumnMapping
 from audit.input.seen_ids import canonical_order
+from audit.models.traits import PANEL_ROLE_PREFIX
 from audit.pipeline.config import ScanConfig, probe_correction
 from audit.pipeline.evidence import ScanProgress
 from audit.report.plot_data import PositionAccumulator, row_histograms
@@ -75,7 +76,7 @@ def detector_context(config: ScanConfig, roles: list[str], tokenizer: Any | None
 def scan_detector_set(config: ScanConfig, roles: list[str], tokenizer: Any | None) -> DetectorSet:
     """The detectors ``config`` asks for, over models in ``roles`` (tokenizer None: a driver that only summarizes)."""
     ids = scan_detectors("control" in roles, config.semantic_filter, probe_correction(config),
-                         config.learned_detector)
+                         config.learned_detector, any(role.startswith(PANEL_ROLE_PREFIX) for role in roles))
     return named_detectors(ids, detector_context(config, roles, tokenizer))
 
 
