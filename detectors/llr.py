@@ -206,7 +206,8 @@ class PanelLikelihoodRatioDetector(Detector):
         "Per panel control C (reference weights, a benign system prompt): pooled per-token log T - log C and a "
         "one-sided t-test on row sums; p = the largest over the panel (the teacher must beat every member)."
     )
-    row_columns: tuple[str, ...] = ()
+    row_columns: tuple[str, ...] = ("n_tokens",)
+    """Per instance: n_tokens and each member's LLR sum, mean and baseline log-probability sum."""
 
     def __init__(self, context: DetectorContext) -> None:
         super().__init__(context)

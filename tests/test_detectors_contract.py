@@ -12,12 +12,13 @@ from audit.report.schema import DetectorResult
 from detectors.base import DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS
 
-ROLES = ("reference", "teacher", "control", "trait:owl", "trait:cat")
+ROLES = ("reference", "teacher", "control", "trait:owl", "trait:cat", "panel:a", "panel:b")
 
 
 def _scored_rows(n: int, teacher_shift: float, completion: str = "1, 2") -> list[ScoredRow]:
     """Rows with logprobs for reference, teacher (shifted), control (reference plus noise) and two
-    probe candidates: trait:owl shifted like the teacher, trait:cat like the control."""
+    probe candidates: trait:owl shifted like the teacher, trait:cat like the control; two panel controls
+    like the control."""
     rng = np.random.default_rng(0)
     rows = []
     for i in range(n):
@@ -28,7 +29,9 @@ def _scored_rows(n: int, teacher_shift: float, completion: str = "1, 2") -> list
         encoded = EncodedRow(AuditRow(str(i), (Message("user", "p"),), completion), tuple(range(length)),
                              ((1,),) * len(ROLES))
         cat = reference + rng.normal(0, 0.05, length)
-        rows.append(ScoredRow(encoded, (reference, teacher, control, teacher + rng.normal(0, 0.01, length), cat)))
+        panel = tuple(reference + rng.normal(0, 0.05, length) for _ in range(2))
+        rows.append(ScoredRow(encoded, (reference, teacher, control, teacher + rng.normal(0, 0.01, length), cat,
+                                        *panel)))
     return rows
 
 
@@ -45,7 +48,7 @@ def test_detector_contract(detector_cls: type) -> None:
     assert result.n_rows == 40
 
 
-@pytest.mark.parametrize("detector_id", ["llr", "llr-control"])
+@pytest.mark.parametrize("detector_id", ["llr", "llr-control", "llr-panel"])
 def test_llr_detector_direction(detector_id: str) -> None:
     detector = DETECTORS[detector_id](DetectorContext(ROLES))
     toward_teacher = detector.summarize(detector.score_rows(_scored_rows(40, 0.1)), DetectorSettings())
