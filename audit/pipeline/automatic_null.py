@@ -45,4 +45,8 @@ def make_automatic_null(config: ScanConfig, folder: Path, key: str, path: Path) 
         config, input_path=known, columns=ColumnOverrides(row_id="id"), input_format=None, null=NULL_THEORETICAL,
         null_info=None, calibration_path=None, scores_path=None, evidence_path=None, resume=False, shard=None,
         sample_fraction=1.0, max_rows=None, engine="local", warnings=())
-    calibrate(measured, path, AUTO_NULL_FPR, info)
+    try:
+        calibrate(measured, path, AUTO_NULL_FPR, info)
+    except NothingAuditableError as exc:
+        raise NothingAuditableError(f"cannot make the automatic null: of the reference's answers ({known}), {exc}; "
+                                    "pass --null FILE or --null theoretical") from exc
