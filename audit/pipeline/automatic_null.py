@@ -16,13 +16,13 @@ from audit.pipeline.null_choice import AUTO_NULL_FPR
 
 
 def make_automatic_null(config: ScanConfig, folder: Path, key: str, path: Path) -> None:
-    """Generate the reference's answers to the audited prompts, filter them, and measure the null on them."""
+    """Generate the reference's answers to the audited prompts, filter them, and measure the null on them.
+
+    The caller (audit.cli.common.prepared_null) has already checked that the backend is installed.
+    """
     from audit.calibration.known_source import KnownSourcePlan, generate_known_source
     from audit.calibration.measure import calibrate
     from audit.input.data import ColumnOverrides
-    from audit.models.backends import check_available
-
-    check_available(config.backend)  # fail on a missing backend before minutes of generation
 
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -22,13 +22,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from audit import __version__
 from audit.core.errors import UsageError
 from audit.input.data import file_sha256
+from audit.models.store import cache_root
 from audit.pipeline.config import NULL_THEORETICAL, ScanConfig, model_specs
 from audit.report.schema import NullInfo
 
@@ -42,11 +42,8 @@ UNVOUCHED_NULL = ("the data fit the {name} format but are scored over the full v
 
 
 def default_cache_dir() -> Path:
-    """Where automatic nulls are kept: $SUBAUDIT_CACHE_DIR, else $XDG_CACHE_HOME/subaudit, else ~/.cache/subaudit."""
-    if os.environ.get("SUBAUDIT_CACHE_DIR"):
-        return Path(os.environ["SUBAUDIT_CACHE_DIR"]) / "nulls"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "subaudit" / "nulls"
+    """Where automatic nulls are kept: ``nulls/`` in subaudit's cache (beside the converted weights)."""
+    return cache_root() / "nulls"
 
 
 NullMaker = Callable[[ScanConfig, Path, str, Path], None]
