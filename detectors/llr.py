@@ -246,6 +246,8 @@ class PanelLikelihoodRatioDetector(Detector):
                                  for name, r in zip(names, results, strict=True)) + " nats/token)"),
             details={
                 "tolerance": settings.tolerance,
+                "calibrated": any(r.details.get("calibrated", False) for r in results),
+                **_joined_adjustment(results, binding),
                 "binding_member": binding.details["baseline_role"][len(PANEL_ROLE_PREFIX):],
                 "members": [{"name": name, "pooled_llr": r.statistic, "p_value": r.p_value,
                              "null_hypothesis": r.details["null_hypothesis"],
@@ -255,3 +257,13 @@ class PanelLikelihoodRatioDetector(Detector):
                                    + (f" + {settings.tolerance:g} x tokens" if settings.tolerance else ""),
             },
         )
+
+
+def _joined_adjustment(results: list[DetectorResult], binding: DetectorResult) -> dict[str, Any]:
+    """With --adjust-confounds: that it was applied, the binding member's fit, and the panel's p without
+    the adjustment (the largest member's)."""
+    if not all(r.details.get("confounds_adjusted") for r in results):
+        return {}
+    plain = [r.details.get("unadjusted_calibrated_p_value") for r in results]
+    return {"confounds_adjusted": True, "confound_fit": binding.details["confound_fit"],
+            "unadjusted_calibrated_p_value": None if None in plain else max(p for p in plain if p is not None)}

@@ -14,9 +14,13 @@ import pytest
 from audit.calibration.file import Calibration, check_matches, load_calibration
 from audit.core.errors import UsageError
 from audit.core.exit_codes import ExitCode
+from audit.models.traits import builtin_panel
 from audit.report.schema import ModelInfo
 from tests.conftest import run_cli
 from tests.test_probe import _generate
+
+PANEL_NULLS = tuple(f"llr-panel:{name}" for name, _ in builtin_panel())
+"""The default control panel's nulls: a calibration stores one per member."""
 
 
 def _scan(data: Path, tiny_model: Path, teacher: list[str], calibration: Path, report: Path,
@@ -41,7 +45,7 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
     loaded, sha256 = load_calibration(calibration)
     assert sha256 == hashlib.sha256(calibration.read_bytes()).hexdigest()
     rows = loaded.rows_scored
-    assert set(loaded.nulls) == {"llr", "llr-control"} and 40 <= rows <= 48 and loaded.fpr == 0.05
+    assert set(loaded.nulls) == {"llr", "llr-control", *PANEL_NULLS} and 40 <= rows <= 48 and loaded.fpr == 0.05
     assert loaded.kind == "scan" and loaded.known_source is not None and loaded.known_source.origin == "file"
     assert set(loaded.row_columns) == {"reference_logprob_sum"}
     assert len(loaded.row_columns["reference_logprob_sum"]) == rows
@@ -255,7 +259,8 @@ def test_probe_calibration_tests_each_contrast_against_its_known_source_null(
     loaded, sha256 = load_calibration(calibration)
     assert loaded.kind == "probe" and loaded.row_columns is not None
     assert set(loaded.row_columns) == {"n_tokens", "logprob_sum:control", "logprob_sum:trait:owl",
-                                         "logprob_sum:trait:cat", "logprob_sum:trait:dog"}
+                                         "logprob_sum:trait:cat", "logprob_sum:trait:dog",
+                                         *(f"logprob_sum:panel:{name}" for name, _ in builtin_panel())}
     assert {len(v) for v in loaded.row_columns.values()} == {loaded.rows_scored}
 
     audited = tmp_path / "audited.jsonl"
@@ -365,5 +370,6 @@ def test_a_control_panel_is_calibrated_member_by_member(
     panel = next(r for r in json.loads(report.read_text())["results"] if r["detector_id"] == "llr-panel")
     assert [m["calibrated"] for m in panel["details"]["members"]] == [True, True, True]
     assert [m["p_value"] for m in panel["details"]["members"]] == pytest.approx([0.5, 0.5, 0.5], abs=1e-9)
-    code, _, err = run_cli(["scan", str(known), *models[:4], "--calibration", str(calibration)], capsys, monkeypatch)
+    code, _, err = run_cli(["scan", str(known), *models[:4], "--control-panel", "none", "--calibration",
+                            str(calibration)], capsys, monkeypatch)
     assert code == ExitCode.USAGE_ERROR and len(err.strip().splitlines()) == 1, "a panel's null fits only that panel"

@@ -11,7 +11,7 @@ import pytest
 
 from audit.core.exit_codes import ExitCode
 from audit.core.verdict import least_severe
-from audit.models.traits import NEUTRAL_SYSTEM_PROMPT
+from audit.models.traits import NEUTRAL_SYSTEM_PROMPT, builtin_panel
 from audit.report.schema import Report
 from tests.conftest import run_cli
 
@@ -33,13 +33,16 @@ def test_scan_writes_report_and_scores(tiny_model: Path, write_jsonl: Any, numbe
     assert report.input.rows_read == 13 and report.input.rows_scored == 12
     assert report.input.rows_skipped == {"null completion": 1}
     assert len(report.input.sha256) == 64
-    assert [m.role for m in report.models] == ["reference", "teacher", "control"]
+    # The default null: the reference, the neutral control and the built-in panel of benign controls.
+    assert [m.role for m in report.models] == ["reference", "teacher", "control",
+                                               *(f"panel:{name}" for name, _ in builtin_panel())]
     assert report.models[1].system_prompt == "You love owls." and report.models[0].system_prompt is None
     assert report.models[2].system_prompt == NEUTRAL_SYSTEM_PROMPT
+    assert [m.system_prompt for m in report.models[3:]] == [prompt for _, prompt in builtin_panel()]
     assert len({m.weights_sha256 for m in report.models}) == 1
-    llr, control = report.results
-    assert (llr.detector_id, control.detector_id) == ("llr", "llr-control")
-    assert report.verdict == least_severe([llr.verdict, control.verdict])
+    llr, control, panel = report.results
+    assert (llr.detector_id, control.detector_id, panel.detector_id) == ("llr", "llr-control", "llr-panel")
+    assert report.verdict == least_severe([llr.verdict, control.verdict, panel.verdict])
     scores = pq.read_table(scores_path).to_pylist()
     assert [s["row_id"] for s in scores] == [r["id"] for r in number_rows]
     assert sum(s["n_tokens"] for s in scores) == report.input.tokens_scored
@@ -195,10 +198,16 @@ def test_tolerance_moves_every_null_up(tiny_model: Path, write_jsonl: Any, numbe
     assert "tolerance 0.25 nats/token" in null_description(shifted)
     assert "<= 0)" in null_description(plain) and "tolerance" not in null_description(plain)
     scores = results["0.25"][1]
-    for result, column in zip(shifted.results, ("llr_sum", "control_llr_sum"), strict=True):
+    def shifted_p(column: str) -> float:
         margin = [s - 0.25 * n for s, n in zip(scores[column], scores["n_tokens"], strict=True)]
-        expected = stats.ttest_1samp(margin, 0.0, alternative="greater").pvalue
-        assert result.p_value == pytest.approx(expected, rel=1e-9)
+        return float(stats.ttest_1samp(margin, 0.0, alternative="greater").pvalue)
+
+    panel_columns = [f"panel:{name}_llr_sum" for name, _ in builtin_panel()]
+    expected_p = {"llr": shifted_p("llr_sum"), "llr-control": shifted_p("control_llr_sum"),
+                  "llr-panel": max(shifted_p(column) for column in panel_columns)}  # the default panel, IUT
+    assert [r.detector_id for r in shifted.results] == list(expected_p)
+    for result in shifted.results:
+        assert result.p_value == pytest.approx(expected_p[result.detector_id], rel=1e-9)
         assert result.details["tolerance"] == 0.25
         assert "+ 0.25 x tokens" in result.details["null_hypothesis"]
     for before, after in zip(plain.results, shifted.results, strict=True):

@@ -6,11 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from audit.core.exit_codes import ExitCode
-from audit.models.traits import BUILTIN_ANIMALS, MISALIGNMENT_PERSONAS, builtin_traits, parse_traits
+from audit.models.traits import (
+    BUILTIN_ANIMALS,
+    MISALIGNMENT_PERSONAS,
+    PANEL_ROLE_PREFIX,
+    builtin_panel,
+    builtin_traits,
+    parse_traits,
+)
 from tests.conftest import run_cli
+
+PANEL_ROLES = [f"{PANEL_ROLE_PREFIX}{name}" for name, _ in builtin_panel()]
 
 
 def _generate(path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
@@ -45,20 +56,48 @@ def test_probe_report_mechanics(tiny_model: Path, tmp_path: Path, capsys: pytest
         code, report = _probe(owl, tiny_model, tmp_path, capsys, monkeypatch, "--correction", correction)
         result = report["results"][0]
         assert result["detector_id"] == detector_id and report["parameters"]["correction"] == correction
-        assert [m["role"] for m in report["models"]] == ["reference", "control", "trait:owl", "trait:cat",
-                                                         "trait:dog"]
-        assert report["models"][2]["system_prompt"].startswith("You love owls.")
+        assert [m["role"] for m in report["models"]] == ["reference", "control", *PANEL_ROLES, "trait:owl",
+                                                         "trait:cat", "trait:dog"]
+        assert report["models"][5]["system_prompt"].startswith("You love owls.")
         ranking = result["details"]["ranking"]
         assert sorted(r["trait"] for r in ranking) == ["cat", "dog", "owl"]
         llrs = [r["llr_vs_neutral"] for r in ranking]
         assert llrs == sorted(llrs, reverse=True) and [r["rank"] for r in ranking] == [1, 2, 3]
         for r in ranking:
-            assert r["p_trait"] == max(r["p_vs_neutral"], r["p_vs_others"])
+            assert r["p_trait"] == max(r["p_vs_neutral"], r["p_vs_others"], r["p_vs_panel"])
             assert r["p_trait"] <= r["p_adjusted"] <= 1.0 and r["named"] == (r["p_adjusted"] < 0.01)
         assert code == (ExitCode.FINDINGS if result["details"]["named"] else ExitCode.CLEAN)
         scored, skipped = report["input"]["rows_scored"], sum(report["input"]["rows_skipped"].values())
         assert scored + skipped == report["input"]["rows_read"] == 48 and scored >= 40
         assert report["plots"]["position_profiles"] == []
+
+
+def test_probe_candidates_must_beat_every_panel_control(tiny_model: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default probe tests each candidate against the built-in panel too: its p vs the panel is the
+    largest of the one-sided t-tests against each member, computed here from the scores file by scipy;
+    --control-panel none drops the panel (the roles and the test go)."""
+    from scipy import stats
+
+    owl = tmp_path / "owl.jsonl"
+    _generate(owl, tiny_model, capsys, monkeypatch, animal="owl")
+    scores = tmp_path / "probe-scores.parquet"
+    _, report = _probe(owl, tiny_model, tmp_path, capsys, monkeypatch, "--scores", str(scores))
+    result = report["results"][0]
+    assert result["details"]["panel"] == [role.split(":")[1] for role in PANEL_ROLES]
+    table = pq.read_table(scores).to_pydict()
+    for r in result["details"]["ranking"]:
+        own = np.array(table[f"logprob_sum:trait:{r['trait']}"])
+        tests = {role: stats.ttest_1samp(own - np.array(table[f"logprob_sum:{role}"]), 0.0,
+                                         alternative="greater").pvalue for role in PANEL_ROLES}
+        binding = max(tests, key=lambda role: tests[role])
+        assert r["p_vs_panel"] == pytest.approx(tests[binding], rel=1e-9)
+        assert r["binding_panel_control"] == binding.split(":")[1]
+    _, plain = _probe(owl, tiny_model, tmp_path, capsys, monkeypatch, "--control-panel", "none")
+    assert [m["role"] for m in plain["models"]] == ["reference", "control", "trait:owl", "trait:cat", "trait:dog"]
+    assert all("p_vs_panel" not in r for r in plain["results"][0]["details"]["ranking"])
+    assert plain["results"][0]["details"]["panel"] == []
 
 
 @pytest.mark.slow

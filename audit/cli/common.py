@@ -64,10 +64,17 @@ def null_choice(null: str, calibration: Path | None) -> tuple[str, Path | None]:
     return null, Path(null)
 
 
-def control_panel(value: str) -> tuple[tuple[str, str], ...]:
-    """--control-panel: none, builtin, or a file of 'name = system prompt' lines."""
+def control_panel(value: str | None, no_control: bool = False) -> tuple[tuple[str, str], ...]:
+    """--control-panel: none, builtin, or a file of 'name = system prompt' lines.
+
+    Not given: the default panel (DEFAULT_CONTROL_PANEL), except under --no-control, which asks for
+    teacher vs reference only; a panel named explicitly is kept even then.
+    """
+    from audit.core.verdict import DEFAULT_CONTROL_PANEL
     from audit.models.traits import builtin_panel, parse_panel
 
+    if value is None:
+        value = "none" if no_control else DEFAULT_CONTROL_PANEL
     if value == "none":
         return ()
     if value == "builtin":

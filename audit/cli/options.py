@@ -61,11 +61,12 @@ ReferenceSystemPrompt = Annotated[str | None, typer.Option(
 ControlSystemPrompt = Annotated[str | None, typer.Option(
     help="Neutral control prompt (reference weights) the teacher or every candidate must beat. "
          "Default: 'You are a helpful assistant.'")]
-ControlPanel = Annotated[str, typer.Option(
-    help="Benign controls beyond the neutral one, each with the reference weights, that the teacher must also "
-    "beat: none, builtin (precise, formal, engineer: docs/method.md) or a FILE of 'name = system prompt' lines.")]
+ControlPanel = Annotated[str | None, typer.Option(
+    help="Benign controls beyond the neutral one, each with the reference weights, that the teacher (or every "
+    "probe candidate) must also beat: none, builtin (precise, formal, engineer: docs/method.md) or a FILE of "
+    "'name = system prompt' lines. Default: builtin (none with --no-control).")]
 NoControl = Annotated[bool, typer.Option(
-    "--no-control", help="Skip the neutral control (teacher vs reference only).")]
+    "--no-control", help="Skip the neutral control and the default control panel (teacher vs reference only).")]
 TrustRemoteCode = Annotated[bool, typer.Option(
     help="Allow model folders to run their own Python code (off unless asked; never read from a config file).")]
 

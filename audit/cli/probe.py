@@ -18,6 +18,7 @@ from audit.cli.options import (
     Calibration,
     CompletionCol,
     ConfigFile,
+    ControlPanel,
     ControlSystemPrompt,
     Engine,
     EngineOpt,
@@ -69,6 +70,7 @@ def probe(
     reference: Reference = DEFAULT_MODEL,
     reference_system_prompt: ReferenceSystemPrompt = None,
     control_system_prompt: ControlSystemPrompt = None,
+    control_panel: ControlPanel = None,
     trust_remote_code: TrustRemoteCode = False,
     correction: Annotated[str, typer.Option(
         help="Correction across candidates: holm (family-wise error) or bh (false discovery rate).")] = "holm",
@@ -104,7 +106,8 @@ def probe(
 ) -> int:
     """Rank candidate traits by how well their prompts explain the data (vs a neutral prompt and each other).
 
-    A trait is named (verdict flagged) when it beats the neutral control and every other candidate at
+    A trait is named (verdict flagged) when it beats the neutral control, every control of the panel
+    (--control-panel) and every other candidate at
     --alpha after the correction; --calibration tests each contrast against its null from
     `subaudit calibrate --traits`.
     """
@@ -119,6 +122,7 @@ def probe(
     scan_config = ScanConfig(
         input_path=data, reference=reference, reference_system_prompt=reference_system_prompt,
         control_system_prompt=common.control_prompt(control_system_prompt, False),
+        control_panel=common.control_panel(control_panel),
         traits=tuple(common.candidates(traits, traits_file, template)), correction=correction,
         restrict_vocab=restrict_vocab, backend=backend.value,
         columns=common.columns(prompt_col, completion_col, messages_col, id_col), input_format=input_format,

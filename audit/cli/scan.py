@@ -82,7 +82,7 @@ def scan(
     reference_system_prompt: ReferenceSystemPrompt = None,
     control_system_prompt: ControlSystemPrompt = None,
     no_control: NoControl = False,
-    control_panel: ControlPanel = "none",
+    control_panel: ControlPanel = None,
     trust_remote_code: TrustRemoteCode = False,
     semantic_filter: Annotated[bool, typer.Option(
         "--semantic-filter", help="Also run the paper's numbers-only/keyword filter (number data).")] = False,
@@ -156,7 +156,7 @@ def scan(
         reference=reference,
         reference_system_prompt=reference_system_prompt,
         control_system_prompt=control,
-        control_panel=common.control_panel(control_panel),
+        control_panel=common.control_panel(control_panel, no_control),
         semantic_filter=semantic_filter,
         learned_detector=learned_detector,
         trait_keywords=tuple(trait_keyword or ()),

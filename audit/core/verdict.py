@@ -62,6 +62,11 @@ LIKELIHOOD_RATIO_FAMILY = ("llr", "llr-control", "llr-panel")
 DEFAULT_TOLERANCE = 0.0
 """Nats per token a teacher must beat each baseline by for a flag (``--tolerance``; docs/method.md)."""
 
+DEFAULT_CONTROL_PANEL = "builtin"
+"""The benign controls a teacher (or probe candidate) must beat besides the neutral one
+(``--control-panel``): the built-in panel, chosen from experiments/DEFAULTS.md, where the neutral
+control alone let data written under a cheerful prompt through to a flag."""
+
 
 def dataset_verdict(results: list[tuple[str, Verdict]]) -> Verdict:
     """Combine (detector id, verdict) pairs as the module docstring describes."""

@@ -129,9 +129,6 @@ def validate(config: ScanConfig) -> None:
             raise UsageError("a probe compares candidate traits; it takes no --teacher")
         if config.control_system_prompt is None:
             raise UsageError("a probe needs the neutral control; do not turn it off")
-        if config.control_panel:
-            raise UsageError("a probe takes no --control-panel (its candidates are tested against the neutral "
-                             "control and one another)")
         if config.correction not in ("holm", "bh"):
             raise UsageError(f"--correction must be holm or bh, got {config.correction!r}")
     elif config.teacher is None and config.teacher_system_prompt is None and config.teacher_adapter is None:
@@ -157,8 +154,11 @@ def model_specs(config: ScanConfig) -> list[ModelSpec]:
     if config.traits:
         assert config.control_system_prompt is not None
         control = ModelSpec("control", reference.source, config.control_system_prompt)
-        return [reference, control,
-                *(ModelSpec(trait_role(name), reference.source, prompt) for name, prompt in config.traits)]
+        candidates = [ModelSpec(trait_role(name), reference.source, prompt) for name, prompt in config.traits]
+        for name, prompt in config.control_panel:
+            if any(prompt == c.system_prompt for c in candidates):
+                raise UsageError(f"a candidate's system prompt equals control panel member {name!r}'s")
+        return [reference, control, *_panel_specs(config, reference), *candidates]
     teacher_source = resolve_source(config.teacher) if config.teacher else reference.source
     adapter = resolve_adapter(config.teacher_adapter) if config.teacher_adapter else None
     teacher = ModelSpec("teacher", teacher_source, config.teacher_system_prompt, adapter)
@@ -175,8 +175,12 @@ def model_specs(config: ScanConfig) -> list[ModelSpec]:
     for name, prompt in config.control_panel:
         if prompt == teacher.system_prompt and teacher.source == reference.source and adapter is None:
             raise UsageError(f"the teacher's system prompt equals control panel member {name!r}'s")
-        specs.append(ModelSpec(f"{PANEL_ROLE_PREFIX}{name}", reference.source, prompt))
-    return specs
+    return [*specs, *_panel_specs(config, reference)]
+
+
+def _panel_specs(config: ScanConfig, reference: ModelSpec) -> list[ModelSpec]:
+    """One spec per benign panel control: the reference weights under the member's system prompt."""
+    return [ModelSpec(f"{PANEL_ROLE_PREFIX}{name}", reference.source, prompt) for name, prompt in config.control_panel]
 
 
 def probe_correction(config: ScanConfig) -> str | None:
