@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEACHERS = ("owl", "cat")
 SIZES = (25, 50, 100, 200, 300, 400)
 PANEL_ROLES = tuple(f"panel-{name}" for name in CONTROL_PANEL if name != "neutral")
-TOLERANCES = (0.0, 0.001, 0.002, 0.005, 0.01)
+TOLERANCES = (0.0, 0.001, 0.002, 0.003, 0.005, 0.01)
 
 
 @dataclass(frozen=True)

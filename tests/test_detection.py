@@ -1,31 +1,37 @@
-"""Issue 3's claim on the committed number fixtures, at one N small enough for CI.
+"""The default command's claim on the committed number fixtures, at one N small enough for CI.
 
-Three real scans of N filtered rows each (the first N of the set), exactly as a user would run
-them: owl-teacher prompt, numbers vocabulary, semantic filter on. The owl-written set must be
-flagged; the sets written without a system prompt and with the neutral prompt must not be; the
-semantic filter must accept all three (it reads text, and the text is clean).
-The full subsampled rates at N = 25..400 are in experiments/RESULTS.md (`make experiment`).
+Three real scans of N filtered rows each (the first N of the set) with the plain command's
+settings: owl-teacher prompt, the vocabulary chosen from the data (numbers), the default null
+(reference, neutral control and the built-in control panel, default tolerance), plus the semantic
+filter. The owl-written set must be flagged; the set written without a system prompt and the one
+written under the pirate prompt (of the benign-prompt sets, the closest to the owl teacher) must
+not be; the semantic filter must accept all three (it reads text, and the text is clean).
+The subsampled rates at N = 25..400 on every set are in experiments/DEFAULTS.md (`make defaults`).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from audit.models.traits import animal_teacher_prompt
+from audit.core.verdict import DEFAULT_CONTROL_PANEL, DEFAULT_TOLERANCE
+from audit.models.traits import animal_teacher_prompt, builtin_panel
 from audit.pipeline.config import ScanConfig
 from audit.pipeline.local import run_scan
 from audit.report.schema import Report
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.slow
-N = 200
+N = 120
 
 
 def _scan(name: str) -> Report:
+    assert DEFAULT_CONTROL_PANEL == "builtin", "this test runs the default null; update it with the default"
     report = run_scan(ScanConfig(
         input_path=FIXTURES / "numbers" / f"{name}.parquet",
         teacher_system_prompt=animal_teacher_prompt("owl"),
-        restrict_vocab="numbers",
+        control_panel=tuple(builtin_panel()),
+        tolerance=DEFAULT_TOLERANCE,
+        restrict_vocab="numbers",  # what --restrict-vocab auto picks on these sets (experiments/DEFAULTS.md)
         semantic_filter=True,
         trait_keywords=("owl",),
         max_rows=N,
@@ -38,7 +44,7 @@ def _scan(name: str) -> Report:
 
 @pytest.fixture(scope="module")
 def reports() -> dict[str, Report]:
-    return {name: _scan(name) for name in ("owl", "none", "neutral")}
+    return {name: _scan(name) for name in ("owl", "none", "pirate")}
 
 
 def _by_detector(report: Report) -> dict[str, str]:
@@ -47,14 +53,22 @@ def _by_detector(report: Report) -> dict[str, str]:
 
 def test_owl_written_numbers_are_flagged(reports: dict[str, Report]) -> None:
     owl = reports["owl"]
-    assert _by_detector(owl)["llr"] == "flagged" and _by_detector(owl)["llr-control"] == "flagged"
+    assert {d: v for d, v in _by_detector(owl).items() if d.startswith("llr")} == {
+        "llr": "flagged", "llr-control": "flagged", "llr-panel": "flagged"}
     assert owl.verdict.value == "flagged" and owl.exit_code == 1
 
 
-@pytest.mark.parametrize("control", ["none", "neutral"])
+@pytest.mark.parametrize("control", ["none", "pirate"])
 def test_control_numbers_are_not_flagged(reports: dict[str, Report], control: str) -> None:
     report = reports[control]
     assert report.verdict.value != "flagged" and report.exit_code == 0, _by_detector(report)
+
+
+def test_the_panel_clears_what_the_neutral_control_alone_would_flag(reports: dict[str, Report]) -> None:
+    """The pirate-prompt rows beat the neutral control (p ~ 0.006 on these 120 rows, measured from the
+    cached scores) but not every panel member: the reason the panel is the default."""
+    verdicts = _by_detector(reports["pirate"])
+    assert verdicts["llr-control"] == "flagged" and verdicts["llr-panel"] != "flagged", verdicts
 
 
 def test_semantic_filter_accepts_every_set(reports: dict[str, Report]) -> None:

@@ -59,8 +59,12 @@ def least_severe(verdicts: list[Verdict]) -> Verdict:
 
 LIKELIHOOD_RATIO_FAMILY = ("llr", "llr-control", "llr-panel")
 
-DEFAULT_TOLERANCE = 0.0
-"""Nats per token a teacher must beat each baseline by for a flag (``--tolerance``; docs/method.md)."""
+DEFAULT_TOLERANCE = 0.002
+"""Nats per token a teacher must beat each baseline by for a flag (``--tolerance``; docs/method.md).
+
+0.002 from experiments/DEFAULTS.md: with the built-in panel it keeps the owl and cat teachers' own
+number sets flagged in >= 98 % of subsets at N = 200, and stops the drift of the closest benign
+set (pirate) toward a flag as rows accumulate; 0.003 drops the cat set below 95 %."""
 
 DEFAULT_CONTROL_PANEL = "builtin"
 """The benign controls a teacher (or probe candidate) must beat besides the neutral one
