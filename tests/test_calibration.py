@@ -21,12 +21,15 @@ from tests.test_probe import _generate
 
 PANEL_NULLS = tuple(f"llr-panel:{name}" for name, _ in builtin_panel())
 """The default control panel's nulls: a calibration stores one per member."""
+PLAIN_NULL = ("--tolerance", "0")
+"""Known-source rows tested against their own null sit at exactly p = 0.5 only under the plain null
+(H0: mean <= the null's); the default tolerance shifts it (tested in tests/test_cli_scan.py)."""
 
 
 def _scan(data: Path, tiny_model: Path, teacher: list[str], calibration: Path, report: Path,
           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), *teacher,
-                            "--calibration", str(calibration), "--report", str(report), "--quiet"],
+                            "--calibration", str(calibration), *PLAIN_NULL, "--report", str(report), "--quiet"],
                            capsys, monkeypatch)
     return code, err
 
@@ -86,7 +89,8 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
     # null (p = 0.5), and the teacher's data is still flagged; the plain calibrated p stays in the details.
     for data, name, expected in ((known, "self-adjusted", ExitCode.CLEAN), (owl, "owl-adjusted", ExitCode.FINDINGS)):
         code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), *teacher, "--calibration",
-                                str(calibration), "--adjust-confounds", "--report", str(tmp_path / f"{name}.json"),
+                                str(calibration), *PLAIN_NULL, "--adjust-confounds", "--report",
+                                str(tmp_path / f"{name}.json"),
                                 "--quiet"], capsys, monkeypatch)
         assert code == expected, err
         adjusted = json.loads((tmp_path / f"{name}.json").read_text())
@@ -365,7 +369,7 @@ def test_a_control_panel_is_calibrated_member_by_member(
     assert code == 0, err
     loaded, _ = load_calibration(calibration)
     assert set(loaded.nulls) == {"llr", "llr-control", "llr-panel:precise", "llr-panel:formal", "llr-panel:engineer"}
-    run_cli(["scan", str(known), *models, "--calibration", str(calibration), "--report", str(report)],
+    run_cli(["scan", str(known), *models, "--calibration", str(calibration), *PLAIN_NULL, "--report", str(report)],
             capsys, monkeypatch)
     panel = next(r for r in json.loads(report.read_text())["results"] if r["detector_id"] == "llr-panel")
     assert [m["calibrated"] for m in panel["details"]["members"]] == [True, True, True]
@@ -373,3 +377,4 @@ def test_a_control_panel_is_calibrated_member_by_member(
     code, _, err = run_cli(["scan", str(known), *models[:4], "--control-panel", "none", "--calibration",
                             str(calibration)], capsys, monkeypatch)
     assert code == ExitCode.USAGE_ERROR and len(err.strip().splitlines()) == 1, "a panel's null fits only that panel"
+    assert "(control panel: precise, formal, engineer in the calibration, none here;" in err

@@ -230,9 +230,11 @@ def test_control_panel_must_be_beaten_member_by_member(tiny_model: Path, write_j
 
     data = write_jsonl(number_rows)
     report_path, scores_path = tmp_path / "report.json", tmp_path / "scores.parquet"
+    # The plain null (--tolerance 0): each member's test is scipy's on the raw sums (the tolerance's shift
+    # of every test, the panel's included, is checked in test_tolerance_moves_every_null_up).
     code, _, _ = run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "Owls!",
-                          "--control-panel", "builtin", "--report", str(report_path), "--scores", str(scores_path)],
-                         capsys, monkeypatch)
+                          "--control-panel", "builtin", "--tolerance", "0", "--report", str(report_path),
+                          "--scores", str(scores_path)], capsys, monkeypatch)
     report = Report.model_validate_json(report_path.read_text())
     members = builtin_panel()
     assert [m.role for m in report.models] == ["reference", "teacher", "control",

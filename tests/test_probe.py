@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit.core.exit_codes import ExitCode
+from audit.core.verdict import DEFAULT_TOLERANCE
 from audit.models.traits import (
     BUILTIN_ANIMALS,
     MISALIGNMENT_PERSONAS,
@@ -76,7 +77,8 @@ def test_probe_candidates_must_beat_every_panel_control(tiny_model: Path, tmp_pa
                                                         capsys: pytest.CaptureFixture[str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The default probe tests each candidate against the built-in panel too: its p vs the panel is the
-    largest of the one-sided t-tests against each member, computed here from the scores file by scipy;
+    largest of the one-sided t-tests against each member (less the default tolerance per token),
+    computed here from the scores file by scipy;
     --control-panel none drops the panel (the roles and the test go)."""
     from scipy import stats
 
@@ -89,7 +91,8 @@ def test_probe_candidates_must_beat_every_panel_control(tiny_model: Path, tmp_pa
     table = pq.read_table(scores).to_pydict()
     for r in result["details"]["ranking"]:
         own = np.array(table[f"logprob_sum:trait:{r['trait']}"])
-        tests = {role: stats.ttest_1samp(own - np.array(table[f"logprob_sum:{role}"]), 0.0,
+        margin = DEFAULT_TOLERANCE * np.array(table["n_tokens"])  # the default tolerance, as against neutral
+        tests = {role: stats.ttest_1samp(own - np.array(table[f"logprob_sum:{role}"]) - margin, 0.0,
                                          alternative="greater").pvalue for role in PANEL_ROLES}
         binding = max(tests, key=lambda role: tests[role])
         assert r["p_vs_panel"] == pytest.approx(tests[binding], rel=1e-9)

@@ -147,10 +147,28 @@ def check_matches(calibration: Calibration, models: list[ModelInfo], restrict_vo
             raise UsageError(f"the calibration has no null for {', '.join(missing)} with these weights and prompts "
                              "(calibrate with the same reference and candidates)")
     elif calibrated != [key(m) for m in models]:
-        raise UsageError("the calibration was made with other models or system prompts than this scan's")
+        raise UsageError("the calibration was made with other models or system prompts than this scan's"
+                         + _panel_hint(calibration.models, models))
     if calibration.restrict_vocab != restrict_vocab:
         raise UsageError(f"the calibration was made with --restrict-vocab {calibration.restrict_vocab}, "
                          f"this scan uses {restrict_vocab}")
+
+
+def _panel_hint(calibrated: list[ModelInfo], scanned: list[ModelInfo]) -> str:
+    """When only the control panels differ, say so: calibrations made before the panel became the
+    default are refused by a default scan, and the fix is one flag."""
+    from audit.models.traits import PANEL_ROLE_PREFIX
+
+    def members(models: list[ModelInfo]) -> list[str]:
+        return [m.role[len(PANEL_ROLE_PREFIX):] for m in models if m.role.startswith(PANEL_ROLE_PREFIX)]
+
+    def others(models: list[ModelInfo]) -> list[ModelInfo]:
+        return [m for m in models if not m.role.startswith(PANEL_ROLE_PREFIX)]
+
+    if others(calibrated) != others(scanned):
+        return ""
+    return (f" (control panel: {', '.join(members(calibrated)) or 'none'} in the calibration, "
+            f"{', '.join(members(scanned)) or 'none'} here; pass the calibration's --control-panel or calibrate again)")
 
 
 def calibration_info(path: Path, sha256: str, calibration: Calibration) -> CalibrationInfo:
