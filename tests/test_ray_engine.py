@@ -94,7 +94,9 @@ def _scan_both_engines(model: Path, backend: str, tmp_path: Path, capsys: pytest
         for name, value in row.items():
             if name == "row_id":
                 continue
-            assert value == pytest.approx(expected[name], rel=1e-4, abs=1e-6, nan_ok=True), (row["row_id"], name)
+            # float32 batching noise: a row scored in another batch (7-row batches here, 6-row blocks on
+            # Ray) is padded differently; with the panel's longer prompts a row sum moves by up to ~1e-5.
+            assert value == pytest.approx(expected[name], rel=1e-4, abs=2e-5, nan_ok=True), (row["row_id"], name)
 
 
 def test_ray_engine_equals_local_engine(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],

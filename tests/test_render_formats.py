@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from audit.core.exit_codes import ExitCode
+from audit.core.verdict import DEFAULT_TOLERANCE
 from audit.report.schema import Report
 from tests.conftest import run_cli
 
@@ -93,7 +94,10 @@ def test_markdown_carries_the_verdict_and_every_detector(
         assert f"| {result.detector_id} |" in text and result.summary in text
     assert report.input.sha256 in text and "skipped 1: null completion" in text
     assert report.null is not None and report.null.used == "theoretical"
-    assert f"- Null: theoretical (E[row LLR sum] <= 0); no calibration was used ({report.null.reason})." in text
+    tau = DEFAULT_TOLERANCE
+    assert (f"- Null: theoretical (E[row LLR sum] <= {tau:g} x tokens); no calibration was used "
+            f"({report.null.reason}); "
+            f"tolerance {tau:g} nats/token: a flag needs the teacher to beat each baseline by more.") in text
     out = tmp_path / "report.md"
     code, stdout, _ = run_cli(["report", "render", str(saved_report), "--format", "markdown", "--out", str(out)],
                               capsys, monkeypatch)
