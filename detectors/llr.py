@@ -34,7 +34,7 @@ from audit.core.nulls import Null
 from audit.core.stats import bootstrap_ratio_interval, fit_confounds, one_sided_mean_test, one_sided_welch_test
 from audit.core.verdict import verdict_from_p
 from audit.models.backends.base import ScoredRow
-from audit.models.traits import PANEL_ROLE_PREFIX
+from audit.models.traits import PANEL_ROLE_PREFIX, panel_member
 from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorContext, DetectorSettings
 
@@ -228,7 +228,7 @@ class PanelLikelihoodRatioDetector(Detector):
         p_values = [1.0 if r.p_value is None else r.p_value for r in results]
         binding = results[int(np.argmax(p_values))]
         p_value = max(p_values)
-        names = [m.baseline_role[len(PANEL_ROLE_PREFIX):] for m in self.members]
+        names = [panel_member(m.baseline_role) for m in self.members]
         return DetectorResult(
             detector_id=self.id,
             title=self.title,
@@ -241,14 +241,14 @@ class PanelLikelihoodRatioDetector(Detector):
             ci_high=binding.ci_high,
             n_rows=binding.n_rows,
             summary=(f"beats every one of {len(results)} panel controls at p = {p_value:.3g} (binding: "
-                     f"{binding.details['baseline_role'][len(PANEL_ROLE_PREFIX):]}; "
+                     f"{panel_member(binding.details['baseline_role'])}; "
                      + "; ".join(f"{name} {r.statistic if r.statistic is not None else float('nan'):+.4f}"
                                  for name, r in zip(names, results, strict=True)) + " nats/token)"),
             details={
                 "tolerance": settings.tolerance,
                 "calibrated": any(r.details.get("calibrated", False) for r in results),
                 **_joined_adjustment(results, binding),
-                "binding_member": binding.details["baseline_role"][len(PANEL_ROLE_PREFIX):],
+                "binding_member": panel_member(binding.details["baseline_role"]),
                 "members": [{"name": name, "pooled_llr": r.statistic, "p_value": r.p_value,
                              "null_hypothesis": r.details["null_hypothesis"],
                              "calibrated": bool(r.details.get("calibrated", False))}

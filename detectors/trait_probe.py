@@ -37,7 +37,7 @@ import numpy as np
 from audit.core.stats import adjust_p_values, one_sided_mean_test, one_sided_welch_test
 from audit.core.verdict import Verdict
 from audit.models.backends.base import ScoredRow
-from audit.models.traits import PANEL_ROLE_PREFIX
+from audit.models.traits import PANEL_ROLE_PREFIX, panel_member
 from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorContext, DetectorSettings
 
@@ -132,7 +132,7 @@ class TraitProbeDetector(Detector):
             others = [(p_value(own - sums[o], role, trait_role(o), null)[1], o) for o in self.traits
                       if trait_role(o) != role]
             p_others, closest = max(others) if others else (0.0, None)
-            members = [(p_value(own - sums_p - margin, role, member, null)[1], member[len(PANEL_ROLE_PREFIX):])
+            members = [(p_value(own - sums_p - margin, role, member, null)[1], panel_member(member))
                        for member, sums_p in panel.items()]
             p_panel, binding = max(members) if members else (None, None)
             return t_neutral, p_neutral, p_others, closest, p_panel, binding
@@ -199,7 +199,7 @@ class TraitProbeDetector(Detector):
             statistic=_finite(top.llr_vs_neutral), p_value=_finite(best_p), effect_size=None,
             n_rows=n_rows, summary=summary,
             details={"ranking": ranking, "named": named, "correction": self.correction, "tolerance": settings.tolerance,
-                     "panel": [role[len(PANEL_ROLE_PREFIX):] for role in self.panel],
+                     "panel": [panel_member(role) for role in self.panel],
                      "candidates": len(candidates), "calibrated": nulls is not None,
                      "null_hypothesis": (
                          f"per candidate: E[row LLR sum] vs neutral{self._panel_words}, or vs some other candidate, "
@@ -209,7 +209,6 @@ class TraitProbeDetector(Detector):
                          f"per candidate: E[row LLR sum] vs neutral{self._panel_words} <= {settings.tolerance:g} x "
                          "tokens, or vs some other candidate <= 0")},
         )
-
 
     @property
     def _panel_words(self) -> str:

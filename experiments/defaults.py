@@ -70,7 +70,7 @@ def rules() -> list[Rule]:
 
 def default_rule() -> Rule:
     """The rule the plain `subaudit scan DATA --teacher-system-file T` applies, read from the CLI's defaults."""
-    panel = tuple(f"panel-{name}" for name, _ in builtin_panel()) if DEFAULT_CONTROL_PANEL == "builtin" else ()
+    panel = PANEL_ROLES if DEFAULT_CONTROL_PANEL == "builtin" else ()
     return Rule("default command", ("reference", "control", *panel), DEFAULT_TOLERANCE)
 
 
