@@ -26,6 +26,7 @@ fewer rows than the mean-of-means test did, at the same control false-flag rate 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,15 @@ from audit.models.backends.base import ScoredRow
 from audit.models.traits import PANEL_ROLE_PREFIX, panel_member
 from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorContext, DetectorSettings
+
+
+@dataclass(frozen=True)
+class TestedRows:
+    """One baseline's per-row test values (nats per row) and, with a calibration, its null rows alike."""
+
+    baseline: str
+    values: np.ndarray
+    null: np.ndarray | None
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -76,6 +86,22 @@ class LikelihoodRatioDetector(Detector):
             columns["teacher_logprob_sum"] = llr_sum + base_sum
             columns["reference_nll_mean"] = -base_sum / n
         return columns
+
+    def tested_rows(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> list[TestedRows]:
+        """What this detector's one-sided test is on, row by row, for a sequential scan's confidence sequence.
+
+        The row LLR sums minus tolerance x tokens (confounds removed first under --adjust-confounds),
+        and the calibration's null rows, transformed alike, when there is a calibration.
+        """
+        sums = columns[f"{self._prefix}llr_sum"]
+        margin = settings.tolerance * columns["n_tokens"]
+        calibrated = (settings.nulls or {}).get(self.id)
+        if calibrated is None:
+            return [TestedRows(self.baseline_role, sums - margin, None)]
+        if settings.adjust_confounds:
+            audited, null, _ = self._confounds_removed(columns, calibrated, settings)
+            return [TestedRows(self.baseline_role, audited - margin, null)]
+        return [TestedRows(self.baseline_role, sums - margin, calibrated.row_llr_sums)]
 
     def summarize(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> DetectorResult:
         p = self._prefix
@@ -222,6 +248,10 @@ class PanelLikelihoodRatioDetector(Detector):
         for member in self.members:
             columns.update(member.score_rows(rows))
         return columns
+
+    def tested_rows(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> list[TestedRows]:
+        """Every member's test values (see LikelihoodRatioDetector.tested_rows)."""
+        return [tested for member in self.members for tested in member.tested_rows(columns, settings)]
 
     def summarize(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> DetectorResult:
         results = [member.summarize(columns, settings) for member in self.members]

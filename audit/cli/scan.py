@@ -124,6 +124,11 @@ def scan(
         = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the interrupted scan whose --evidence log is given.")] = False,
+    sequential: Annotated[bool | None, typer.Option(
+        "--sequential/--no-sequential",
+        help="Visit rows in a seeded random order and stop when the evidence is in: flagged, or clean within "
+             "--tolerance, by anytime-valid confidence sequences (docs/method.md, 'Sequential scans'). Default: on "
+             "for data of more than 10,000 rows.", show_default=False)] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Fail (exit 2) when any row is skipped; the report still lists why.")] = False,
     report: ReportOut = None,
@@ -167,6 +172,7 @@ def scan(
         shard=parse_shard(shard),
         evidence_path=evidence,
         resume=resume,
+        sequential=sequential,
         columns=common.columns(prompt_col, completion_col, messages_col, id_col),
         input_format=input_format,
         backend=backend.value,

@@ -18,6 +18,14 @@ from typing import Any, Literal
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.input.chat import MessageFormatError, parse_messages, split_completion
 from audit.input.rows import AuditRow, Message
+from audit.input.visit_order import (
+    IndexedRecord,
+    count_csv_records,
+    count_jsonl_records,
+    visit_csv,
+    visit_jsonl,
+    visit_parquet,
+)
 
 InputFormat = Literal["parquet", "jsonl", "csv"]
 
@@ -244,39 +252,55 @@ class DatasetReader:
         self.columns = columns
         self.mapping = resolve_columns(columns, overrides or ColumnOverrides())
 
-    def _record_batches(self) -> Iterator[list[dict[str, Any]]]:
-        """Yield raw records in batches, whatever the file format."""
+    def _csv_convert(self) -> Any:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
         needed = self.mapping.needed()
+        return pacsv.ConvertOptions(column_types={name: pa.string() for name in needed}, include_columns=needed,
+                                    strings_can_be_null=False)
+
+    def _file_order(self) -> Iterator[IndexedRecord]:
+        """Every raw record with its index, in file order, whatever the file format."""
+        needed = self.mapping.needed()
+        batches: Iterator[list[dict[str, Any]]]
         if self.format == "parquet":
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(self.path).iter_batches(
-                batch_size=self.batch_rows, columns=needed
-            ):
-                yield batch.to_pylist()
+            batches = (b.to_pylist() for b in pq.ParquetFile(self.path).iter_batches(
+                batch_size=self.batch_rows, columns=needed))
         elif self.format == "csv":
-            import pyarrow as pa
             import pyarrow.csv as pacsv
 
-            convert = pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in needed},
-                include_columns=needed,
-                strings_can_be_null=False,
-            )
-            for batch in pacsv.open_csv(self.path, convert_options=convert):
-                yield batch.to_pylist()
+            batches = (b.to_pylist() for b in pacsv.open_csv(self.path, convert_options=self._csv_convert()))
         else:
-            records: list[dict[str, Any]] = []
-            with self.path.open("rb") as handle:
-                for number, raw in enumerate(handle, start=1):
-                    if not raw.strip():
-                        continue
-                    records.append(_parse_json_line(raw, number, self.path))
-                    if len(records) >= self.batch_rows:
-                        yield records
-                        records = []
-            if records:
-                yield records
+            batches = self._jsonl_batches()
+        index = 0
+        for records in batches:
+            for record in records:
+                yield index, record
+                index += 1
+
+    def _jsonl_batches(self) -> Iterator[list[dict[str, Any]]]:
+        records: list[dict[str, Any]] = []
+        with self.path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                records.append(_parse_json_line(raw, number, self.path))
+                if len(records) >= self.batch_rows:
+                    yield records
+                    records = []
+        if records:
+            yield records
+
+    def _random_order(self, seed: int) -> Iterator[IndexedRecord]:
+        """Every raw record with its index, in the seeded visiting order of audit.input.visit_order."""
+        if self.format == "parquet":
+            return visit_parquet(self.path, self.mapping.needed(), seed)
+        if self.format == "csv":
+            return visit_csv(self.path, self.mapping.needed(), seed, self._csv_convert())
+        return visit_jsonl(self.path, seed, _parse_json_line)
 
     def total_rows(self) -> int | None:
         """Row count when the format stores it (parquet), for progress bars; else None."""
@@ -286,36 +310,33 @@ class DatasetReader:
 
         return int(pq.ParquetFile(self.path).metadata.num_rows)
 
-    def batches(self, max_rows: int | None = None, skip_records: int = 0) -> Iterator[RowBatch]:
+    def count_rows(self) -> int:
+        """Records in the file, counted where the format does not store it (one pass, nothing parsed)."""
+        stored = self.total_rows()
+        if stored is not None:
+            return stored
+        try:
+            return count_csv_records(self.path) if self.format == "csv" else count_jsonl_records(self.path)
+        except OSError as exc:
+            raise UsageError(f"cannot read {self.path.name}: {_one_line(exc)}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("pyarrow"):
+                raise UsageError(f"cannot read {self.path.name}: {_one_line(exc)}") from exc
+            raise
+
+    def batches(self, max_rows: int | None = None, skip_records: int = 0,
+                random_order_seed: int | None = None) -> Iterator[RowBatch]:
         """Stream the dataset as batches of scorable rows with skip counts.
 
         ``max_rows`` stops after that many records are read (scorable or not), counting from the
-        file's start; ``skip_records`` passes over the first records unseen (a resumed scan has
-        them already), keeping row indices, and so default ids, as in a full read.
+        first record of the order; ``skip_records`` passes over the first records unseen (a resumed
+        scan has them already), keeping row indices, and so default ids, as in a full read.
+        ``random_order_seed`` visits the records in that seed's random order (audit.input.visit_order)
+        instead of file order; the same seed gives the same order, so a resumed scan skips the same rows.
         """
-        index = 0
+        records = self._file_order() if random_order_seed is None else self._random_order(random_order_seed)
         try:
-            for records in self._record_batches():
-                if index + len(records) <= skip_records:
-                    index += len(records)
-                    continue
-                if index < skip_records:
-                    records = records[skip_records - index:]
-                    index = skip_records
-                if max_rows is not None:
-                    records = records[: max(0, max_rows - index)]
-                    if not records:
-                        return
-                batch = RowBatch(rows=[], rows_read=len(records))
-                for record in records:
-                    try:
-                        batch.rows.append(row_from_record(record, self.mapping, index))
-                    except MessageFormatError as exc:
-                        batch.skipped[str(exc)] += 1
-                        raw_id = record.get(self.mapping.row_id) if self.mapping.row_id is not None else None
-                        batch.skipped_keys.append((str(index if raw_id is None else raw_id), str(exc)))
-                    index += 1
-                yield batch
+            yield from self._batched(records, max_rows, skip_records)
         except UsageError:
             raise
         except OSError as exc:
@@ -324,3 +345,26 @@ class DatasetReader:
             if type(exc).__module__.startswith("pyarrow"):
                 raise UsageError(f"cannot read {self.path.name}: {_one_line(exc)}") from exc
             raise
+
+    def _batched(self, records: Iterator[IndexedRecord], max_rows: int | None,
+                 skip_records: int) -> Iterator[RowBatch]:
+        position = 0
+        batch = RowBatch(rows=[])
+        for index, record in records:
+            if max_rows is not None and position >= max_rows:
+                break
+            position += 1
+            if position <= skip_records:
+                continue
+            batch.rows_read += 1
+            try:
+                batch.rows.append(row_from_record(record, self.mapping, index))
+            except MessageFormatError as exc:
+                batch.skipped[str(exc)] += 1
+                raw_id = record.get(self.mapping.row_id) if self.mapping.row_id is not None else None
+                batch.skipped_keys.append((str(index if raw_id is None else raw_id), str(exc)))
+            if batch.rows_read >= self.batch_rows:
+                yield batch
+                batch = RowBatch(rows=[])
+        if batch.rows_read:
+            yield batch

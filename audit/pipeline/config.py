@@ -102,6 +102,8 @@ class ScanConfig:
     """How the null was decided (audit.pipeline.null_choice); None until the scan resolves it."""
     warnings: tuple[str, ...] = ()
     """What the scan could not vouch for (one line each on stderr and in the report)."""
+    sequential: bool | None = None
+    """Stop when the evidence is in (audit.pipeline.sequential): True on, False off, None = on above a row count."""
 
 
 def validate(config: ScanConfig) -> None:
@@ -143,6 +145,22 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("--resume needs --evidence PATH (the log of the interrupted scan)")
     if config.evidence_path is not None:
         check_writable(config.evidence_path)
+    blocked = sequential_incompatibility(config)
+    if config.sequential is True and blocked is not None:
+        raise UsageError(f"--sequential cannot be used here: {blocked}")
+
+
+def sequential_incompatibility(config: ScanConfig) -> str | None:
+    """Why this scan cannot stop early, in the words of a one-line refusal; None when it can."""
+    if config.traits:
+        return "a probe ranks candidates on every row it scores"
+    if config.shard is not None:
+        return "a shard cannot see the other shards' rows, so it cannot decide for the file (scan it whole)"
+    if config.engine != "local":
+        return "the Ray engine scores every row in parallel blocks (use --engine local)"
+    if config.semantic_filter or config.learned_detector:
+        return "the semantic filter and the learned detector test every row at a fixed N (run them without it)"
+    return None
 
 
 def model_specs(config: ScanConfig) -> list[ModelSpec]:

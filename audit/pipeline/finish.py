@@ -30,6 +30,7 @@ from audit.input.seen_ids import canonical_order
 from audit.models.traits import PANEL_ROLE_PREFIX
 from audit.pipeline.config import ScanConfig, probe_correction
 from audit.pipeline.evidence import ScanProgress
+from audit.pipeline.sequential import decided_verdict, final_test_config
 from audit.report.plot_data import PositionAccumulator, row_histograms
 from audit.report.schema import (
     ColumnsInfo,
@@ -41,10 +42,16 @@ from audit.report.schema import (
     Parameters,
     PlotData,
     Report,
+    SequentialInfo,
     Timings,
 )
 from detectors.base import Detector, DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS, scan_detectors
+
+SEQUENTIAL_VERDICT_RULE = (
+    "sequential scan: flagged when the confidence sequences show the teacher beating every baseline (reference, "
+    "control, each panel member) by more than the tolerance; clean when one shows it does not beat some baseline by "
+    "the tolerance; a scan that ran out of rows undecided takes the fixed-N tests' verdict at the alpha left")
 
 
 @dataclass(frozen=True)
@@ -108,18 +115,27 @@ class Conclusion:
 
 
 def conclude(detectors: DetectorSet, columns: dict[str, np.ndarray], settings: DetectorSettings, fail_on: Verdict,
-             strict: bool, skipped: bool) -> Conclusion:
+             strict: bool, skipped: bool, decided: Verdict | None = None) -> Conclusion:
     """Summarize each detector over the rows' columns, combine the verdicts and map them to an exit code.
 
     ``columns`` must be in canonical row order (``canonical_order``) so seeded bootstrap intervals do
     not depend on the order rows were scored in. ``strict`` with any skipped row is a tool error.
+    ``decided``: the verdict a sequential scan's confidence sequences reached (rules a and b of
+    audit.pipeline.sequential); it is the dataset verdict, the detectors' fixed-N results are kept
+    for their statistics (a sequential scan runs only the likelihood-ratio detectors).
     """
     results = [detector.summarize(columns, settings) for detector in detectors.detectors]
-    verdict = dataset_verdict([(r.detector_id, r.verdict) for r in results])
+    verdict = decided if decided is not None else dataset_verdict([(r.detector_id, r.verdict) for r in results])
     exit_code = ExitCode.FINDINGS if verdict.at_least(fail_on) else ExitCode.CLEAN
     if strict and skipped:
         exit_code = ExitCode.TOOL_ERROR
     return Conclusion(results, verdict, exit_code)
+
+
+def detector_settings_for(config: ScanConfig, calibration: PreparedCalibration | None) -> DetectorSettings:
+    """:func:`detector_settings` from a scan's config."""
+    return detector_settings(config.alpha, config.suspicious_alpha, config.seed, config.bootstrap_resamples,
+                             calibration, config.adjust_confounds, config.tolerance)
 
 
 def detector_settings(alpha: float, suspicious_alpha: float, seed: int, bootstrap_resamples: int,
@@ -163,19 +179,25 @@ def histograms_with_null(columns: dict[str, np.ndarray],
 
 def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelInfo], detectors: DetectorSet,
                  state: ScanProgress, positions: PositionAccumulator, times: StageTimes,
-                 calibration: PreparedCalibration | None = None) -> Report:
+                 calibration: PreparedCalibration | None = None, sequential: SequentialInfo | None = None) -> Report:
     """Reduce a finished scan's per-row scores to the report (shared by the local and Ray engines).
 
     Rows are summarized in canonical order (id digest), so the report does not depend on the
-    order rows were scored in: by batch, by shard or by Ray actor.
+    order rows were scored in: by batch, by shard or by Ray actor. A sequential scan's verdict is
+    its stopping rule's; stopped by the end of its rows, the fixed-N tests decide at the alpha the
+    confidence sequences left (audit.pipeline.sequential).
     """
+    decided = None
+    if sequential is not None:
+        decided = decided_verdict(sequential.rule)
+        if decided is None:
+            config = final_test_config(config)
     rows_read, rows_scored, tokens, skipped = state.rows_read, state.rows_scored, state.tokens, state.skipped
     order = canonical_order(state.scored_ids)
     columns = {name: np.concatenate(parts)[order] if parts else np.empty(0)
                for name, parts in state.columns.items()}
-    settings = detector_settings(config.alpha, config.suspicious_alpha, config.seed, config.bootstrap_resamples,
-                                 calibration, config.adjust_confounds, config.tolerance)
-    conclusion = conclude(detectors, columns, settings, config.fail_on, config.strict, bool(skipped))
+    settings = detector_settings_for(config, calibration)
+    conclusion = conclude(detectors, columns, settings, config.fail_on, config.strict, bool(skipped), decided)
     mapping = scanned.mapping
     finished = time.perf_counter()
     score_s = times.scored_done - times.loaded
@@ -230,4 +252,6 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
         null=config.null_info,
         warnings=list(config.warnings),
         settings=list(config.settings),
+        sequential=sequential,
+        **({} if sequential is None else {"verdict_rule": SEQUENTIAL_VERDICT_RULE}),
     )

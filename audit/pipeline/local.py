@@ -27,12 +27,14 @@ from audit.pipeline.finish import (
     ScannedInput,
     StageTimes,
     build_report,
+    detector_settings_for,
     position_accumulator,
     prepare_calibration,
     scan_detector_set,
 )
 from audit.pipeline.null_choice import resolve_null
 from audit.pipeline.scores_file import ScoresWriter
+from audit.pipeline.sequential import SequentialMonitor, SequentialPlan, plan_sequential, sequential_info, stop_rule
 from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.schema import ModelInfo, Report
 
@@ -43,7 +45,7 @@ ProgressCallback = Callable[[int, int, int | None], None]
 
 
 def evidence_header(config: ScanConfig, reader: DatasetReader, input_sha256: str, models: list[ModelInfo],
-                    column_names: list[str]) -> dict[str, Any]:
+                    column_names: list[str], plan: SequentialPlan | None = None) -> dict[str, Any]:
     """What identifies a scan's per-row scores: a resumed scan must match it exactly."""
     mapping = reader.mapping
     return {
@@ -56,6 +58,9 @@ def evidence_header(config: ScanConfig, reader: DatasetReader, input_sha256: str
                     "max_rows": config.max_rows, "batch_rows": config.batch_rows,
                     "sample_fraction": config.sample_fraction, "seed": config.seed, "shard": config.shard},
         "columns": column_names,
+        **({} if plan is None else {"sequential": {
+            "order_seed": config.seed, "look_every": plan.every, "alpha": plan.design.alpha,
+            "planned_rows": plan.design.planned_rows, "min_rows": plan.design.min_rows}}),
     }
 
 
@@ -76,19 +81,22 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     validate(config)
     config = resolve_null(resolve_vocabulary(config))
     reader = DatasetReader(config.input_path, config.columns, config.input_format, config.batch_rows)
+    plan, config = plan_sequential(config, reader)
+    if plan is not None:
+        reader.batch_rows = plan.every
     specs = model_specs(config)
     backend = create_backend(
         config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
         vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
     )
     try:
-        return _scan_with(config, reader, backend, specs, started, progress)
+        return _scan_with(config, reader, backend, specs, started, progress, plan)
     finally:
         backend.close()
 
 
 def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBackend, specs: list[ModelSpec],
-               started: float, progress: ProgressCallback | None) -> Report:
+               started: float, progress: ProgressCallback | None, plan: SequentialPlan | None = None) -> Report:
     """The scan proper, once the backend holds its models (the caller closes the backend)."""
     calibration = prepare_calibration(config, backend.identities())
     loaded = time.perf_counter()
@@ -97,12 +105,16 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
     detectors = scan_detector_set(config, roles, formats[0].tokenizer)
     column_names = detectors.columns
 
-    total_rows = reader.total_rows()
+    total_rows = reader.total_rows() if plan is None else plan.rows_in_data
     if total_rows is not None and config.max_rows is not None:
         total_rows = min(total_rows, config.max_rows)
     input_sha256 = file_sha256(config.input_path)
-    header = evidence_header(config, reader, input_sha256, backend.identities(), column_names)
+    header = evidence_header(config, reader, input_sha256, backend.identities(), column_names, plan)
     log, state = open_evidence(config, header)
+    monitor = None if plan is None else SequentialMonitor(
+        plan.design, detectors.detectors, detector_settings_for(config, calibration))
+    if monitor is not None:
+        replay(monitor, state, column_names)
     positions = position_accumulator(roles)
     positions.load(state.positions)
     # Without an id column the row index is the id, unique by construction.
@@ -115,7 +127,11 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
         with ScoresWriter(config.scores_path, column_names) as writer:
             if state.scored_ids:  # resumed: the scores file is rewritten whole
                 writer.write(state.scored_ids, {n: np.concatenate(state.columns[n]) for n in column_names})
-            for batch in reader.batches(max_rows=config.max_rows, skip_records=state.rows_read):
+            batches = reader.batches(max_rows=config.max_rows, skip_records=state.rows_read,
+                                     random_order_seed=None if plan is None else config.seed)
+            for batch in batches:
+                if monitor is not None and monitor.decision is not None:
+                    break  # decided (on a resumed log, possibly before this process read anything)
                 state.rows_read += batch.rows_read
                 rows = batch.rows
                 skipped_rows: list[tuple[str, str]] = []
@@ -155,6 +171,8 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
                     writer.write(row_ids, batch_columns)
                     state.rows_scored += len(scored)
                     state.tokens += sum(len(s.encoded.completion_ids) for s in scored)
+                    if monitor is not None:
+                        monitor.add(batch_columns)
                 if log is not None:
                     log.write_batch(row_ids, batch_columns, skipped_rows, state, positions.state())
                 if progress is not None:
@@ -169,12 +187,23 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
         if log is not None:
             log.abandon()
         raise
+    sequential = None if plan is None or monitor is None else sequential_info(
+        config, plan, stop_rule(monitor.looks[-1] if monitor.looks else None, state.rows_read, plan.rows_in_data,
+                                config.max_rows),
+        state.rows_read, state.rows_scored, monitor.looks, reader.format)
     report = build_report(
         config, ScannedInput(reader.format, reader.mapping, input_sha256, config.input_path.stat().st_size),
         backend.identities(), detectors, state, positions,
-        StageTimes(started, loaded, scored_done=time.perf_counter()), calibration,
+        StageTimes(started, loaded, scored_done=time.perf_counter()), calibration, sequential,
     )
     if log is not None:
         log.close({"rows_read": report.input.rows_read, "rows_scored": report.input.rows_scored,
                    "verdict": report.verdict.value, "exit_code": report.exit_code})
     return report
+
+
+def replay(monitor: SequentialMonitor, state: ScanProgress, column_names: list[str]) -> None:
+    """Feed a resumed scan's restored batches to the monitor in their order, so its looks equal the originals."""
+    parts = [state.columns.get(name, []) for name in column_names]
+    for batch in zip(*parts, strict=True):
+        monitor.add(dict(zip(column_names, batch, strict=True)))

@@ -16,6 +16,7 @@ from audit.report.schema import (
     Report,
     engine_description,
     null_description,
+    sequential_description,
     vocabulary_description,
 )
 
@@ -48,6 +49,7 @@ def render_markdown(report: Report) -> str:
         f"- {null_description(report)}",
         *[f"- Warning: {warning}" for warning in report.warnings],
         *([f"- {engine}"] if (engine := engine_description(report)) else []),
+        *([f"- {seq}"] if (seq := sequential_description(report)) else []),
         f"- subaudit {report.tool_version}, schema {report.schema_version}, {report.created_at:%Y-%m-%d %H:%M:%S} UTC; "
         f"command `{' '.join(report.command)}`", "",
         "## Models", "", "| role | source | weights SHA-256 | tokenizer SHA-256 | system prompt |",

@@ -10,7 +10,13 @@ from collections.abc import Callable
 from html import escape
 
 from audit.core.verdict import Verdict
-from audit.report.schema import Report, engine_description, null_description, vocabulary_description
+from audit.report.schema import (
+    Report,
+    engine_description,
+    null_description,
+    sequential_description,
+    vocabulary_description,
+)
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 _VERDICT_COLOUR = {Verdict.CLEAN: "#2e7d32", Verdict.SUSPICIOUS: "#b26a00", Verdict.FLAGGED: "#c62828"}
@@ -146,6 +152,48 @@ def ranking_svg(report: Report) -> str:
     return "".join(parts)
 
 
+def sequential_svg(report: Report) -> str:
+    """A sequential scan's confidence sequences: per-token bounds against rows scored, with the tolerance line.
+
+    Bounds are on E[row LLR sum - tolerance x tokens], drawn divided by the mean tokens per row and
+    shifted by the tolerance, so they read in nats/token: flagged when every lower bound is above the
+    tolerance line, clean when some upper bound is below it.
+    """
+    info = report.sequential
+    if info is None or not info.looks:
+        return ""
+    tau = report.parameters.tolerance
+    names = [b.baseline for b in info.looks[-1].bounds]
+    series: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
+    for look in info.looks:
+        if look.mean_tokens_per_row <= 0:
+            continue
+        for b in look.bounds:
+            if b.baseline in series and abs(b.lower) != float("inf") and abs(b.upper) != float("inf"):
+                series[b.baseline].append((float(look.rows), b.lower / look.mean_tokens_per_row + tau,
+                                           b.upper / look.mean_tokens_per_row + tau))
+    points = [v for s in series.values() for _, lo, hi in s for v in (lo, hi)]
+    if not points:
+        return ""
+    shown = sorted(points)
+    # Clip the widest 5 % each side (the first looks' bounds) so the decision's end stays readable.
+    low, high = min(shown[len(shown) // 20], tau), max(shown[-1 - len(shown) // 20], tau)
+    rows = [r for s in series.values() for r, _, _ in s]
+    parts, px = _axes(f"Confidence sequences (stopped: {info.rule})", "rows scored", "per-token LLR bound (nats/token)",
+                      (0.0, max(rows)), (low, high), "plot-sequential")
+    for i, (name, values) in enumerate(series.items()):
+        colour = _COLOURS[i % len(_COLOURS)]
+        for k, kind, dash in ((1, "lower", ""), (2, "upper", ' stroke-dasharray="5 2"')):
+            path = " ".join("{:.1f},{:.1f}".format(*px(v[0], min(max(v[k], low), high))) for v in values)
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.3"{dash} points="{path}">'
+                         f'<title>{escape(name)} {kind} bound</title></polyline>')
+    (x0, ty), (x1, _) = px(0.0, tau), px(max(rows), tau)
+    parts.append(f'<line x1="{x0:.1f}" y1="{ty:.1f}" x2="{x1:.1f}" y2="{ty:.1f}" stroke="#000" stroke-dasharray="4 3">'
+                 f'<title>tolerance {tau:g} nats/token</title></line>')
+    parts += [*_legend([f"vs {name} (solid lower, dashed upper)" for name in names]), "</svg>"]
+    return "".join(parts)
+
+
 def render_html(report: Report) -> str:
     inp = report.input
     colour = _VERDICT_COLOUR[report.verdict]
@@ -161,6 +209,8 @@ def render_html(report: Report) -> str:
     engine = engine_description(report)
     engine_paragraph = f'<p id="engine">{escape(engine)}</p>' if engine else ""
     warnings = "".join(f'<p class="warning"><b>Warning:</b> {escape(w)}</p>' for w in report.warnings)
+    sequential = sequential_description(report)
+    sequential_paragraph = f'<p id="sequential">{escape(sequential)}</p>' if sequential else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>subaudit report: {report.verdict.value}</title>
 <style>body{{font-family:sans-serif;max-width:1180px;margin:24px auto;color:#222}}
@@ -174,11 +224,13 @@ exit code {report.exit_code}.</p>
 <p id="vocabulary">{escape(vocabulary_description(report))}</p>
 <p id="null">{escape(null_description(report))}</p>
 {warnings}
+{sequential_paragraph}
 {engine_paragraph}
 <p>Input <code>{escape(inp.path)}</code> ({inp.format}), SHA-256 <code>{inp.sha256}</code>: {inp.rows_read} rows read,
 {inp.rows_scored} scored, {sum(inp.rows_skipped.values())} skipped, {inp.tokens_scored} completion tokens.</p>
 <ul>{skipped}</ul>
-<h2>Plots</h2><div class="plots">{histogram_svg(report)}{position_svg(report)}{ranking_svg(report)}</div>
+<h2>Plots</h2><div class="plots">{sequential_svg(report)}{histogram_svg(report)}{position_svg(report)}
+{ranking_svg(report)}</div>
 <h2>Detectors</h2><table><tr><th>detector</th><th>statistic</th><th>95% CI</th><th>p-value</th><th>effect (d)</th>
 <th>verdict</th><th>summary</th></tr>{rows}</table>
 <h2>Models</h2><table><tr><th>role</th><th>source</th><th>weights SHA-256</th><th>system prompt</th></tr>

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.core.verdict import Verdict
 
-SCHEMA_VERSION = "1.9.0"
+SCHEMA_VERSION = "1.10.0"
 
 
 class _Model(BaseModel):
@@ -214,6 +214,48 @@ class NullInfo(_Model):
     reused: bool | None = Field(None, description="automatic null: true when read from the cache, false when made")
 
 
+class SequentialBound(_Model):
+    """One baseline's confidence sequence at one look."""
+
+    baseline: str = Field(description="the model the teacher is compared with: reference, control, panel:<name>")
+    mean: float = Field(description="mean over the rows so far of (row LLR sum - tolerance x tokens), nats per row; "
+                        "with a calibration, minus the calibration rows' mean")
+    lower: float = Field(description="lower confidence bound on that mean (anytime-valid); above 0: the teacher "
+                         "beats this baseline by more than the tolerance")
+    upper: float = Field(description="upper confidence bound; below 0: the teacher does not beat this baseline by "
+                         "the tolerance")
+    p_value: float | None = Field(description="anytime-valid p-value of 'the teacher does not beat this baseline by "
+                                  "the tolerance' at this look; null with a calibration (a two-sample bound)")
+
+
+class SequentialLook(_Model):
+    """The test after one batch of a sequential scan."""
+
+    rows: int = Field(description="rows scored so far")
+    mean_tokens_per_row: float = Field(description="divides the bounds into nats per token")
+    bounds: list[SequentialBound]
+    decision: str | None = Field(description="'flagged', 'clean within tolerance', or null (go on)")
+
+
+class SequentialInfo(_Model):
+    """How a ``--sequential`` scan chose its rows and why it stopped (audit.pipeline.sequential)."""
+
+    requested: str = Field(description="'on' (--sequential) or 'auto' (the default, on above a row count)")
+    reason: str = Field(description="why the scan ran sequentially")
+    rule: str = Field(description="what stopped it: 'flagged', 'clean within tolerance', 'max rows' or 'end of data'")
+    rows_in_data: int = Field(description="records in the input file")
+    rows_read: int
+    rows_scored: int
+    alpha_sequence: float = Field(description="level of each one-sided confidence sequence")
+    alpha_final: float = Field(description="level of the fixed-N test applied when the scan ran out of rows "
+                               "undecided (alpha_sequence + alpha_final = --alpha)")
+    planned_rows: int = Field(description="rows at which the confidence sequence is tightest")
+    min_rows: int = Field(description="rows scored before the first decision may be taken")
+    look_every: int = Field(description="rows between looks (one batch)")
+    order: str = Field(description="how the rows were visited")
+    looks: list[SequentialLook]
+
+
 class ResolvedSetting(_Model):
     """One option's value as the command ran, and where it came from."""
 
@@ -260,6 +302,9 @@ class Report(_Model):
     settings: list[ResolvedSetting] = Field(
         default_factory=list, description="every option of the command that ran, its value and its source "
         "(command line > config file > default)")
+    sequential: SequentialInfo | None = Field(
+        None, description="a scan that stopped when the evidence was in (--sequential): its rule and confidence "
+        "sequence; null for a scan of every row")
 
 
 def report_json_schema() -> dict[str, Any]:
@@ -311,3 +356,24 @@ def null_description(report: Report) -> str:
         ("; reused from the cache" if report.null.reused else "; made now and cached")
     return (f"Null: {kind}calibration {info.path} (SHA-256 {info.sha256[:16]}..., {info.kind}), {info.rows} rows of "
             f"{source}{adjusted}{reused}{margin}.")
+
+
+def sequential_description(report: Report) -> str | None:
+    """One line on how a sequential scan stopped, for the human-readable renderers; None for a scan of every row."""
+    info = report.sequential
+    if info is None:
+        return None
+    share = info.rows_scored / info.rows_in_data if info.rows_in_data else 0.0
+    text = (f"Sequential scan ({info.reason}): stopped by rule '{info.rule}' after scoring {info.rows_scored:,} of "
+            f"{info.rows_in_data:,} rows ({share:.2%}); confidence sequences at alpha {info.alpha_sequence:g}, a look "
+            f"every {info.look_every} rows")
+    if info.looks:
+        last = info.looks[-1]
+        tau = report.parameters.tolerance
+        per_row = last.mean_tokens_per_row or 1.0
+        per_token = ", ".join(f"{b.baseline} [{b.lower / per_row + tau:+.4f}, {b.upper / per_row + tau:+.4f}]"
+                              for b in last.bounds)
+        text += f"; last look, per-token LLR bounds vs tolerance {tau:g}: {per_token}"
+    if info.rule in ("max rows", "end of data"):
+        text += f"; undecided, so the fixed-N tests decided at alpha {info.alpha_final:g}"
+    return text + "."

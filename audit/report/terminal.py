@@ -6,7 +6,13 @@ from rich.console import Console
 from rich.table import Table
 
 from audit.core.verdict import Verdict
-from audit.report.schema import Report, engine_description, null_description, vocabulary_description
+from audit.report.schema import (
+    Report,
+    engine_description,
+    null_description,
+    sequential_description,
+    vocabulary_description,
+)
 
 VERDICT_STYLE = {Verdict.CLEAN: "bold green", Verdict.SUSPICIOUS: "bold yellow", Verdict.FLAGGED: "bold red"}
 
@@ -53,6 +59,9 @@ def render_terminal(report: Report, console: Console) -> None:
         console.print(f"  {result.detector_id}: {result.summary}")
     console.print(vocabulary_description(report), markup=False, highlight=False)
     console.print(null_description(report), markup=False, highlight=False)
+    sequential = sequential_description(report)
+    if sequential is not None:
+        console.print(sequential, markup=False, highlight=False)
     engine = engine_description(report)
     if engine is not None:
         console.print(engine, markup=False, highlight=False)

@@ -1,0 +1,105 @@
+"""`scan --sequential` end to end on tiny real models: what it refuses, what the report says, and a
+SIGKILLed sequential scan resumed to the same verdict, rows scored and looks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit.core.exit_codes import ExitCode
+from tests.conftest import run_cli
+from tests.test_resume import SUBAUDIT, _comparable, _records
+
+
+@pytest.mark.parametrize(("extra", "why"), [
+    (["--shard", "1/2"], "a shard cannot see the other shards' rows"),
+    (["--engine", "ray"], "the Ray engine scores every row"),
+    (["--semantic-filter"], "the semantic filter and the learned detector test every row at a fixed N"),
+])
+def test_sequential_refuses_what_it_cannot_do_in_one_line(extra: list[str], why: str, write_jsonl: Any,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_jsonl(_records(20))
+    code, out, err = run_cli(["scan", str(data), "--teacher-system-prompt", "You love owls.", "--sequential", *extra],
+                             capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR
+    assert err.strip().count("\n") == 0 and f"--sequential cannot be used here: {why}" in err
+    assert out == ""
+
+
+def _sequential_args(data: Path, tiny_model: Path) -> list[str]:
+    return ["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "You love owls.",
+            "--sequential", "--batch-rows", "8", "--format", "json"]
+
+
+def test_sequential_report_says_how_it_stopped_and_reproduces_from_the_seed(
+        tiny_model: Path, write_jsonl: Any, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_jsonl(_records(300))
+    code, out, err = run_cli(_sequential_args(data, tiny_model), capsys, monkeypatch)
+    assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+    report = json.loads(out)
+    info = report["sequential"]
+    assert info["requested"] == "on" and info["rows_in_data"] == 300 and info["look_every"] == 8
+    assert info["alpha_sequence"] + info["alpha_final"] == pytest.approx(0.01)
+    assert info["rows_scored"] == report["input"]["rows_scored"] == info["looks"][-1]["rows"]
+    roles = {b["baseline"] for b in info["looks"][-1]["bounds"]}
+    assert roles == {"reference", "control", "panel:precise", "panel:formal", "panel:engineer"}
+    decision = info["looks"][-1]["decision"]
+    if decision is None:  # ran out of rows: the fixed-N tests decide at the alpha left
+        assert info["rule"] == "end of data" and info["rows_read"] == 300
+        assert report["parameters"]["alpha"] == pytest.approx(info["alpha_final"])
+    else:
+        assert info["rule"] == decision and info["rows_read"] < 300
+        assert report["verdict"] == ("flagged" if decision == "flagged" else "clean")
+        assert all(look["decision"] is None for look in info["looks"][:-1])
+        assert info["looks"][-1]["rows"] >= info["min_rows"]
+    # Another run with the same seed visits the same rows in the same order.
+    code, again, err = run_cli(_sequential_args(data, tiny_model), capsys, monkeypatch)
+    assert _comparable(json.loads(again)) == _comparable(report)
+    code, other_seed, err = run_cli([*_sequential_args(data, tiny_model), "--seed", "1"], capsys, monkeypatch)
+    assert json.loads(other_seed)["sequential"]["looks"][0] != info["looks"][0]
+
+
+def test_killed_sequential_scan_resumes_to_the_same_verdict_and_rows(
+        tiny_model: Path, write_jsonl: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_jsonl(_records(300))
+    args = _sequential_args(data, tiny_model)
+    code, out, err = run_cli([*args, "--evidence", str(tmp_path / "full.jsonl")], capsys, monkeypatch)
+    assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+    uninterrupted = json.loads(out)
+
+    log = tmp_path / "part.jsonl"
+    process = subprocess.Popen([*SUBAUDIT, *args, "--evidence", str(log)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.exists() and log.read_text(encoding="utf-8").count('"type":"checkpoint"') >= 4:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the scan finished before it could be killed"
+    unfinished = tmp_path / "unfinished.jsonl"
+    shutil.copy(log, unfinished)
+
+    code, out, err = run_cli([*args, "--evidence", str(log), "--resume"], capsys, monkeypatch)
+    assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+    resumed = json.loads(out)
+    assert resumed["verdict"] == uninterrupted["verdict"]
+    assert resumed["sequential"] == uninterrupted["sequential"]  # same rule, rows scored and every look
+    assert _comparable(resumed) == _comparable(uninterrupted)
+    # A sequential log cannot be resumed by a scan of every row (another order, another test).
+    every_row = [a for a in args if a != "--sequential"]
+    code, _, err = run_cli([*every_row, "--no-sequential", "--evidence", str(unfinished), "--resume"],
+                           capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and "belongs to a different scan (differs in: sequential)" in err
