@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults attribution bench bench-ray screenshot clean
+.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential screenshot clean
 
 install: $(VENV)/.installed
 
@@ -151,7 +151,7 @@ learned: install
 
 # The detection experiment: writes experiments/RESULTS.md (about 30 minutes of scoring on 2 cores),
 # then the default command's section, experiments/DEFAULTS.md (the `defaults` target below).
-experiment: install defaults
+experiment: install defaults sequential
 	$(PY) -m experiments.experiment --seed 0 --subsamples 200 --alpha 0.01
 
 # Which null for the default scan (issue 20): scores every number set, benign-prompt sets included,
@@ -164,6 +164,13 @@ defaults: install
 
 # Throughput, memory and roofline benchmark: writes benchmarks/RESULTS.md (about 15 minutes on 2
 # cores). lm-evaluation-harness is installed here, not by `make install`, as an optional baseline.
+sequential: install
+	$(PY) -m experiments.control_scores
+	$(PY) -m experiments.sequential --seed 0 --orders 1000 --cap 20000 --alpha 0.01
+
+bench-sequential: install
+	$(PY) benchmarks/bench_sequential.py --rows 1000000 --slice 10000
+
 bench: install install-vllm
 	-$(PY) -m pip install -q lm-eval
 	$(PY) benchmarks/bench.py --rows 96 --repeats 3

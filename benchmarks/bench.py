@@ -302,7 +302,7 @@ def memory_run(rows: int, scored: int) -> dict[str, Any]:
     scores = WORK / f"scores-{rows}.parquet"
     command = ["subaudit", "scan", str(path.relative_to(ROOT)), "--teacher-system-prompt", "You love owls.",
                "--sample-fraction", f"{fraction:g}", "--scores", str(scores.relative_to(ROOT)),
-               "--report", str(report.relative_to(ROOT)), "--quiet"]
+               "--report", str(report.relative_to(ROOT)), "--quiet", "--no-sequential"]
     code = (
         "import resource, subprocess, sys, time\n"
         "t = time.perf_counter()\n"

@@ -71,7 +71,7 @@ def run_scan(backend: str, actors: int | None, whole: Path, parts: Path, run: in
     report.unlink(missing_ok=True)
     data = whole if actors is None else parts
     command = [str(PYTHON[backend]), "-m", "audit.cli", "scan", str(data), "--teacher-system-file", str(OWL_PROMPT),
-               "--backend", backend, "--report", str(report), "--quiet"]
+               "--backend", backend, "--report", str(report), "--quiet", "--no-sequential"]
     if actors is not None:
         command += ["--engine", "ray", "--ray-actors", str(actors)]
     started = time.perf_counter()

@@ -103,3 +103,30 @@ def test_killed_sequential_scan_resumes_to_the_same_verdict_and_rows(
     code, _, err = run_cli([*every_row, "--no-sequential", "--evidence", str(unfinished), "--resume"],
                            capsys, monkeypatch)
     assert code == ExitCode.USAGE_ERROR and "belongs to a different scan (differs in: sequential)" in err
+
+
+def _plan(data: Path, **settings: Any) -> tuple[Any, Any]:
+    from audit.input.data import DatasetReader
+    from audit.pipeline.config import ScanConfig
+    from audit.pipeline.sequential import plan_sequential
+
+    config = ScanConfig(input_path=data, teacher_system_prompt="You love owls.", **settings)
+    return plan_sequential(config, DatasetReader(data, batch_rows=config.batch_rows))
+
+
+def test_default_turns_sequential_on_above_ten_thousand_rows_unless_something_rules_it_out(
+        write_jsonl: Any) -> None:
+    from audit.pipeline.sequential import SEQUENTIAL_AUTO_ROWS, SEQUENTIAL_BATCH_ROWS
+
+    big = write_jsonl(_records(SEQUENTIAL_AUTO_ROWS + 1), "big.jsonl")
+    plan, config = _plan(big)
+    assert plan is not None and plan.rows_in_data == SEQUENTIAL_AUTO_ROWS + 1 and plan.every == SEQUENTIAL_BATCH_ROWS
+    assert "10,001 rows" in plan.reason and not config.warnings
+    assert _plan(big, sequential=False)[0] is None
+    assert _plan(big, max_rows=SEQUENTIAL_AUTO_ROWS)[0] is None  # what would be scanned decides
+    plan, config = _plan(big, shard=(1, 2))
+    assert plan is None and len(config.warnings) == 1 and "a shard cannot see" in config.warnings[0]
+    small = write_jsonl(_records(SEQUENTIAL_AUTO_ROWS), "small.jsonl")
+    assert _plan(small)[0] is None
+    plan, _ = _plan(small, sequential=True)
+    assert plan is not None and plan.reason == "--sequential was given"

@@ -34,8 +34,8 @@ def _start_scan(model: Path, backend: str, tmp_path: Path, rows: int) -> tuple[s
     null = ["--null", "theoretical"] if backend == "vllm" else []
     process = subprocess.Popen(
         [*SUBAUDIT, "scan", str(data), "--reference", str(model), "--teacher-system-file", str(OWL_PROMPT_FILE),
-         "--backend", backend, *null, "--batch-rows", "4", "--evidence", str(evidence), "--report", str(report),
-         "--quiet"],
+         "--backend", backend, *null, "--no-sequential", "--batch-rows", "4", "--evidence", str(evidence),
+         "--report", str(report), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return process, evidence, report
 

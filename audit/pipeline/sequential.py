@@ -74,8 +74,6 @@ def plan_sequential(config: ScanConfig, reader: DatasetReader) -> tuple[Sequenti
     if config.sequential is False:
         return None, config
     blocked = sequential_incompatibility(config)
-    if config.sequential is None and blocked is not None and reader.total_rows() is None:
-        return None, config  # not worth a counting pass: it could not run anyway
     rows = reader.count_rows()
     if config.sequential is None:
         considered = rows if config.max_rows is None else min(rows, config.max_rows)

@@ -18,7 +18,7 @@ from audit.report.schema import (
     vocabulary_description,
 )
 
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 _VERDICT_COLOUR = {Verdict.CLEAN: "#2e7d32", Verdict.SUSPICIOUS: "#b26a00", Verdict.FLAGGED: "#c62828"}
 _W, _H, _PAD = 560, 260, 44
 
