@@ -64,7 +64,8 @@ DEFAULT_TOLERANCE = 0.002
 
 0.002 from experiments/DEFAULTS.md: with the built-in panel it keeps the owl and cat teachers' own
 number sets flagged in >= 98 % of subsets at N = 200, and stops the drift of the closest benign
-set (pirate) toward a flag as rows accumulate; 0.003 drops the cat set below 95 %."""
+set (pirate) toward a flag as rows accumulate; 0.003 leaves the cat set at the edge of 95 % (94.7-95.4 %
+in two draws of subsets)."""
 
 DEFAULT_CONTROL_PANEL = "builtin"
 """The benign controls a teacher (or probe candidate) must beat besides the neutral one
