@@ -45,8 +45,9 @@ def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSour
     check_before_scoring(config, out, fpr)
     with tempfile.TemporaryDirectory(prefix="subaudit-calibrate-") as folder:
         scores = Path(folder) / "scores.parquet"
-        # The known-source rows' raw LLR sums are the null; no null is tested against here.
-        report = run_scan(dataclasses.replace(config, scores_path=scores, null=NULL_THEORETICAL))
+        # The known-source rows' raw LLR sums are the null; no null is tested against here. Every row of
+        # them is the null, so never a sequential scan that would stop early.
+        report = run_scan(dataclasses.replace(config, scores_path=scores, null=NULL_THEORETICAL, sequential=False))
         table = pq.read_table(scores).to_pydict()
     tokens = np.array(table["n_tokens"])
     calibrated = dict(CALIBRATED_DETECTORS)

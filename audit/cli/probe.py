@@ -120,6 +120,7 @@ def probe(
     config_file, settings = common.resolved_settings(ctx)
     null, calibration = common.null_choice(null, calibration)
     scan_config = ScanConfig(
+        sequential=False,  # a probe ranks candidates on every row (audit.pipeline.config.sequential_incompatibility)
         input_path=data, reference=reference, reference_system_prompt=reference_system_prompt,
         control_system_prompt=common.control_prompt(control_system_prompt, False),
         control_panel=common.control_panel(control_panel),
