@@ -166,7 +166,7 @@ defaults: install
 # cores). lm-evaluation-harness is installed here, not by `make install`, as an optional baseline.
 sequential: install
 	$(PY) -m experiments.control_scores
-	$(PY) -m experiments.sequential --seed 0 --orders 1000 --cap 20000 --alpha 0.01
+	$(PY) -m experiments.sequential --seed 0 --orders 1000 --cap 20000 --alpha 0.01 --validity-streams 4000
 
 bench-sequential: install
 	$(PY) benchmarks/bench_sequential.py --rows 1000000 --slice 10000

@@ -8,7 +8,9 @@ SLICE` scores a fixed slice (the file's first SLICE rows) of the owl file; its t
 extrapolated time of a full fixed-N scan of the million rows. Wall time includes model loading; every
 scan runs in its own process, one after another, on the same machine.
 
-Usage: python benchmarks/bench_sequential.py [--rows 1000000] [--slice 10000] [--out benchmarks/RESULTS-sequential.md]
+Each run's measurements are saved in out/bench-sequential/run-<label>.json; ``--runs`` redoes only some.
+
+Usage: python benchmarks/bench_sequential.py [--rows 1000000] [--slice 10000] [--runs owl-sequential,...]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ WORK = ROOT / "out" / "bench-sequential"
 OWL_PROMPT = ROOT / "fixtures" / "prompts" / "owl.txt"
 SOURCES = {"owl": ROOT / "fixtures" / "numbers" / "owl.parquet", "none": ROOT / "fixtures" / "numbers" / "none.parquet"}
 GROUP_ROWS = 100_000
+RUNS = ("owl-sequential", "none-sequential", "owl-fixed-slice")
 
 
 def build(name: str, rows: int) -> Path:
@@ -83,14 +86,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--slice", type=int, default=10_000)
+    parser.add_argument("--runs", default=",".join(RUNS),
+                        help="runs to do now; the others are read from their saved results in out/bench-sequential/")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS-sequential.md")
     args = parser.parse_args()
     started = datetime.now(timezone.utc)
     files = {name: build(name, args.rows) for name in SOURCES}
-    runs = [scan(files["owl"], "owl-sequential", []), scan(files["none"], "none-sequential", []),
-            scan(files["owl"], "owl-fixed-slice", ["--no-sequential", "--max-rows", str(args.slice)])]
-    for run in runs:
+    plans = {"owl-sequential": (files["owl"], []), "none-sequential": (files["none"], []),
+             "owl-fixed-slice": (files["owl"], ["--no-sequential", "--max-rows", str(args.slice)])}
+    runs = []
+    for label in RUNS:
+        saved = WORK / f"run-{label}.json"
+        if label in args.runs.split(","):
+            run = scan(plans[label][0], label, plans[label][1])
+            saved.write_text(json.dumps(run))
+        elif saved.exists():
+            run = json.loads(saved.read_text())
+        else:
+            run = {"label": label, "error": "not run"}
         print(json.dumps(run), flush=True)
+        runs.append(run)
     fixed = runs[2]
     per_row = fixed["score_s"] / fixed["rows_scored"] if "score_s" in fixed else float("nan")
     lines = ["# Time to verdict on a million rows: sequential scan vs fixed N", "",
@@ -106,7 +121,7 @@ def main() -> int:
         if "error" in run:
             lines.append(f"| {run['label']} | error: {run['error']} | | | | | | |")
             continue
-        total = args.rows if run["label"] != "owl-fixed-slice" else args.slice
+        total = args.rows if run["label"] != "owl-fixed-slice" else run["rows_read"]
         lines.append(f"| `{run['command']}` | {run['verdict']} | {run['rule']} | {run['rows_scored']:,} | "
                      f"{run['rows_scored'] / args.rows:.3%} of {args.rows:,} (read {run['rows_read']:,} of {total:,}) "
                      f"| {run['wall_s']:.0f} | {run['score_s']:.0f} | {run['peak_rss_mb']:.0f} |")

@@ -73,6 +73,21 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
     assert llr["details"]["rows_above_threshold"] <= rows * 0.05 + 1
     labels = [h["label"] for h in report["plots"]["row_llr_histograms"]]
     assert labels == ["teacher vs reference", "teacher vs control", "calibrated null (teacher vs reference)"]
+
+    # Sequentially, each baseline's bound is two-sample: centred on the audited minus the null rows' mean
+    # (here the same rows, so 0), never decided on fewer rows than the minimum, then the fixed-N test.
+    code, out, err = run_cli(["scan", str(known), "--reference", str(tiny_model), *teacher, "--calibration",
+                              str(calibration), *PLAIN_NULL, "--sequential", "--batch-rows", "8", "--format", "json"],
+                             capsys, monkeypatch)
+    assert code == ExitCode.CLEAN, err
+    sequential = json.loads(out)["sequential"]
+    assert sequential["rule"] == "end of data" and sequential["rows_scored"] == rows
+    last = sequential["looks"][-1]
+    assert {b["baseline"] for b in last["bounds"]} == {"reference", "control", *(n[4:] for n in PANEL_NULLS)}
+    for bound in last["bounds"]:
+        # Not bit-equal: the scan batches 8 rows, the calibration scored in its own batches (float32 noise).
+        assert bound["mean"] == pytest.approx(0.0, abs=1e-5) and bound["lower"] < 0 < bound["upper"]
+        assert bound["p_value"] is None
     null_counts = report["plots"]["row_llr_histograms"][2]["counts"]
     assert sum(null_counts) == rows  # the null's rows, clipped into the shared edges
 
