@@ -43,7 +43,7 @@ from detectors.llr import LikelihoodRatioDetector, PanelLikelihoodRatioDetector
 
 SEQUENTIAL_AUTO_ROWS = 10_000
 """``--sequential`` is on by default for data with more rows than this (experiments/SEQUENTIAL.md: on the
-fixtures a sequential scan decides the teacher sets in 192-384 rows and the controls in 384-1,728 at the
+fixtures a sequential scan decides the teacher sets in 320-384 rows and the controls in 448-1,664 at the
 95th percentile, so above 10,000 rows it scores a small share of the data; below, the whole file is cheap)."""
 
 SEQUENTIAL_BATCH_ROWS = 64
