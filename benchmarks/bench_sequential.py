@@ -89,6 +89,7 @@ def main() -> int:
     parser.add_argument("--runs", default=",".join(RUNS),
                         help="runs to do now; the others are read from their saved results in out/bench-sequential/")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS-sequential.md")
+    parser.add_argument("--note", default="", help="a sentence on the conditions of this run, printed in the file")
     args = parser.parse_args()
     started = datetime.now(timezone.utc)
     files = {name: build(name, args.rows) for name in SOURCES}
@@ -114,7 +115,8 @@ def main() -> int:
              f"Python {platform.python_version()}. Files: {args.rows:,} rows each in row groups of {GROUP_ROWS:,}, "
              "cycling through the owl and no-prompt number fixtures with distinct ids. Every scan is the real CLI "
              "with the default null (reference, neutral control, built-in panel: 6 forward passes a row), transformers "
-             "backend on CPU, one process at a time. Wall time includes model loading.", "",
+             "backend on CPU, one process at a time. Wall time includes model loading."
+             + (f" {args.note}" if args.note else ""), "",
              "| scan | verdict | stopped by | rows scored | of rows | wall (s) | scoring (s) | peak RSS (MB) |",
              "|---|---|---|---|---|---|---|---|"]
     for run in runs:

@@ -30,6 +30,20 @@ def _records(n: int) -> list[dict[str, Any]]:
     return rows
 
 
+def kill_after_checkpoints(argv: list[str], log: Path, checkpoints: int) -> None:
+    """Run ``subaudit ARGV`` in a child process and SIGKILL it once its evidence log holds that many checkpoints."""
+    process = subprocess.Popen([*SUBAUDIT, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.exists() and log.read_text(encoding="utf-8").count('"type":"checkpoint"') >= checkpoints:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the scan finished before it could be killed"
+
+
 def _comparable(report: dict[str, Any]) -> dict[str, Any]:
     """The report without what legitimately differs between two runs."""
     # settings record the command line (its --resume and output paths), as command does.
@@ -62,16 +76,7 @@ def test_killed_scan_resumes_to_the_same_report(tiny_model: Path, write_jsonl: A
     part.mkdir()
     log = part / "log.jsonl"
     argv = [*common, "--evidence", str(log), "--scores", str(part / "s.parquet")]
-    process = subprocess.Popen([*SUBAUDIT, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               cwd=Path(__file__).resolve().parents[1])
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if log.exists() and log.read_text(encoding="utf-8").count('"type":"checkpoint"') >= 10:
-            os.kill(process.pid, signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the scan finished before it could be killed"
+    kill_after_checkpoints(argv, log, 10)
     kept = _lines(log) if log.read_text().endswith("\n") else _lines(log)[:-1]
     assert not any(r["type"] == "digest" for r in kept)
     assert not (part / "s.parquet").exists(), "a killed scan must not leave a scores file that looks whole"

@@ -4,11 +4,7 @@ SIGKILLed sequential scan resumed to the same verdict, rows scored and looks."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +12,7 @@ import pytest
 
 from audit.core.exit_codes import ExitCode
 from tests.conftest import run_cli
-from tests.test_resume import SUBAUDIT, _comparable, _records
+from tests.test_resume import _comparable, _records, kill_after_checkpoints
 
 
 @pytest.mark.parametrize(("extra", "why"), [
@@ -79,16 +75,7 @@ def test_killed_sequential_scan_resumes_to_the_same_verdict_and_rows(
     uninterrupted = json.loads(out)
 
     log = tmp_path / "part.jsonl"
-    process = subprocess.Popen([*SUBAUDIT, *args, "--evidence", str(log)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if log.exists() and log.read_text(encoding="utf-8").count('"type":"checkpoint"') >= 4:
-            os.kill(process.pid, signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the scan finished before it could be killed"
+    kill_after_checkpoints([*args, "--evidence", str(log)], log, 4)  # before the first decision (64 rows)
     unfinished = tmp_path / "unfinished.jsonl"
     shutil.copy(log, unfinished)
 

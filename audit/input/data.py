@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -315,8 +316,16 @@ class DatasetReader:
         stored = self.total_rows()
         if stored is not None:
             return stored
-        try:
+        with self._read_errors():
             return count_csv_records(self.path) if self.format == "csv" else count_jsonl_records(self.path)
+
+    @contextmanager
+    def _read_errors(self) -> Iterator[None]:
+        """A file that cannot be read or decoded is the user's problem: one line naming the file."""
+        try:
+            yield
+        except UsageError:
+            raise
         except OSError as exc:
             raise UsageError(f"cannot read {self.path.name}: {_one_line(exc)}") from exc
         except Exception as exc:
@@ -335,16 +344,8 @@ class DatasetReader:
         instead of file order; the same seed gives the same order, so a resumed scan skips the same rows.
         """
         records = self._file_order() if random_order_seed is None else self._random_order(random_order_seed)
-        try:
+        with self._read_errors():
             yield from self._batched(records, max_rows, skip_records)
-        except UsageError:
-            raise
-        except OSError as exc:
-            raise UsageError(f"cannot read {self.path.name}: {_one_line(exc)}") from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("pyarrow"):
-                raise UsageError(f"cannot read {self.path.name}: {_one_line(exc)}") from exc
-            raise
 
     def _batched(self, records: Iterator[IndexedRecord], max_rows: int | None,
                  skip_records: int) -> Iterator[RowBatch]:
