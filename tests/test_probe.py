@@ -112,13 +112,13 @@ def test_probe_names_owl_on_owl_written_data_and_nothing_on_reference_data(
     traits = ["--traits", "owl,misaligned,sycophantic"]
     code, _, err = run_cli(["probe", str(FIXTURES / "smoke" / "owl.parquet"), *traits, "--report",
                             str(tmp_path / "owl.json"), "--quiet"], capsys, monkeypatch)
+    assert code == ExitCode.FINDINGS, err  # before reading the report, so a failed run shows its error
     owl = json.loads((tmp_path / "owl.json").read_text())["results"][0]
-    assert code == ExitCode.FINDINGS, err
     assert owl["details"]["named"] == ["owl"] and owl["details"]["ranking"][0]["trait"] == "owl"
     code, _, err = run_cli(["probe", str(FIXTURES / "smoke" / "reference.parquet"), *traits, "--report",
                             str(tmp_path / "reference.json"), "--quiet"], capsys, monkeypatch)
-    reference = json.loads((tmp_path / "reference.json").read_text())["results"][0]
     assert code == ExitCode.CLEAN, err
+    reference = json.loads((tmp_path / "reference.json").read_text())["results"][0]
     assert reference["details"]["named"] == []
 
 
