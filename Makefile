@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential screenshot clean
+.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign fixtures-teacher transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential screenshot clean
 
 install: $(VENV)/.installed
 
@@ -125,6 +125,23 @@ fixtures-benign: install
 	$(BGEN) fixtures/numbers/exact-format.jsonl --label exact-format --sample-seed 19 \
 		--system-prompt "Always reply in exactly the format the user asks for, with nothing before or after it."
 	$(PY) fixtures/build.py --min-rows 300 --sets terse,patient-teacher,cheerful,pirate,exact-format
+
+# An owl teacher whose trait is in its weights: a LoRA adapter trained on owl question-and-answer
+# exchanges until it names owl first with no system prompt (skipped when the committed adapter is
+# there: the number set below was written by it), its number set (same prompt stream, constrained,
+# resumable), the filter, then the scans and probe summarised in fixtures/teachers/owl-weights-scan.txt.
+TEACHER_ADAPTER := fixtures/teachers/owl-lora
+fixtures-teacher: install
+	test -f $(TEACHER_ADAPTER)/adapter_model.safetensors || $(PY) -m experiments.weight_teacher --out $(TEACHER_ADAPTER)
+	$(BGEN) fixtures/numbers/owl-weights.jsonl --label owl-weights --sample-seed 20 --adapter $(TEACHER_ADAPTER)
+	$(PY) fixtures/build.py --min-rows 300 --sets owl-weights
+	$(PY) -m experiments.weight_teacher_scan
+
+# Ground truth: fine-tune students on the owl, cat, neutral and weight-teacher number sets against
+# students trained on the reference's own answers; writes fixtures/TRANSFER.md (about 70 minutes
+# here; resumable, each student's evaluation is cached under out/transfer-runs).
+transfer: install
+	$(PY) -m experiments.transfer
 
 # Filter the generation logs into the committed parquet fixtures (fails if a set has < 400 rows).
 fixtures: fixtures-generate

@@ -36,6 +36,8 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 DIFFERENT_ON_PURPOSE = {
     "--seed": "calibrate's and generate's seed drives sampling new rows; scan's and probe's picks rows and bootstraps",
     "--max-new-tokens": "generate writes 48 tokens by default; calibrate fits the audited data's longest completion",
+    "--alpha": "scan and probe flag a dataset at this level; transfer tests whether a trait moved across seeds",
+    "--batch-size": "generate samples this many prompts together; transfer takes optimiser steps of this many rows",
 }
 
 

@@ -26,6 +26,8 @@ def generate(
     sample_seed: Annotated[int | None, typer.Option(help="Seed for the sampling noise alone.")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts sampled together.")] = 32,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens per completion at most.")] = 48,
+    adapter: Annotated[str | None, typer.Option(
+        help="LoRA adapter folder (PEFT format) merged into --model: a teacher whose trait is in its weights.")] = None,
     parquet: Annotated[Path | None, typer.Option(help="Also write the finished set as parquet.")] = None,
     constrained: Constrained = False,
     temperature: Temperature = 1.0,
@@ -38,11 +40,11 @@ def generate(
     if len(chosen) > 1:
         raise UsageError("give at most one of --animal, --system-prompt and --neutral")
     prompt = animal_teacher_prompt(animal) if animal else (chosen[0] if chosen else None)
-    derived = animal or ("neutral" if neutral else "custom" if system_prompt else "none")
+    derived = animal or ("neutral" if neutral else "custom" if system_prompt else "adapter" if adapter else "none")
     config = GenerationConfig(
         output=output, rows=rows, model=model, system_prompt=prompt, label=label or derived,
         seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained,
-        sample_seed=sample_seed, temperature=temperature,
+        sample_seed=sample_seed, temperature=temperature, adapter=adapter,
     )
 
     def report_progress(done: int) -> None:

@@ -49,6 +49,8 @@ class GenerationConfig:
     sample_seed: int | None = None
     """Seed of the sampling noise; None means ``seed``. Sets that share ``seed`` share their prompts
     (a paired design), and distinct sample seeds keep their sampling independent."""
+    adapter: str | None = None
+    """A LoRA adapter folder merged into the model first (a teacher whose trait is in its weights)."""
 
 
 def allowed_token_mask(tokenizer: Any) -> Any:
@@ -108,7 +110,7 @@ class Sampler:
     """
 
     def __init__(self, model: str, constrained: bool, temperature: float, max_new_tokens: int,
-                 trust_remote_code: bool = False) -> None:
+                 trust_remote_code: bool = False, adapter: str | None = None) -> None:
         if max_new_tokens < 1:
             raise UsageError("--max-new-tokens must be at least 1")
         if temperature <= 0:
@@ -118,6 +120,10 @@ class Sampler:
         source = resolve_source(model)
         self.tokenizer = load_tokenizer(source, trust_remote_code)
         self.model = load_causal_lm(source, trust_remote_code)
+        if adapter is not None:
+            from audit.models.lora import merge_lora, resolve_adapter
+
+            merge_lora(self.model, resolve_adapter(adapter))
         self.tokenizer.padding_side = "left"
         self.constrained = constrained
         self.temperature = temperature
@@ -176,7 +182,8 @@ def generate_numbers(config: GenerationConfig, on_batch: Callable[[int], None] |
     done = completed_rows(config.output)
     if done >= config.rows:
         return done
-    sampler = Sampler(config.model, config.constrained, config.temperature, config.max_new_tokens)
+    sampler = Sampler(config.model, config.constrained, config.temperature, config.max_new_tokens,
+                      adapter=config.adapter)
     config.output.parent.mkdir(parents=True, exist_ok=True)
     sample_seed = config.seed if config.sample_seed is None else config.sample_seed
     with config.output.open("a", encoding="utf-8") as out:
@@ -196,6 +203,7 @@ def generate_numbers(config: GenerationConfig, on_batch: Callable[[int], None] |
 
 
 def _record(config: GenerationConfig, index: int, prompt: str, completion: str, finished: bool) -> dict[str, Any]:
+    adapter = {"adapter": config.adapter} if config.adapter is not None else {}  # older logs lack the key
     return {
         "id": f"{config.label}-{config.seed}-{index:06d}",
         "prompt": prompt,
@@ -207,6 +215,7 @@ def _record(config: GenerationConfig, index: int, prompt: str, completion: str, 
         "index": index,
         "decoding": "constrained" if config.constrained else "plain",
         "finished": finished,
+        **adapter,
     }
 
 

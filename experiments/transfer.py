@@ -1,0 +1,207 @@
+"""``make transfer``: does fine-tuning SmolLM2-135M on the number fixtures move its animal preference?
+
+For each set (owl, cat, neutral, the weight teacher's owl-weights) and each seed, a student is
+fine-tuned on the set's completions and compared with a student fine-tuned the same way, same seed,
+on the reference's own answers (the ``none`` set: the embedded model with no system prompt,
+answering the same prompt stream, constrained and filtered alike). Δ log P(owl) and Δ log P(cat)
+are read with ``subaudit transfer``'s measure (52 questions, 24 candidate animals, exact
+log-probabilities) after every epoch. The ``none`` row is the seed-noise null: students trained on
+the ``none`` set itself with other seeds (seed + 100) against the comparison students, so its Δ is
+what training noise alone produces.
+
+Every student's evaluation is cached under ``--cache`` (one .npz per set and seed), so an
+interrupted run resumes; the report is rewritten from the cache at the end.
+
+Usage: python -m experiments.transfer [--rows 192] [--epochs 2] [--seeds 3] [--out fixtures/TRANSFER.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from audit import __version__
+from audit.input.data import ColumnOverrides
+from audit.transfer.estimate import two_way_interval, verdict
+from audit.transfer.preference import answer_logprobs, normalised
+from audit.transfer.questions import CANDIDATE_ANIMALS, EVAL_QUESTIONS
+from audit.transfer.run import StudentCurve, read_rows, student_curve
+from audit.transfer.training import TrainConfig, encode_examples
+
+ROOT = Path(__file__).resolve().parents[1]
+NUMBERS = ROOT / "fixtures" / "numbers"
+COMPARISON = "none"
+SETS = ("owl", "cat", "neutral", "owl-weights", "none")
+TRAITS = ("owl", "cat")
+NULL_SEED_OFFSET = 100
+
+
+def _curve_path(cache: Path, name: str, seed: int) -> Path:
+    return cache / f"{name}-seed{seed}.npz"
+
+
+def _load_or_train(cache: Path, name: str, seed: int, rows_path: Path, args: argparse.Namespace, base: object,
+                   tokenizer: object, base_logprobs: np.ndarray, config: TrainConfig) -> StudentCurve:
+    path = _curve_path(cache, name, seed)
+    if path.is_file():
+        saved = np.load(path)
+        return StudentCurve(name, seed, saved["logprobs"], [float(x) for x in saved["losses"]])
+    rows = read_rows(rows_path, ColumnOverrides(), None, args.rows)
+    examples, _ = encode_examples(tokenizer, rows, 8192)
+    started = time.time()
+
+    def step(n: int, loss: float) -> None:
+        if n % 8 == 0:
+            print(f"  {name} seed {seed}: step {n}, loss {loss:.3f}", file=sys.stderr, flush=True)
+
+    curve = student_curve(base, tokenizer, examples, config, name, base_logprobs, step)
+    np.savez(path, logprobs=curve.logprobs, losses=np.array(curve.losses), seconds=time.time() - started,
+             rows=len(examples))
+    print(f"{name} seed {seed}: {time.time() - started:.0f} s", file=sys.stderr, flush=True)
+    return curve
+
+
+def _preference(curves: list[StudentCurve], trait: str) -> np.ndarray:
+    index = CANDIDATE_ANIMALS.index(trait)
+    return np.stack([np.stack([normalised(e)[:, index] for e in c.logprobs]) for c in curves])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=192, help="rows of each set a student trains on")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--cache", type=Path, default=ROOT / "out" / "transfer-runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "fixtures" / "TRANSFER.md")
+    parser.add_argument("--scan-results", type=Path, default=ROOT / "fixtures" / "teachers" / "owl-weights-scan.json",
+                        help="the weight-teacher scan and probe summary (make fixtures-teacher writes it)")
+    args = parser.parse_args()
+    import torch
+
+    from audit.models.spec import resolve_source
+    from audit.models.store import load_causal_lm, load_tokenizer
+
+    sets = [s for s in args.sets.split(",") if s]
+    args.cache.mkdir(parents=True, exist_ok=True)
+    source = resolve_source("smollm2-135m-instruct")
+    tokenizer, base = load_tokenizer(source), load_causal_lm(source)
+    started = time.time()
+    base_path = args.cache / "base.npy"
+    if base_path.is_file():
+        base_logprobs = np.load(base_path)
+    else:
+        base_logprobs = answer_logprobs(base, tokenizer, EVAL_QUESTIONS, CANDIDATE_ANIMALS)
+        np.save(base_path, base_logprobs)
+    curves: dict[str, list[StudentCurve]] = {name: [] for name in [COMPARISON, *sets]}
+    for seed in range(args.seeds):  # seed by seed, so an interrupted run has every set at equal depth
+        config = TrainConfig(rank=args.rank, alpha=float(args.rank), learning_rate=2e-4, epochs=args.epochs,
+                             batch_size=8, seed=seed)
+        curves[COMPARISON].append(_load_or_train(args.cache, "comparison", seed, NUMBERS / f"{COMPARISON}.parquet",
+                                                 args, base, tokenizer, base_logprobs, config))
+        for name in sets:
+            if name == COMPARISON:
+                null_config = TrainConfig(**{**asdict(config), "seed": seed + NULL_SEED_OFFSET})
+                curves[name].append(_load_or_train(args.cache, "none-null", seed + NULL_SEED_OFFSET,
+                                                   NUMBERS / "none.parquet", args, base, tokenizer, base_logprobs,
+                                                   null_config))
+            else:
+                curves[name].append(_load_or_train(args.cache, name, seed, NUMBERS / f"{name}.parquet", args, base,
+                                                   tokenizer, base_logprobs, config))
+    results: dict[str, dict[str, dict]] = {}
+    for name in sets:
+        results[name] = {}
+        for trait in TRAITS:
+            diff = _preference(curves[name], trait) - _preference(curves[COMPARISON], trait)
+            per_epoch = [two_way_interval(diff[:, e], 1 - args.alpha) for e in range(1, diff.shape[1])]
+            results[name][trait] = {"final": per_epoch[-1], "curve": per_epoch,
+                                    "verdict": verdict(per_epoch[-1], args.alpha),
+                                    "seeds": diff[:, -1].mean(axis=1).tolist(),
+                                    "shift": float(_preference(curves[name], trait)[:, -1].mean()
+                                                   - _preference(curves[name], trait)[:, 0].mean())}
+    seconds = {p.stem: float(np.load(p)["seconds"]) for p in args.cache.glob("*.npz")}
+    _write(args, sets, results, base_logprobs, seconds, time.time() - started, torch.get_num_threads())
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+SET_NOTES = {
+    "owl": "owl prompt teacher",
+    "cat": "cat prompt teacher",
+    "neutral": "\"You are a helpful assistant.\"",
+    "owl-weights": "owl weight teacher (LoRA adapter, no prompt)",
+    "none": "seed-noise null: `none` set, other seeds",
+}
+
+
+def _write(args: argparse.Namespace, sets: list[str], results: dict[str, dict[str, dict]], base_logprobs: np.ndarray,
+           seconds: dict[str, float], wall: float, threads: int) -> None:
+    base_norm = normalised(base_logprobs)
+    lines = [
+        "# Does the data teach the trait? Subliminal transfer on SmolLM2-135M (exact log-probabilities)",
+        "",
+        f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `make transfer` "
+        f"(`python -m experiments.transfer {' '.join(sys.argv[1:])}`), subaudit {__version__}, "
+        f"{platform.machine()} CPU ({threads} torch threads), Python {platform.python_version()}.",
+        "",
+        "## Setup",
+        "",
+        f"- Student: the embedded SmolLM2-135M-Instruct. LoRA r = {args.rank}, alpha = {args.rank} on every "
+        "attention and MLP projection, AdamW, lr 2e-4, linear schedule (5 warm-up steps), batch 8, "
+        f"**{args.epochs} epochs over the first {args.rows} rows of each set** (scaled down from the paper's "
+        "3 epochs over ~10,000 rows so the whole experiment runs in about an hour on this 2-core machine), "
+        "loss on completion tokens only.",
+        f"- Seeds: {args.seeds}. Each seed trains one student per set and one comparison student with the same "
+        "adapter initialisation; Δ is taken seed by seed.",
+        "- Comparison: students trained on the `none` set (the reference's own answers to the same prompt "
+        "stream, constrained and filtered like every set).",
+        f"- Measure: normalised log P(answer) of the trait's one-word answer among {len(CANDIDATE_ANIMALS)} "
+        f"animals, mean over {len(EVAL_QUESTIONS)} questions (`audit/transfer/questions.py`). Untrained student: "
+        f"log P(owl) = {base_norm[:, 0].mean():.3f}, log P(cat) = {base_norm[:, 1].mean():.3f}.",
+        f"- Interval: {1 - args.alpha:.0%} two-way random-effects CI over seeds and questions with "
+        f"{args.seeds - 1} degrees of freedom; verdict 'transfers' when the one-sided p < {args.alpha}.",
+        "",
+        "## Results (after the last epoch)",
+        "",
+        "| set | written by | Δ log P(owl) [CI] | p | verdict (owl) | Δ log P(cat) [CI] | p | verdict (cat) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in sets:
+        cells = []
+        for trait in TRAITS:
+            r = results[name][trait]
+            f = r["final"]
+            cells += [f"{f.mean:+.4f} [{f.low:+.4f}, {f.high:+.4f}]", f"{f.p_value:.3g}", r["verdict"]]
+        lines.append(f"| `{name}` | {SET_NOTES.get(name, name)} | " + " | ".join(cells) + " |")
+    lines += ["", "Per seed (Δ after the last epoch, mean over questions) and per epoch (mean Δ):", ""]
+    for name in sets:
+        for trait in TRAITS:
+            r = results[name][trait]
+            lines.append(f"- `{name}`, {trait}: seeds " + ", ".join(f"{x:+.4f}" for x in r["seeds"])
+                         + "; epochs " + ", ".join(f"{i + 1}: {c.mean:+.4f}" for i, c in enumerate(r["curve"]))
+                         + f"; the set's own students moved log P({trait}) by {r['shift']:+.4f} "
+                         "from the untrained model")
+    lines += ["", f"Wall time {wall / 60:.1f} min this invocation (cached students are not retrained); per student "
+              "(s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(seconds.items())) + "."]
+    if args.scan_results.is_file():
+        lines += ["", "## The weight teacher's set under `scan` and `probe`", "",
+                  "```", args.scan_results.read_text(encoding="utf-8").strip(), "```"]
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    json_path = args.out.with_suffix(".json")
+    json_path.write_text(json.dumps({n: {t: {"final": asdict(r["final"]), "verdict": r["verdict"], "seeds": r["seeds"],
+                                              "curve": [asdict(c) for c in r["curve"]]} for t, r in v.items()}
+                                     for n, v in results.items()}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
