@@ -44,13 +44,14 @@ TRAITS = ("owl", "cat")
 NULL_SEED_OFFSET = 100
 
 
-def _curve_path(cache: Path, name: str, seed: int) -> Path:
-    return cache / f"{name}-seed{seed}.npz"
+def _curve_path(cache: Path, name: str, seed: int, args: argparse.Namespace) -> Path:
+    """One file per student; the settings are in the name, so a run with other settings never reuses it."""
+    return cache / f"{name}-seed{seed}-rows{args.rows}-epochs{args.epochs}-r{args.rank}.npz"
 
 
 def _load_or_train(cache: Path, name: str, seed: int, rows_path: Path, args: argparse.Namespace, base: object,
                    tokenizer: object, base_logprobs: np.ndarray, config: TrainConfig) -> StudentCurve:
-    path = _curve_path(cache, name, seed)
+    path = _curve_path(cache, name, seed, args)
     if path.is_file():
         saved = np.load(path)
         return StudentCurve(name, seed, saved["logprobs"], [float(x) for x in saved["losses"]])
@@ -129,7 +130,8 @@ def main() -> int:
                                     "seeds": diff[:, -1].mean(axis=1).tolist(),
                                     "shift": float(_preference(curves[name], trait)[:, -1].mean()
                                                    - _preference(curves[name], trait)[:, 0].mean())}
-    seconds = {p.stem: float(np.load(p)["seconds"]) for p in args.cache.glob("*.npz")}
+    seconds = {p.stem.split("-rows")[0]: float(np.load(p)["seconds"])
+               for p in args.cache.glob(f"*-rows{args.rows}-epochs{args.epochs}-r{args.rank}.npz")}
     _write(args, sets, results, base_logprobs, seconds, time.time() - started, torch.get_num_threads())
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
