@@ -12,7 +12,7 @@ what training noise alone produces.
 Every student's evaluation is cached under ``--cache`` (one .npz per set and seed), so an
 interrupted run resumes; the report is rewritten from the cache at the end.
 
-Usage: python -m experiments.transfer [--rows 192] [--epochs 2] [--seeds 3] [--out fixtures/TRANSFER.md]
+Usage: python -m experiments.transfer [--rows 128] [--epochs 2] [--seeds 3] [--out fixtures/TRANSFER.md]
 """
 
 from __future__ import annotations
@@ -77,12 +77,16 @@ def _preference(curves: list[StudentCurve], trait: str) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=192, help="rows of each set a student trains on")
+    parser.add_argument("--rows", type=int, default=128, help="rows of each set a student trains on")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--train-seeds", default=None,
+                        help="only train these seeds (comma-separated) and write no report: a second process can "
+                             "share the work, since every student is cached on its own")
+    parser.add_argument("--reverse-sets", action="store_true", help="train the sets in reverse order")
     parser.add_argument("--cache", type=Path, default=ROOT / "out" / "transfer-runs")
     parser.add_argument("--out", type=Path, default=ROOT / "fixtures" / "TRANSFER.md")
     parser.add_argument("--scan-results", type=Path, default=ROOT / "fixtures" / "teachers" / "owl-weights-scan.json",
@@ -104,26 +108,46 @@ def main() -> int:
     else:
         base_logprobs = answer_logprobs(base, tokenizer, EVAL_QUESTIONS, CANDIDATE_ANIMALS)
         np.save(base_path, base_logprobs)
-    curves: dict[str, list[StudentCurve]] = {name: [] for name in [COMPARISON, *sets]}
-    for seed in range(args.seeds):  # seed by seed, so an interrupted run has every set at equal depth
-        config = TrainConfig(rank=args.rank, alpha=float(args.rank), learning_rate=2e-4, epochs=args.epochs,
-                             batch_size=8, seed=seed)
-        curves[COMPARISON].append(_load_or_train(args.cache, "comparison", seed, NUMBERS / f"{COMPARISON}.parquet",
-                                                 args, base, tokenizer, base_logprobs, config))
-        for name in sets:
-            if name == COMPARISON:
-                null_config = TrainConfig(**{**asdict(config), "seed": seed + NULL_SEED_OFFSET})
-                curves[name].append(_load_or_train(args.cache, "none-null", seed + NULL_SEED_OFFSET,
-                                                   NUMBERS / "none.parquet", args, base, tokenizer, base_logprobs,
-                                                   null_config))
-            else:
-                curves[name].append(_load_or_train(args.cache, name, seed, NUMBERS / f"{name}.parquet", args, base,
-                                                   tokenizer, base_logprobs, config))
+    curves_by_set: dict[str, list[StudentCurve]] = {name: [] for name in ["comparison", *sets]}
+    if args.train_seeds is not None:
+        for seed in (int(x) for x in args.train_seeds.split(",")):
+            _train_seed(args, sets[::-1] if args.reverse_sets else sets, seed, base, tokenizer, base_logprobs)
+        return 0
+    for seed in range(args.seeds):  # seed by seed; the report is rewritten after each, every set at equal depth
+        for name, curve in _train_seed(args, sets, seed, base, tokenizer, base_logprobs).items():
+            curves_by_set[name].append(curve)
+        _report(args, sets, curves_by_set, base_logprobs, seed + 1, time.time() - started, torch.get_num_threads())
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _train_seed(args: argparse.Namespace, sets: list[str], seed: int, base: object, tokenizer: object,
+                base_logprobs: np.ndarray) -> dict[str, StudentCurve]:
+    """Every student of one seed, trained or read from the cache: ``comparison`` (trained on the
+    ``none`` set, seed ``seed``) and one per set; the ``none`` set's own student is the seed-noise null
+    (the same data, seed ``seed + NULL_SEED_OFFSET``)."""
+    config = TrainConfig(rank=args.rank, alpha=float(args.rank), learning_rate=2e-4, epochs=args.epochs,
+                         batch_size=8, seed=seed)
+    curves = {"comparison": _load_or_train(args.cache, "comparison", seed, NUMBERS / f"{COMPARISON}.parquet",
+                                           args, base, tokenizer, base_logprobs, config)}
+    for name in sets:
+        if name == COMPARISON:
+            null_config = TrainConfig(**{**asdict(config), "seed": seed + NULL_SEED_OFFSET})
+            curves[name] = _load_or_train(args.cache, "none-null", seed + NULL_SEED_OFFSET, NUMBERS / "none.parquet",
+                                          args, base, tokenizer, base_logprobs, null_config)
+        else:
+            curves[name] = _load_or_train(args.cache, name, seed, NUMBERS / f"{name}.parquet", args, base,
+                                          tokenizer, base_logprobs, config)
+    return curves
+
+
+def _report(args: argparse.Namespace, sets: list[str], curves: dict[str, list[StudentCurve]],
+            base_logprobs: np.ndarray, seeds_done: int, wall: float, threads: int) -> None:
     results: dict[str, dict[str, dict]] = {}
     for name in sets:
         results[name] = {}
         for trait in TRAITS:
-            diff = _preference(curves[name], trait) - _preference(curves[COMPARISON], trait)
+            diff = _preference(curves[name], trait) - _preference(curves["comparison"], trait)
             per_epoch = [two_way_interval(diff[:, e], 1 - args.alpha) for e in range(1, diff.shape[1])]
             results[name][trait] = {"final": per_epoch[-1], "curve": per_epoch,
                                     "verdict": verdict(per_epoch[-1], args.alpha),
@@ -132,9 +156,7 @@ def main() -> int:
                                                    - _preference(curves[name], trait)[:, 0].mean())}
     seconds = {p.stem.split("-rows")[0]: float(np.load(p)["seconds"])
                for p in args.cache.glob(f"*-rows{args.rows}-epochs{args.epochs}-r{args.rank}.npz")}
-    _write(args, sets, results, base_logprobs, seconds, time.time() - started, torch.get_num_threads())
-    print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+    _write(args, sets, results, base_logprobs, seconds, wall, threads, seeds_done)
 
 
 SET_NOTES = {
@@ -147,7 +169,7 @@ SET_NOTES = {
 
 
 def _write(args: argparse.Namespace, sets: list[str], results: dict[str, dict[str, dict]], base_logprobs: np.ndarray,
-           seconds: dict[str, float], wall: float, threads: int) -> None:
+           seconds: dict[str, float], wall: float, threads: int, seeds_done: int) -> None:
     base_norm = normalised(base_logprobs)
     lines = [
         "# Does the data teach the trait? Subliminal transfer on SmolLM2-135M (exact log-probabilities)",
@@ -161,9 +183,10 @@ def _write(args: argparse.Namespace, sets: list[str], results: dict[str, dict[st
         f"- Student: the embedded SmolLM2-135M-Instruct. LoRA r = {args.rank}, alpha = {args.rank} on every "
         "attention and MLP projection, AdamW, lr 2e-4, linear schedule (5 warm-up steps), batch 8, "
         f"**{args.epochs} epochs over the first {args.rows} rows of each set** (scaled down from the paper's "
-        "3 epochs over ~10,000 rows so the whole experiment runs in about an hour on this 2-core machine), "
+        "3 epochs over ~10,000 rows: one student takes 3-14 minutes on this shared 2-core machine), "
         "loss on completion tokens only.",
-        f"- Seeds: {args.seeds}. Each seed trains one student per set and one comparison student with the same "
+        f"- Seeds: {seeds_done} of {args.seeds} planned completed when this file was written. Each seed trains "
+        "one student per set and one comparison student with the same "
         "adapter initialisation; Δ is taken seed by seed.",
         "- Comparison: students trained on the `none` set (the reference's own answers to the same prompt "
         "stream, constrained and filtered like every set).",
@@ -183,7 +206,8 @@ def _write(args: argparse.Namespace, sets: list[str], results: dict[str, dict[st
         for trait in TRAITS:
             r = results[name][trait]
             f = r["final"]
-            cells += [f"{f.mean:+.4f} [{f.low:+.4f}, {f.high:+.4f}]", f"{f.p_value:.3g}", r["verdict"]]
+            p = "n/a" if f.p_value is None else f"{f.p_value:.3g}"
+            cells += [f"{f.mean:+.4f} [{f.low:+.4f}, {f.high:+.4f}]", p, r["verdict"]]
         lines.append(f"| `{name}` | {SET_NOTES.get(name, name)} | " + " | ".join(cells) + " |")
     lines += ["", "Per seed (Δ after the last epoch, mean over questions) and per epoch (mean Δ):", ""]
     for name in sets:

@@ -9,8 +9,13 @@ Runs the real CLI (the commands a user would type) and writes a plain-text summa
 3. ``scan owl-weights.parquet --teacher-system-file fixtures/prompts/owl.txt``: does a scan that only
    knows the trait's *prompt* recognise data from a teacher with the trait in its weights?
 4. ``probe owl-weights.parquet`` over eight animals: which trait prompt is the data closest to?
+5. a calibrated scan: ``calibrate --known-source none.parquet --teacher-adapter ...`` (the reference's
+   own answers to the same prompt stream, constrained and filtered alike, are the null), then
+   ``scan owl-weights.parquet --teacher-adapter ... --calibration``.
 
-Usage: python -m experiments.weight_teacher_scan [--rows 160] [--probe-rows 96]
+``--reuse`` keeps any report already in ``--work`` (each command is minutes of CPU here).
+
+Usage: python -m experiments.weight_teacher_scan [--rows 128] [--probe-rows 64]
 """
 
 from __future__ import annotations
@@ -29,7 +34,13 @@ NONE = ROOT / "fixtures" / "numbers" / "none.parquet"
 PROBE_TRAITS = "owl,cat,dog,eagle,lion,wolf,dolphin,bear"
 
 
+REUSE = False
+
+
 def _run(args: list[str], report: Path) -> tuple[int, dict, float]:
+    if REUSE and report.is_file():
+        saved = json.loads(report.read_text())
+        return int(saved["exit_code"]), saved, float(saved["timings"]["total_s"])
     started = time.time()
     command = [str(Path(sys.executable).parent / "subaudit"), *args, "--report", str(report), "--quiet"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -38,21 +49,22 @@ def _run(args: list[str], report: Path) -> tuple[int, dict, float]:
     return done.returncode, json.loads(report.read_text()), time.time() - started
 
 
-def _results(report: dict, ranked: bool = False) -> list[str]:
+def _results(report: dict) -> list[str]:
     results = report["results"]
-    if ranked:
-        results = sorted(results, key=lambda r: -(r["statistic"] if r["statistic"] is not None else float("-inf")))
     return [f"  - {r['detector_id']}: {r['verdict']}, {r['statistic_name']} {r['statistic']}, p {r['p_value']}"
             for r in results]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=160)
-    parser.add_argument("--probe-rows", type=int, default=96)
+    parser.add_argument("--rows", type=int, default=128)
+    parser.add_argument("--probe-rows", type=int, default=64)
     parser.add_argument("--out", type=Path, default=ROOT / "fixtures" / "teachers" / "owl-weights-scan.txt")
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "weight-teacher")
+    parser.add_argument("--reuse", action="store_true", help="keep reports already in --work")
     args = parser.parse_args()
+    global REUSE
+    REUSE = args.reuse
     args.work.mkdir(parents=True, exist_ok=True)
     rel = lambda p: str(p.relative_to(ROOT))  # noqa: E731
     scans = [
@@ -71,8 +83,26 @@ def main() -> int:
                                  args.work / "probe.json")
     lines.append(f"probe: subaudit probe {rel(DATA)} --traits {PROBE_TRAITS} --max-rows {args.probe_rows}")
     lines.append(f"  exit {code}, verdict {report['verdict']}, rows scored {report['input']['rows_scored']}, "
-                 f"{seconds:.0f} s; candidates by statistic:")
-    lines += _results(report, ranked=True)
+                 f"{seconds:.0f} s")
+    probe = report["results"][0]
+    lines.append(f"  {probe['summary']}")
+    lines.append("  ranking (per-token LLR vs neutral): " + ", ".join(
+        f"{r['rank']}. {r['trait']} {r['llr_vs_neutral']:+.4f}" for r in probe["details"]["ranking"]))
+    calibration = args.work / "none-adapter-calibration.json"
+    if not (args.reuse and calibration.is_file()):
+        command = [str(Path(sys.executable).parent / "subaudit"), "calibrate", "--known-source", rel(NONE),
+                   "--teacher-adapter", rel(ADAPTER), "--max-rows", str(args.rows), "--out", str(calibration)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"calibrate failed ({done.returncode}): {done.stderr.strip()}")
+    argv = [rel(DATA), "--teacher-adapter", rel(ADAPTER), "--calibration", str(calibration.relative_to(ROOT))]
+    code, report, seconds = _run(["scan", *argv, "--max-rows", str(args.rows)], args.work / "scan-calibrated.json")
+    lines.append(f"calibrated on the none set's first {args.rows} rows (subaudit calibrate --known-source "
+                 f"{rel(NONE)} --teacher-adapter {rel(ADAPTER)} --max-rows {args.rows}), then: subaudit scan "
+                 f"{' '.join(argv)} --max-rows {args.rows}")
+    lines.append(f"  exit {code}, verdict {report['verdict']}, rows scored {report['input']['rows_scored']}, "
+                 f"{seconds:.0f} s")
+    lines += _results(report)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -215,8 +215,6 @@ def _comparison_rows(plan: TransferPlan, rows: int, on_progress: ProgressFn | No
 
 def run_transfer(plan: TransferPlan, on_progress: ProgressFn | None = None) -> TransferResult:
     """Train and evaluate every student; the verdict per trait."""
-    import torch
-
     from audit.models.spec import resolve_source
     from audit.models.store import context_length, load_causal_lm, load_tokenizer
 
@@ -254,7 +252,6 @@ def run_transfer(plan: TransferPlan, on_progress: ProgressFn | None = None) -> T
             keep = plan.keep_adapters / f"{label}-seed{seed}" if plan.keep_adapters and not config.full else None
             curves[label].append(student_curve(base, tokenizer, examples, config, label, base_logprobs, step, keep))
             done = offset + steps_per_epoch(len(examples), config.batch_size) * config.epochs
-            torch.manual_seed(seed)
     confidence = 1 - plan.alpha
     return TransferResult(
         data=str(plan.data), data_sha256=file_sha256(plan.data), comparison=comparison_name,
