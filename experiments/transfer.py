@@ -87,6 +87,8 @@ def main() -> int:
                         help="only train these seeds (comma-separated) and write no report: a second process can "
                              "share the work, since every student is cached on its own")
     parser.add_argument("--reverse-sets", action="store_true", help="train the sets in reverse order")
+    parser.add_argument("--seed-list", default=None,
+                        help="report these seeds (comma-separated) instead of 0 .. --seeds - 1")
     parser.add_argument("--cache", type=Path, default=ROOT / "out" / "transfer-runs")
     parser.add_argument("--out", type=Path, default=ROOT / "fixtures" / "TRANSFER.md")
     parser.add_argument("--scan-results", type=Path, default=ROOT / "fixtures" / "teachers" / "owl-weights-scan.json",
@@ -113,10 +115,11 @@ def main() -> int:
         for seed in (int(x) for x in args.train_seeds.split(",")):
             _train_seed(args, sets[::-1] if args.reverse_sets else sets, seed, base, tokenizer, base_logprobs)
         return 0
-    for seed in range(args.seeds):  # seed by seed; the report is rewritten after each, every set at equal depth
+    seeds = [int(x) for x in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
+    for done, seed in enumerate(seeds, start=1):  # seed by seed; the report is rewritten after each
         for name, curve in _train_seed(args, sets, seed, base, tokenizer, base_logprobs).items():
             curves_by_set[name].append(curve)
-        _report(args, sets, curves_by_set, base_logprobs, seed + 1, time.time() - started, torch.get_num_threads())
+        _report(args, sets, curves_by_set, base_logprobs, done, time.time() - started, torch.get_num_threads())
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -159,6 +162,56 @@ def _report(args: argparse.Namespace, sets: list[str], curves: dict[str, list[St
     _write(args, sets, results, base_logprobs, seconds, wall, threads, seeds_done)
 
 
+OWN_TRAIT = {"owl": "owl", "cat": "cat", "owl-weights": "owl"}
+"""The trait each teacher set should carry."""
+
+
+def _statement(sets: list[str], results: dict[str, dict[str, dict]], alpha: float) -> list[str]:
+    """The answer in words, written from the numbers (so a rerun cannot leave a stale sentence)."""
+
+    def describe(name: str, trait: str) -> str:
+        f = results[name][trait]["final"]
+        p = "n/a" if f.p_value is None else f"{f.p_value:.2g}"
+        verdict_text = results[name][trait]["verdict"]
+        return f"`{name}` → {trait}: Δ {f.mean:+.3f} nats [{f.low:+.3f}, {f.high:+.3f}], p {p}, {verdict_text}"
+
+    lines = []
+    own = [(n, t) for n, t in OWN_TRAIT.items() if n in sets]
+    moved = [n for n, t in own if results[n][t]["verdict"] == "transfers"]
+    lines.append(f"- **The teacher's own trait** (one-sided test at alpha {alpha}): "
+                 + "; ".join(describe(n, t) for n, t in own) + ".")
+    untested = all(results[n][t]["final"].p_value is None for n, t in own)
+    if untested:
+        lines.append("- Too few seeds to decide: one seed cannot measure seed noise.")
+    elif moved:
+        lines.append(f"- Under exact-log-probability evaluation SmolLM2-135M students trained on {', '.join(moved)} "
+                     "data show a preference shift toward the teacher's animal that the seed interval excludes 0 for.")
+        for name in moved:
+            trait = OWN_TRAIT[name]
+            alike = [n for n in sets if n != name and OWN_TRAIT.get(n) != trait
+                     and results[n][trait]["verdict"] == "transfers"]
+            if alike:
+                lines.append(f"- **Not specific**: data without the {trait} trait ({', '.join(alike)}) moved "
+                             f"log P({trait}) too, so part or all of the `{name}` shift is what any such data does "
+                             "relative to the reference's own answers, not the trait.")
+    else:
+        lines.append("- No teacher set moved its own trait beyond what seed noise allows: on this evidence "
+                     "SmolLM2-135M shows no subliminal transfer under these settings.")
+    others = [(n, t) for n in sets for t in TRAITS if n in results and (n, t) not in own]
+    lines.append("- **Other pairs** (a trait the data's writer did not have, or no trait): "
+                 + "; ".join(describe(n, t) for n, t in others) + ".")
+    if "none" in sets:
+        null = results["none"]
+        size = max(abs(null[t]["final"].mean) for t in TRAITS)
+        spreads = [float(np.std(results[n][t]["seeds"], ddof=1)) for n in sets for t in TRAITS
+                   if len(results[n][t]["seeds"]) > 1]
+        seed_sd = max(spreads) if spreads else float("nan")
+        lines.append(f"- **Seed noise**: students trained on the same `none` data with other seeds differ from the "
+                     f"comparison students by at most {size:.3f} nats (either trait); the largest spread of one "
+                     f"set's per-seed Δ is SD {seed_sd:.3f}.")
+    return lines
+
+
 SET_NOTES = {
     "owl": "owl prompt teacher",
     "cat": "cat prompt teacher",
@@ -185,7 +238,8 @@ def _write(args: argparse.Namespace, sets: list[str], results: dict[str, dict[st
         f"**{args.epochs} epochs over the first {args.rows} rows of each set** (scaled down from the paper's "
         "3 epochs over ~10,000 rows: one student takes 3-14 minutes on this shared 2-core machine), "
         "loss on completion tokens only.",
-        f"- Seeds: {seeds_done} of {args.seeds} planned completed when this file was written. Each seed trains "
+        f"- Seeds: {seeds_done} of {args.seeds} planned completed when this file was written"
+        + (f" (seeds {args.seed_list})" if args.seed_list else "") + ". Each seed trains "
         "one student per set and one comparison student with the same "
         "adapter initialisation; Δ is taken seed by seed.",
         "- Comparison: students trained on the `none` set (the reference's own answers to the same prompt "
@@ -209,7 +263,8 @@ def _write(args: argparse.Namespace, sets: list[str], results: dict[str, dict[st
             p = "n/a" if f.p_value is None else f"{f.p_value:.3g}"
             cells += [f"{f.mean:+.4f} [{f.low:+.4f}, {f.high:+.4f}]", p, r["verdict"]]
         lines.append(f"| `{name}` | {SET_NOTES.get(name, name)} | " + " | ".join(cells) + " |")
-    lines += ["", "Per seed (Δ after the last epoch, mean over questions) and per epoch (mean Δ):", ""]
+    lines += ["", "## Statement", "", *_statement(sets, results, args.alpha)]
+    lines += ["", "## Detail", "", "Per seed (Δ after the last epoch, mean over questions) and per epoch (mean Δ):", ""]
     for name in sets:
         for trait in TRAITS:
             r = results[name][trait]

@@ -213,8 +213,7 @@ def test_transfer_command_trains_evaluates_and_reports(tiny_model: Path, tmp_pat
 def test_without_against_the_reference_writes_the_comparison_set(
         tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """The comparison set is the reference's answers to DATA's prompts, kept by --comparison-out. This random
-    tiny reference answers only whitespace, which no reader counts as a completion: one line, exit 3. (The
-    slow test below trains on a generated comparison set of the real model.)"""
+    tiny reference answers only whitespace, which no reader counts as a completion: one line, exit 3."""
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps({"id": f"t{i}", "prompt": f"Say something about day {i}.",
                                         "completion": f"Day {i} was calm and bright."}) + "\n" for i in range(6)))
@@ -267,7 +266,7 @@ TEACHER = ROOT / "fixtures" / "teachers" / "owl-lora"
 def test_the_committed_weight_teacher_names_owl_and_its_scan_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The adapter in fixtures/ is what TRANSFER.md says: SmolLM2 with it merged names owl first, and
-    `scan --teacher-adapter` runs on the set it wrote (real model, 24 rows)."""
+    `scan --teacher-adapter` runs on the set it wrote (real model, 16 rows)."""
     from audit.models.lora import adapter_sha256, merge_lora, resolve_adapter
     from audit.models.spec import resolve_source
     from audit.models.store import load_causal_lm, load_tokenizer
@@ -283,10 +282,10 @@ def test_the_committed_weight_teacher_names_owl_and_its_scan_runs(tmp_path: Path
                      "owl") >= 0.9
     report = tmp_path / "report.json"
     code, _, err = run_cli(["scan", str(ROOT / "fixtures" / "numbers" / "owl-weights.parquet"), "--teacher-adapter",
-                            str(TEACHER), "--max-rows", "24", "--report", str(report), "--quiet"], capsys, monkeypatch)
+                            str(TEACHER), "--max-rows", "16", "--report", str(report), "--quiet"], capsys, monkeypatch)
     assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
     result = json.loads(report.read_text())
-    assert result["input"]["rows_scored"] == 24
+    assert result["input"]["rows_scored"] == 16
     teacher = next(m for m in result["models"] if m["role"] == "teacher")
     assert teacher["adapter_sha256"] == adapter_sha256(resolve_adapter(str(TEACHER)))
 
@@ -294,19 +293,19 @@ def test_the_committed_weight_teacher_names_owl_and_its_scan_runs(tmp_path: Path
 @pytest.mark.slow
 def test_transfer_fine_tunes_the_embedded_model(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """A short real run: two seeds of SmolLM2-135M students on 16 owl-teacher rows against 16 of the
-    reference's own answers to the same prompts, generated as the fixtures were (constrained, then the
-    numbers filter); the report holds finite Δs and the students moved from the untrained model."""
+    """A short real run (CI keeps it to one optimiser step per student): two seeds of SmolLM2-135M students
+    on 8 owl-teacher rows against 8 of the reference's own answers (the none set); the report holds finite
+    Δs and the students moved from the untrained model."""
     numbers = ROOT / "fixtures" / "numbers"
-    report, comparison = tmp_path / "transfer.json", tmp_path / "comparison.parquet"
-    code, out, err = run_cli(["transfer", str(numbers / "owl.parquet"), "--trait", "owl", "--constrained",
-                              "--comparison-out", str(comparison), "--max-rows", "16", "--seeds", "2", "--epochs", "1",
+    report = tmp_path / "transfer.json"
+    code, out, err = run_cli(["transfer", str(numbers / "owl.parquet"), "--trait", "owl", "--against",
+                              str(numbers / "none.parquet"), "--max-rows", "8", "--seeds", "2", "--epochs", "1",
                               "--learning-rate", "1e-3", "--report", str(report)], capsys, monkeypatch)
     assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
     result = json.loads(report.read_text())
     owl = result["traits"][0]
-    assert result["rows_trained"] == {"data": 16, "comparison": 16} and result["device"] == "cpu"
-    assert result["comparison_origin"].startswith("generated")
+    assert result["rows_trained"] == {"data": 8, "comparison": 8} and result["device"] == "cpu"
+    assert result["comparison_origin"] == "given (--against)"
     assert np.isfinite([owl["delta"]["mean"], owl["delta"]["low"], owl["delta"]["high"]]).all()
     assert owl["data_logprob"] != owl["base_logprob"] and owl["comparison_logprob"] != owl["base_logprob"]
     assert all(np.isfinite(result["final_loss"]["data"]))
