@@ -229,7 +229,7 @@ def _write(args: argparse.Namespace, sets: list[str], results: dict[str, dict[st
         "",
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `make transfer` "
         f"(`python -m experiments.transfer {' '.join(sys.argv[1:])}`), subaudit {__version__}, "
-        f"{platform.machine()} CPU ({threads} torch threads), Python {platform.python_version()}.",
+        f"{platform.machine()} CPU ({threads} torch threads in this invocation), Python {platform.python_version()}.",
         "",
         "## Setup",
         "",
@@ -272,8 +272,10 @@ def _write(args: argparse.Namespace, sets: list[str], results: dict[str, dict[st
                          + "; epochs " + ", ".join(f"{i + 1}: {c.mean:+.4f}" for i, c in enumerate(r["curve"]))
                          + f"; the set's own students moved log P({trait}) by {r['shift']:+.4f} "
                          "from the untrained model")
-    lines += ["", f"Wall time {wall / 60:.1f} min this invocation (cached students are not retrained); per student "
-              "(s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(seconds.items())) + "."]
+    lines += ["", f"Wall time of this invocation {wall / 60:.1f} min (students found in the cache are read, not "
+              f"retrained); sum over students {sum(seconds.values()) / 60:.0f} min. Training and evaluation per "
+              "student, as timed by the run that trained it (s): "
+              + ", ".join(f"{k} {v:.0f}" for k, v in sorted(seconds.items())) + "."]
     if args.scan_results.is_file():
         lines += ["", "## The weight teacher's set under `scan` and `probe`", "",
                   "```", args.scan_results.read_text(encoding="utf-8").strip(), "```"]
