@@ -30,10 +30,9 @@ import numpy as np
 
 from audit import __version__
 from audit.input.data import ColumnOverrides
-from audit.transfer.estimate import two_way_interval, verdict
 from audit.transfer.preference import answer_logprobs, normalised
 from audit.transfer.questions import CANDIDATE_ANIMALS, EVAL_QUESTIONS
-from audit.transfer.run import StudentCurve, read_rows, student_curve
+from audit.transfer.run import StudentCurve, read_rows, student_curve, trait_transfer
 from audit.transfer.training import TrainConfig, encode_examples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,11 +67,6 @@ def _load_or_train(cache: Path, name: str, seed: int, rows_path: Path, args: arg
              rows=len(examples))
     print(f"{name} seed {seed}: {time.time() - started:.0f} s", file=sys.stderr, flush=True)
     return curve
-
-
-def _preference(curves: list[StudentCurve], trait: str) -> np.ndarray:
-    index = CANDIDATE_ANIMALS.index(trait)
-    return np.stack([np.stack([normalised(e)[:, index] for e in c.logprobs]) for c in curves])
 
 
 def main() -> int:
@@ -150,13 +144,9 @@ def _report(args: argparse.Namespace, sets: list[str], curves: dict[str, list[St
     for name in sets:
         results[name] = {}
         for trait in TRAITS:
-            diff = _preference(curves[name], trait) - _preference(curves["comparison"], trait)
-            per_epoch = [two_way_interval(diff[:, e], 1 - args.alpha) for e in range(1, diff.shape[1])]
-            results[name][trait] = {"final": per_epoch[-1], "curve": per_epoch,
-                                    "verdict": verdict(per_epoch[-1], args.alpha),
-                                    "seeds": diff[:, -1].mean(axis=1).tolist(),
-                                    "shift": float(_preference(curves[name], trait)[:, -1].mean()
-                                                   - _preference(curves[name], trait)[:, 0].mean())}
+            t = trait_transfer(curves[name], curves["comparison"], trait, 1 - args.alpha, args.alpha)
+            results[name][trait] = {"final": t.delta, "curve": [e.delta for e in t.curve], "verdict": t.verdict,
+                                    "seeds": t.seed_deltas, "shift": t.data_logprob - t.base_logprob}
     seconds = {p.stem.split("-rows")[0]: float(np.load(p)["seconds"])
                for p in args.cache.glob(f"*-rows{args.rows}-epochs{args.epochs}-r{args.rank}.npz")}
     _write(args, sets, results, base_logprobs, seconds, wall, threads, seeds_done)
