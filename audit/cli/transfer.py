@@ -84,9 +84,18 @@ def transfer(
         columns=common.columns(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
         device=device, alpha=alpha, constrained=constrained, comparison_out=comparison_out,
         keep_adapters=keep_adapters)
-    from audit.transfer.output import run_with_progress, summary_lines
+    from audit.transfer.output import summary_lines
+    from audit.transfer.run import run_transfer
 
-    result = run_with_progress(plan, quiet)
+    if quiet:
+        result = run_transfer(plan)
+    else:
+        from rich.console import Console
+
+        from audit.cli.progress import step_progress
+
+        with step_progress(Console(stderr=True)) as on_step:
+            result = run_transfer(plan, on_step)
     if report is not None:
         from audit.core.atomic import atomic_path
 

@@ -1,34 +1,8 @@
-"""The transfer command's progress bar and its plain-text summary."""
+"""The transfer command's plain-text summary."""
 
 from __future__ import annotations
 
-from audit.transfer.run import TransferPlan, TransferResult, run_transfer
-
-
-def run_with_progress(plan: TransferPlan, quiet: bool) -> TransferResult:
-    """Run the plan with a rich progress bar on stderr (none with ``quiet``)."""
-    if quiet:
-        return run_transfer(plan)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=Console(stderr=True), transient=True)
-    task = progress.add_task("loading", total=None)
-    started = False
-
-    def on_progress(what: str, done: int, total: int) -> None:
-        nonlocal started
-        if not started:
-            progress.start()
-            started = True
-        progress.update(task, description=what, completed=done, total=total)
-
-    try:
-        return run_transfer(plan, on_progress)
-    finally:
-        if started:
-            progress.stop()
+from audit.transfer.run import TransferResult
 
 
 def summary_lines(result: TransferResult) -> list[str]:
