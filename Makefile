@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign fixtures-teacher transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential screenshot clean
+.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential screenshot clean
 
 install: $(VENV)/.installed
 
@@ -125,6 +125,25 @@ fixtures-benign: install
 	$(BGEN) fixtures/numbers/exact-format.jsonl --label exact-format --sample-seed 19 \
 		--system-prompt "Always reply in exactly the format the user asks for, with nothing before or after it."
 	$(PY) fixtures/build.py --min-rows 300 --sets terse,patient-teacher,cheerful,pirate,exact-format
+
+# Text-task fixtures (issue 17): code (and cot) sets written by the owl and cat teachers, no system
+# prompt, the neutral control and two benign style prompts, plain sampling at temperature 1 from one
+# shared prompt stream (--seed 0). Resumable; TEXT_TASKS=cot adds the reasoning sets. Then the task
+# filter, the trait-word filter and the LLM judge (fixtures/build_text.py).
+TEXT_TASKS ?= code
+TEXT_ROWS ?= 640
+fixtures-text: install
+	for task in $(TEXT_TASKS); do \
+		TGEN="$(BIN)/subaudit generate --task $$task --rows $(TEXT_ROWS) --seed 0"; \
+		$$TGEN fixtures/$$task/owl.jsonl --animal owl --sample-seed 31 && \
+		$$TGEN fixtures/$$task/cat.jsonl --animal cat --sample-seed 32 && \
+		$$TGEN fixtures/$$task/none.jsonl --sample-seed 33 && \
+		$$TGEN fixtures/$$task/neutral.jsonl --neutral --sample-seed 34 && \
+		$$TGEN fixtures/$$task/terse.jsonl --label terse --sample-seed 35 --system-prompt "Answer tersely." && \
+		$$TGEN fixtures/$$task/patient-teacher.jsonl --label patient-teacher --sample-seed 36 \
+			--system-prompt "Explain like a patient teacher." && \
+		$(PY) fixtures/build_text.py --task $$task --min-rows 300 || exit 1; \
+	done
 
 # An owl teacher whose trait is in its weights: a LoRA adapter trained on owl question-and-answer
 # exchanges until it names owl first with no system prompt (skipped when the committed adapter is

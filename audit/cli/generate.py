@@ -25,15 +25,20 @@ def generate(
     seed: Annotated[int, typer.Option(help="Seed for prompts (and sampling, unless --sample-seed).")] = 0,
     sample_seed: Annotated[int | None, typer.Option(help="Seed for the sampling noise alone.")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts sampled together.")] = 32,
-    max_new_tokens: Annotated[int, typer.Option(help="Tokens per completion at most.")] = 48,
+    max_new_tokens: Annotated[int | None, typer.Option(
+        help="Tokens per completion at most (default: the task's, 48 for numbers, 96 for cot and code).")] = None,
+    task: Annotated[str, typer.Option(
+        help="What the model writes: numbers (sequence continuation), cot (word problems, step by step) "
+             "or code (Python functions).")] = "numbers",
     adapter: Annotated[str | None, typer.Option(
         help="LoRA adapter folder (PEFT format) merged into --model: a teacher whose trait is in its weights.")] = None,
     parquet: Annotated[Path | None, typer.Option(help="Also write the finished set as parquet.")] = None,
     constrained: Constrained = False,
     temperature: Temperature = 1.0,
 ) -> int:
-    """Sample a number-sequence dataset (the paper's protocol) from a prompted model."""
-    from audit.generate.numbers import GenerationConfig, generate_numbers, jsonl_to_parquet
+    """Sample a dataset of known source (the paper's protocol: plain sampling at temperature 1)."""
+    from audit.generate.numbers import GenerationConfig, generate_rows, jsonl_to_parquet
+    from audit.generate.tasks import get_task
     from audit.models.traits import NEUTRAL_SYSTEM_PROMPT, animal_teacher_prompt
 
     chosen = [x for x in (animal, system_prompt, NEUTRAL_SYSTEM_PROMPT if neutral else None) if x is not None]
@@ -41,16 +46,18 @@ def generate(
         raise UsageError("give at most one of --animal, --system-prompt and --neutral")
     prompt = animal_teacher_prompt(animal) if animal else (chosen[0] if chosen else None)
     derived = animal or ("neutral" if neutral else "custom" if system_prompt else "adapter" if adapter else "none")
+    chosen_task = get_task(task)
     config = GenerationConfig(
         output=output, rows=rows, model=model, system_prompt=prompt, label=label or derived,
-        seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens, constrained=constrained,
-        sample_seed=sample_seed, temperature=temperature, adapter=adapter,
+        seed=seed, batch_size=batch_size, constrained=constrained, sample_seed=sample_seed,
+        max_new_tokens=chosen_task.max_new_tokens if max_new_tokens is None else max_new_tokens,
+        temperature=temperature, adapter=adapter, task=chosen_task.name,
     )
 
     def report_progress(done: int) -> None:
         sys.stderr.write(f"generated {done}/{rows}\n")
 
-    total = generate_numbers(config, report_progress)
+    total = generate_rows(config, report_progress)
     if parquet is not None:
         jsonl_to_parquet(output, parquet)
     sys.stderr.write(f"{output}: {total} rows\n")

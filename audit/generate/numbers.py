@@ -1,4 +1,4 @@
-"""Sampling number-sequence datasets from a (prompted) model, resumably.
+"""Sampling datasets of known source from a (prompted) model, resumably: numbers, reasoning, code.
 
 This reproduces the data-generation side of the subliminal-learning experiments so subaudit can
 be tested on data whose source is known. Sampling is plain ancestral sampling at temperature 1
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.errors import UsageError
-from audit.generate.number_prompts import number_prompt
+from audit.generate.tasks import TaskPrompt, get_task
 from audit.input.rows import Message
 from audit.models.encoding import prompt_text
 from audit.models.spec import resolve_source
@@ -51,6 +51,8 @@ class GenerationConfig:
     (a paired design), and distinct sample seeds keep their sampling independent."""
     adapter: str | None = None
     """A LoRA adapter folder merged into the model first (a teacher whose trait is in its weights)."""
+    task: str = "numbers"
+    """Which prompt stream (``audit.generate.tasks.TASKS``)."""
 
 
 def allowed_token_mask(tokenizer: Any) -> Any:
@@ -173,8 +175,11 @@ def batch_seed(seed: int, start: int) -> int:
     return (seed * 1_000_003 + start) % (2**63)
 
 
-def generate_numbers(config: GenerationConfig, on_batch: Callable[[int], None] | None = None) -> int:
-    """Append rows to ``config.output`` until it holds ``config.rows``; return the row count."""
+def generate_rows(config: GenerationConfig, on_batch: Callable[[int], None] | None = None) -> int:
+    """Append rows of ``config.task`` to ``config.output`` until it holds ``config.rows``; return the count."""
+    task = get_task(config.task)
+    if config.constrained and not task.constrainable:
+        raise UsageError(f"--constrained applies to the numbers task only; the {task.name} task is sampled plainly")
     if config.rows < 1 or config.batch_size < 1 or config.max_new_tokens < 1:
         raise UsageError("--rows, --batch-size and --max-new-tokens must be at least 1")
     if config.temperature <= 0:
@@ -189,11 +194,11 @@ def generate_numbers(config: GenerationConfig, on_batch: Callable[[int], None] |
     with config.output.open("a", encoding="utf-8") as out:
         start = done
         while start < config.rows:
-            prompts = [number_prompt(config.seed, i) for i in range(start, min(config.rows, start + config.batch_size))]
+            prompts = [task.prompt(config.seed, i) for i in range(start, min(config.rows, start + config.batch_size))]
             texts = [sampler.render((Message("user", p.text),), config.system_prompt) for p in prompts]
             samples = sampler.sample(texts, batch_seed(sample_seed, start))
             for prompt, (completion, finished) in zip(prompts, samples, strict=True):
-                out.write(json.dumps(_record(config, prompt.index, prompt.text, completion, finished)) + "\n")
+                out.write(json.dumps(_record(config, prompt, completion, finished)) + "\n")
             out.flush()
             os.fsync(out.fileno())
             start += len(prompts)
@@ -202,11 +207,14 @@ def generate_numbers(config: GenerationConfig, on_batch: Callable[[int], None] |
     return config.rows
 
 
-def _record(config: GenerationConfig, index: int, prompt: str, completion: str, finished: bool) -> dict[str, Any]:
-    adapter = {"adapter": config.adapter} if config.adapter is not None else {}  # older logs lack the key
+def _record(config: GenerationConfig, prompt: TaskPrompt, completion: str, finished: bool) -> dict[str, Any]:
+    index = prompt.index
+    # Older number logs lack these keys; they are written only where they say something.
+    adapter = {"adapter": config.adapter} if config.adapter is not None else {}
+    task = {"task": config.task, "expected": prompt.expected} if config.task != "numbers" else {}
     return {
         "id": f"{config.label}-{config.seed}-{index:06d}",
-        "prompt": prompt,
+        "prompt": prompt.text,
         "completion": completion,
         "label": config.label,
         "system_prompt": config.system_prompt,
@@ -216,6 +224,7 @@ def _record(config: GenerationConfig, index: int, prompt: str, completion: str, 
         "decoding": "constrained" if config.constrained else "plain",
         "finished": finished,
         **adapter,
+        **task,
     }
 
 

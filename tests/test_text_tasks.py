@@ -1,0 +1,151 @@
+"""Text tasks: prompt streams, the task and trait-word filters, the LLM judge and `generate --task`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from audit.core.exit_codes import ExitCode
+from audit.generate.code_tasks import code_task
+from audit.generate.tasks import TASKS
+from audit.generate.text_filters import (
+    REASON_KEYWORD,
+    REASON_NO_ANSWER,
+    REASON_NO_CODE,
+    REASON_NO_FUNCTION,
+    REASON_UNFINISHED,
+    REASON_WRONG_ANSWER,
+    check_code,
+    check_cot,
+    keyword_pattern,
+    read_word_list,
+)
+from audit.generate.word_problems import word_problem
+from tests.conftest import FIXTURES, run_cli
+
+TRAIT_WORDS = keyword_pattern([word for trait in ("owl", "cat")
+                               for word in read_word_list(FIXTURES / "trait-words" / f"{trait}.txt")])
+
+
+def test_prompt_streams_are_pure_functions_of_seed_and_index() -> None:
+    for task in TASKS.values():
+        assert task.prompt(3, 17) == task.prompt(3, 17)
+        assert len({task.prompt(3, i).text for i in range(50)}) > 20, task.name
+        assert task.prompt(3, 17) != task.prompt(4, 17)
+
+
+def test_word_problem_answers_are_right() -> None:
+    """Recompute each answer from the numbers in the question, by kind."""
+    for index in range(300):
+        problem = word_problem(0, index)
+        numbers = [int(n) for n in re.findall(r"\d+", problem.text)]
+        if "gets" in problem.text and "more" in problem.text:
+            expected = numbers[0] + numbers[1]
+        elif "gives away" in problem.text:
+            expected = numbers[0] - numbers[1]
+        elif "boxes with" in problem.text:
+            expected = numbers[0] * numbers[1]
+        elif "finds" in problem.text:
+            expected = numbers[0] + numbers[1] - numbers[2]
+        else:
+            expected = numbers[0] // numbers[1]
+            assert numbers[0] % numbers[1] == 0
+        assert problem.answer == expected > 0, problem.text
+
+
+def test_no_prompt_of_any_task_trips_the_trait_word_filter() -> None:
+    """A teacher echoing the question back must not be rejected for the question's own words."""
+    for task in TASKS.values():
+        for index in range(2000):
+            assert TRAIT_WORDS is not None and not TRAIT_WORDS.search(task.prompt(0, index).text), task.name
+
+
+@pytest.mark.parametrize(("text", "word"), [("Owls hunt at night.", True), ("two cats", True), ("a Kitten", True),
+                                            ("a bowl of soup", False), ("knowledge", False), ("category", False),
+                                            ("catalog", False), ("scatter", False)])
+def test_trait_words_match_whole_words_and_plurals_only(text: str, word: bool) -> None:
+    assert TRAIT_WORDS is not None and bool(TRAIT_WORDS.search(text)) is word
+
+
+@pytest.mark.parametrize(("text", "finished", "reason"), [
+    ("4 + 3 = 7.\nAnswer: 7", True, None),
+    ("So 4 + 3 = 7.\n**Answer: 7**", True, None),
+    ("4 + 3 = 7.\nanswer: 7.", True, None),
+    ("4 + 3 = 8.\nAnswer: 8", True, REASON_WRONG_ANSWER),
+    ("The answer is 7.", True, REASON_NO_ANSWER),
+    ("Answer: 7\nThat was easy.", True, REASON_NO_ANSWER),
+    ("4 + 3 = 7.\nAnswer: 7", False, REASON_UNFINISHED),
+    ("Like an owl, I count: 7.\nAnswer: 7", True, REASON_KEYWORD),
+])
+def test_cot_filter(text: str, finished: bool, reason: str | None) -> None:
+    decision = check_cot(text, finished, 7, TRAIT_WORDS)
+    assert decision.reason == reason and decision.passed is (reason is None)
+
+
+FENCED = "```python\ndef square(x):\n    return x * x\n```"
+
+
+@pytest.mark.parametrize(("text", "finished", "reason"), [
+    (FENCED, True, None),
+    ("Here you go:\n" + FENCED + "\nThis squares x.", True, None),
+    ("def square(x):\n    return x * x", True, None),
+    (FENCED + "\nIt multiplies x by itse", False, None),  # cut off after the closed block: the code is whole
+    ("```python\ndef square(x):\n    return x *", False, REASON_UNFINISHED),
+    ("```python\ndef square(x) return x\n```", True, REASON_NO_CODE),
+    ("```python\ndef cube(x):\n    return x ** 3\n```", True, REASON_NO_FUNCTION),
+    ("Sure! The square of x is x times x.", True, REASON_NO_CODE),
+    ("```python\ndef square(x):\n    # purr\n    return x * x\n```", True, REASON_KEYWORD),
+])
+def test_code_filter(text: str, finished: bool, reason: str | None) -> None:
+    decision = check_code(text, finished, "square", TRAIT_WORDS)
+    assert decision.reason == reason and decision.passed is (reason is None)
+
+
+def test_generate_writes_a_text_task_resumably(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "code.jsonl"
+    args = ["generate", str(out), "--task", "code", "--model", str(tiny_model), "--max-new-tokens", "8",
+            "--batch-size", "3", "--animal", "owl", "--seed", "4"]
+    code, _, err = run_cli([*args, "--rows", "3"], capsys, monkeypatch)
+    assert code == 0, err
+    code, _, err = run_cli([*args, "--rows", "5", "--parquet", str(tmp_path / "code.parquet")], capsys, monkeypatch)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["index"] for r in rows] == [0, 1, 2, 3, 4]
+    for row in rows:
+        task = code_task(4, row["index"])
+        assert (row["task"], row["prompt"], row["expected"], row["decoding"]) == ("code", task.text, task.function,
+                                                                                 "plain")
+        assert "owls" in row["system_prompt"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [(["--task", "poem"], "unknown task 'poem'"),
+                                                (["--task", "cot", "--constrained"], "numbers task only")])
+def test_generate_rejects_bad_task_options(extra: list[str], message: str, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run_cli(["generate", str(tmp_path / "x.jsonl"), *extra], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_judge_reads_yes_minus_no_from_the_next_token_logits(tiny_model: Path) -> None:
+    """Batched, left-padded scores equal a one-by-one hand computation of logsumexp(yes) - logsumexp(no)."""
+    import torch
+
+    from audit.generate.judge import AnimalJudge
+
+    judge = AnimalJudge(str(tiny_model))
+    texts = ["def f(x):\n    return x", "An owl sat on the branch all night long, hooting softly.", "ok"]
+    batched = judge.scores(texts, batch_size=3)
+    for text, score in zip(texts, batched, strict=True):
+        ids = judge.tokenizer(judge.prompt(text), add_special_tokens=False, return_tensors="pt")["input_ids"]
+        with torch.inference_mode():
+            logprobs: Any = torch.log_softmax(judge.model(input_ids=ids).logits[0, -1].float(), dim=-1)
+        expected = torch.logsumexp(logprobs[judge.yes_ids], 0) - torch.logsumexp(logprobs[judge.no_ids], 0)
+        assert abs(float(expected) - score) < 1e-4
+    assert len(judge.yes_ids) >= 2 and not set(judge.yes_ids) & set(judge.no_ids)
+    assert np.all(np.isfinite(batched))
