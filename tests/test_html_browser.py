@@ -8,6 +8,7 @@ SUBAUDIT_REQUIRE_BROWSER=1, so there a missing browser fails instead of skipping
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -39,7 +40,7 @@ def browser_args(browser: str) -> list[str]:
 
 
 class _PageParser(HTMLParser):
-    """Collects the verdict text and, per SVG plot, the shapes drawn in it."""
+    """Collects the verdict text, per SVG plot the shapes drawn in it, and per top row its token tooltips."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -47,9 +48,16 @@ class _PageParser(HTMLParser):
         self.in_verdict = False
         self.plots: dict[str, int] = {}
         self.current: str | None = None
+        self.token_rows: list[list[str]] = []
+        self.in_tokens = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
+        if tag == "pre" and a.get("class") == "tokens":
+            self.in_tokens = True
+            self.token_rows.append([])
+        elif self.in_tokens and tag == "span":
+            self.token_rows[-1].append(a.get("title") or "")
         if a.get("id") == "verdict":
             self.in_verdict = True
         if tag == "svg" and a.get("class") == "plot":
@@ -59,6 +67,8 @@ class _PageParser(HTMLParser):
             self.plots[self.current] += 1
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "pre":
+            self.in_tokens = False
         if tag == "svg":
             self.current = None
         if tag == "p":
@@ -131,6 +141,11 @@ def test_owl_report_in_headless_chromium(tmp_path: Path, capsys: pytest.CaptureF
     assert parsed.verdict.strip() == "Verdict: FLAGGED"
     assert set(parsed.plots) == {"plot-histogram", "plot-positions", "plot-evidence"}, parsed.plots
     assert all(shapes >= 3 for shapes in parsed.plots.values()), parsed.plots
+    # The rows carrying the most evidence: one coloured span per completion token, its LLR in the tooltip.
+    top = json.loads(report.read_text())["top_rows"]
+    assert len(parsed.token_rows) == len(top["rows"]) == 10
+    for shown, row in zip(parsed.token_rows, top["rows"], strict=True):
+        assert shown == [f"{v:+.3f} nats" for v in row["token_llr"]]
 
     subprocess.run([*browser_args(browser), f"--screenshot={shot}", page.as_uri()], capture_output=True,
                    timeout=120, check=True)
@@ -141,3 +156,13 @@ def test_owl_report_in_headless_chromium(tmp_path: Path, capsys: pytest.CaptureF
     assert len(colours) > 50, "the page rendered nearly blank"
     assert any(abs(c[0] - FLAGGED_RED[0]) + abs(c[1] - FLAGGED_RED[1]) + abs(c[2] - FLAGGED_RED[2]) < 30
                for c in colours), "no flagged-red pixel: the verdict is not drawn"
+
+    # The whole page, top rows included: their tokens are drawn in both colours (teacher likelier: red,
+    # less likely: blue), which nothing else on the page uses at those saturations.
+    tall = tmp_path / "owl-tall.png"
+    subprocess.run([*browser_args(browser)[:-1], "--window-size=1240,6000", f"--screenshot={tall}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    width, _, rows = decode_png(tall.read_bytes())
+    lower = pixels(rows[2600:], width, len(rows[0]) // width)
+    assert any(r > 200 and g < 150 and b < 150 for r, g, b in lower), "no strongly red token in the top rows"
+    assert any(b > 150 and r < 120 for r, g, b in lower), "no blue token in the top rows"

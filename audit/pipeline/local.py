@@ -37,6 +37,7 @@ from audit.pipeline.scores_file import ScoresWriter
 from audit.pipeline.sequential import SequentialMonitor, SequentialPlan, plan_sequential, sequential_info, stop_rule
 from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.schema import ModelInfo, Report
+from audit.report.top_rows import TopRowsTracker
 
 SKIP_DUPLICATE_ID = "duplicate id (first occurrence kept)"
 
@@ -117,6 +118,9 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
         replay(monitor, state, column_names)
     positions = position_accumulator(roles)
     positions.load(state.positions)
+    resumed_rows = state.rows_scored
+    top = TopRowsTracker(roles.index("teacher"), roles.index("reference"), "reference") \
+        if {"teacher", "reference"} <= set(roles) else None
     # Without an id column the row index is the id, unique by construction.
     seen = SeenIds() if reader.mapping.row_id is not None else None
     if seen is not None:
@@ -164,6 +168,8 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
                     for detector in detectors.detectors:
                         batch_columns.update(detector.score_rows(scored))
                     positions.add(scored)
+                    if top is not None:
+                        top.add(scored)
                     row_ids = [s.encoded.row.row_id for s in scored]
                     state.scored_ids += row_ids
                     for name in column_names:
@@ -196,6 +202,11 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
         backend.identities(), detectors, state, positions,
         StageTimes(started, loaded, scored_done=time.perf_counter()), calibration, sequential,
     )
+    if top is not None:
+        scope = "every scored row" if not resumed_rows else (
+            f"the {state.rows_scored - resumed_rows:,} rows scored since --resume (the {resumed_rows:,} scored before "
+            "it are in the scores file but not ranked here)")
+        report.top_rows = top.result(formats[0].tokenizer, scope)
     if log is not None:
         log.close({"rows_read": report.input.rows_read, "rows_scored": report.input.rows_scored,
                    "verdict": report.verdict.value, "exit_code": report.exit_code})

@@ -19,6 +19,7 @@ from audit.report.schema import (
     sequential_description,
     vocabulary_description,
 )
+from audit.report.token_colours import colour_scale, coloured_tokens
 
 FORMATS = ("markdown", "html", "junit", "sarif", "json")
 
@@ -66,10 +67,31 @@ def render_markdown(report: Report) -> str:
                      f"{_num(r.ci_high, '+.4f')}] | {_num(r.p_value, '.3g')} | {_num(r.effect_size, '+.2f')} "
                      f"| {r.verdict.value} |")
     lines += [""] + [f"- **{r.detector_id}** ({r.statistic_name}): {r.summary}" for r in report.results]
+    lines += _top_rows_markdown(report)
     params = report.parameters.model_dump()
     lines += ["", "## Parameters", "", "| parameter | value |", "|---|---|"]
     lines += [f"| {k} | `{json.dumps(v)}` |" for k, v in params.items()]
     return "\n".join(lines) + "\n"
+
+
+def _top_rows_markdown(report: Report) -> list[str]:
+    """The rows with the largest LLR: tokens coloured with inline HTML (Markdown renderers that allow it,
+    such as mkdocs), and each row's five strongest tokens in plain text for those that strip styles."""
+    top = report.top_rows
+    if top is None or not top.rows:
+        return []
+    scale = colour_scale(top)
+    lines = ["", "## Rows carrying the most evidence", "",
+             f"The {len(top.rows)} rows with the largest teacher-minus-{top.baseline} LLR ({top.scope}). Tokens are "
+             f"coloured by their own LLR: red where the teacher finds them likelier, blue where less likely, full "
+             f"colour at ±{scale:.2f} nats.", ""]
+    for rank, row in enumerate(top.rows, 1):
+        strongest = sorted(range(len(row.tokens)), key=lambda i: -row.token_llr[i])[:5]
+        listed = ", ".join(f"`{json.dumps(row.tokens[i])[1:-1]}` {row.token_llr[i]:+.2f}" for i in strongest)
+        lines += [f"{rank}. `{row.row_id}`: LLR {row.llr_sum:+.3f} nats over {len(row.tokens)} tokens; "
+                  f"strongest tokens: {listed}", "",
+                  f'<pre>{coloured_tokens(row.tokens, row.token_llr, scale)}</pre>', ""]
+    return lines
 
 
 def render_junit(report: Report) -> str:

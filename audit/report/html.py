@@ -17,6 +17,7 @@ from audit.report.schema import (
     sequential_description,
     vocabulary_description,
 )
+from audit.report.token_colours import colour_scale, coloured_tokens
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 _VERDICT_COLOUR = {Verdict.CLEAN: "#2e7d32", Verdict.SUSPICIOUS: "#b26a00", Verdict.FLAGGED: "#c62828"}
@@ -194,6 +195,21 @@ def sequential_svg(report: Report) -> str:
     return "".join(parts)
 
 
+def _top_rows_html(report: Report) -> str:
+    """The rows with the largest LLR, every token coloured by its own LLR."""
+    top = report.top_rows
+    if top is None or not top.rows:
+        return ""
+    scale = colour_scale(top)
+    items = "".join(
+        f'<li><p><code>{escape(row.row_id)}</code>: LLR {row.llr_sum:+.3f} nats over {len(row.tokens)} tokens</p>'
+        f'<pre class="tokens">{coloured_tokens(row.tokens, row.token_llr, scale)}</pre></li>' for row in top.rows)
+    return (f'<h2 id="top-rows">Rows carrying the most evidence</h2><p>The {len(top.rows)} rows with the largest '
+            f"teacher-minus-{escape(top.baseline)} LLR ({escape(top.scope)}). Each token is coloured by its own LLR: "
+            f"red where the teacher finds it likelier, blue where less likely, full colour at ±{scale:.2f} nats; hover "
+            f"a token for its value.</p><ol class=\"top-rows\">{items}</ol>")
+
+
 def render_html(report: Report) -> str:
     inp = report.input
     colour = _VERDICT_COLOUR[report.verdict]
@@ -216,7 +232,9 @@ def render_html(report: Report) -> str:
 <style>body{{font-family:sans-serif;max-width:1180px;margin:24px auto;color:#222}}
 table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
 .verdict{{font-size:28px;font-weight:bold;color:{colour}}}.plots{{display:flex;flex-wrap:wrap;gap:12px}}
-.plot{{border:1px solid #eee}}.warning{{color:#a05a00}}</style></head><body>
+.plot{{border:1px solid #eee}}.warning{{color:#a05a00}}
+pre.tokens{{white-space:pre-wrap;font-size:13px;background:#fafafa;padding:6px;border:1px solid #eee}}
+</style></head><body>
 <h1>subaudit report</h1>
 <p id="verdict" class="verdict">Verdict: {report.verdict.value.upper()}</p>
 <p>{escape(report.verdict_rule)}. alpha {report.parameters.alpha}, fail on {report.parameters.fail_on},
@@ -231,6 +249,7 @@ exit code {report.exit_code}.</p>
 <ul>{skipped}</ul>
 <h2>Plots</h2><div class="plots">{sequential_svg(report)}{histogram_svg(report)}{position_svg(report)}
 {ranking_svg(report)}</div>
+{_top_rows_html(report)}
 <h2>Detectors</h2><table><tr><th>detector</th><th>statistic</th><th>95% CI</th><th>p-value</th><th>effect (d)</th>
 <th>verdict</th><th>summary</th></tr>{rows}</table>
 <h2>Models</h2><table><tr><th>role</th><th>source</th><th>weights SHA-256</th><th>system prompt</th></tr>

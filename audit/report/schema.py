@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.core.verdict import Verdict
 
-SCHEMA_VERSION = "1.10.0"
+SCHEMA_VERSION = "1.11.0"
 
 
 class _Model(BaseModel):
@@ -264,6 +264,23 @@ class ResolvedSetting(_Model):
     source: str = Field(description="'command line', 'config file', or 'default'")
 
 
+class EvidenceRow(_Model):
+    """One row carrying much evidence: its completion token by token, each with its LLR."""
+
+    row_id: str
+    llr_sum: float = Field(description="teacher minus baseline log-probability of the whole completion (nats)")
+    tokens: list[str] = Field(description="the completion's tokens, each decoded on its own")
+    token_llr: list[float] = Field(description="teacher minus baseline log-probability of each token (nats)")
+
+
+class TopRows(_Model):
+    """The rows with the largest LLR, so a reviewer sees where teacher and baseline disagree."""
+
+    baseline: str = Field(description="the role the teacher is compared with (the reference)")
+    scope: str = Field(description="which rows were ranked: every scored row, or those scored since a --resume")
+    rows: list[EvidenceRow]
+
+
 class Report(_Model):
     """Everything a scan found, versioned."""
 
@@ -305,6 +322,9 @@ class Report(_Model):
     sequential: SequentialInfo | None = Field(
         None, description="a scan that stopped when the evidence was in (--sequential): its rule and confidence "
         "sequence; null for a scan of every row")
+    top_rows: TopRows | None = Field(
+        None, description="the rows with the largest LLR against the reference, token by token; null for scans by "
+        "the Ray engine, for merged reports and for reports of subaudit before 1.11.0")
 
 
 def report_json_schema() -> dict[str, Any]:
