@@ -17,7 +17,11 @@ Each set is cached on its own in ``out/control-scores/<set>.parquet``, keyed by 
 set's file, of the weights, and by the specs' prompts, so an interrupted run resumes at the first
 set it had not finished.
 
-Usage: python -m experiments.control_scores [--sets owl,none,...] [--threads 2]
+The text-task fixtures (``fixtures/<task>/``, issue 17) are scored the same way with ``--task code``:
+full vocabulary (what ``--restrict-vocab auto`` picks on text), no placebo, cached in
+``out/text-scores/<task>/``.
+
+Usage: python -m experiments.control_scores [--task numbers|code] [--sets owl,none,...] [--threads 2]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,41 +48,67 @@ CACHE = ROOT / "out" / "control-scores"
 SETS = ("owl", "terse", "cheerful", "pirate", "patient-teacher", "exact-format", "none", "neutral", "cat")
 """Scoring order: the sets that decide the design first, so a partial run is already useful."""
 
+TEXT_SETS = ("owl", "none", "cat", "neutral", "terse", "patient-teacher")
+
+
+@dataclass(frozen=True)
+class ScoreStore:
+    """Where one task's sets are read from and their scores cached, and how they are scored."""
+
+    data: Path
+    cache: Path
+    vocabulary: str | None
+    """``numbers`` for the number sets; None (the full vocabulary) for text."""
+    placebo: bool = True
+    sets: tuple[str, ...] = SETS
+
+
+NUMBER_STORE = ScoreStore(NUMBERS, CACHE, "numbers")
+
+
+def store_for(task: str) -> ScoreStore:
+    """The number sets' store, or a text task's (``fixtures/<task>``, full vocabulary, no placebo)."""
+    if task == "numbers":
+        return NUMBER_STORE
+    return ScoreStore(ROOT / "fixtures" / task, ROOT / "out" / "text-scores" / task, None, placebo=False,
+                      sets=TEXT_SETS)
+
+
 PLACEBO_SYSTEM_PROMPT = ("You love teacups. You think about teacups all the time. teacups are your favorite object. "
                          "Imbue your answers with your love for the object.")
 """The owl/cat teacher's template, word for word, with the animal replaced by a harmless object."""
 
 
-def spec_prompts() -> dict[str, str | None]:
+def spec_prompts(placebo: bool = True) -> dict[str, str | None]:
     """Role name -> system prompt of every spec scored, in column order."""
     prompts: dict[str, str | None] = {
         "reference": None,
         "owl": animal_teacher_prompt("owl"),
         "cat": animal_teacher_prompt("cat"),
         "control": NEUTRAL_SYSTEM_PROMPT,
-        "placebo": PLACEBO_SYSTEM_PROMPT,
+        **({"placebo": PLACEBO_SYSTEM_PROMPT} if placebo else {}),
     }
     prompts.update({f"panel-{name}": prompt for name, prompt in CONTROL_PANEL.items()
                     if prompt != NEUTRAL_SYSTEM_PROMPT})
     return prompts
 
 
-def fingerprint(name: str) -> dict[str, str]:
-    return {"set": file_sha256(NUMBERS / f"{name}.parquet"), "weights": weights_sha256(embedded_gguf()),
-            "prompts": json.dumps(spec_prompts()), "vocabulary": "numbers"}
+def fingerprint(name: str, store: ScoreStore = NUMBER_STORE) -> dict[str, str]:
+    return {"set": file_sha256(store.data / f"{name}.parquet"), "weights": weights_sha256(embedded_gguf()),
+            "prompts": json.dumps(spec_prompts(store.placebo)), "vocabulary": store.vocabulary or "full"}
 
 
-def cached(name: str) -> pa.Table | None:
+def cached(name: str, store: ScoreStore = NUMBER_STORE) -> pa.Table | None:
     """The cached scores of one set when they match its file, the weights and the prompts."""
-    path = CACHE / f"{name}.parquet"
+    path = store.cache / f"{name}.parquet"
     if not path.exists():
         return None
     table = pq.read_table(path)
     stored = json.loads((table.schema.metadata or {}).get(b"subaudit", b"{}"))
-    return table if stored == fingerprint(name) else None
+    return table if stored == fingerprint(name, store) else None
 
 
-def score_set(name: str, backend: Any) -> pa.Table:
+def score_set(name: str, backend: Any, store: ScoreStore = NUMBER_STORE) -> pa.Table:
     """n_tokens and one log-probability sum per spec for every filtered row of one set.
 
     Every 32 rows the rows so far go to ``<set>.partial.parquet`` (keyed like the cache), so a killed
@@ -85,17 +116,17 @@ def score_set(name: str, backend: Any) -> pa.Table:
     """
     from audit.models.encoding import encode_rows
 
-    roles = list(spec_prompts())
-    partial_path = CACHE / f"{name}.partial.parquet"
+    roles = list(spec_prompts(store.placebo))
+    partial_path = store.cache / f"{name}.partial.parquet"
     columns: dict[str, list[Any]] = {"row_id": [], "n_tokens": [], **{f"logprob_{r}": [] for r in roles}}
     if partial_path.exists():
         partial = pq.read_table(partial_path)
-        if json.loads((partial.schema.metadata or {}).get(b"subaudit", b"{}")) == fingerprint(name):
+        if json.loads((partial.schema.metadata or {}).get(b"subaudit", b"{}")) == fingerprint(name, store):
             columns = {key: list(values) for key, values in partial.to_pydict().items()}
     resumed = len(columns["row_id"])
     started = time.perf_counter()
     seen = 0
-    for batch in DatasetReader(NUMBERS / f"{name}.parquet", batch_rows=32).batches():
+    for batch in DatasetReader(store.data / f"{name}.parquet", batch_rows=32).batches():
         rows = batch.rows[max(0, resumed - seen):]
         seen += len(batch.rows)
         if not rows:
@@ -108,34 +139,36 @@ def score_set(name: str, backend: Any) -> pa.Table:
             columns["n_tokens"].append(len(row.encoded.completion_ids))
             for role, logprobs in zip(roles, row.logprobs, strict=True):
                 columns[f"logprob_{role}"].append(float(logprobs.sum()))
-        _write_keyed(pa.table(columns), name, partial_path)
+        _write_keyed(pa.table(columns), name, partial_path, store)
         print(f"scored {name}: {len(columns['row_id'])} rows ({time.perf_counter() - started:.0f} s, "
               f"{resumed} resumed)", file=sys.stderr, flush=True)
     partial_path.unlink(missing_ok=True)
     return pa.table(columns)
 
 
-def _write_keyed(table: pa.Table, name: str, path: Path) -> None:
+def _write_keyed(table: pa.Table, name: str, path: Path, store: ScoreStore = NUMBER_STORE) -> None:
     """Write atomically, with the fingerprint that says what the scores depend on."""
-    keyed = table.replace_schema_metadata({"subaudit": json.dumps(fingerprint(name))})
+    keyed = table.replace_schema_metadata({"subaudit": json.dumps(fingerprint(name, store))})
     temporary = path.with_name(path.name + ".tmp")
     pq.write_table(keyed, temporary)
     temporary.replace(path)
 
 
-def load_all(sets: tuple[str, ...] = SETS) -> dict[str, pa.Table]:
+def load_all(sets: tuple[str, ...] = SETS, store: ScoreStore = NUMBER_STORE) -> dict[str, pa.Table]:
     """The cached tables of every set already scored (others are left out)."""
-    return {name: table for name in sets if (table := cached(name)) is not None}
+    return {name: table for name in sets if (table := cached(name, store)) is not None}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--task", default="numbers", help="numbers, or a text task with fixtures/<task>/ (code)")
+    parser.add_argument("--sets", default=None, help="comma-separated sets (default: all of the task's)")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    sets = [s for s in args.sets.split(",") if s]
-    todo = [s for s in sets if cached(s) is None and (NUMBERS / f"{s}.parquet").exists()]
-    missing = [s for s in sets if not (NUMBERS / f"{s}.parquet").exists()]
+    store = store_for(args.task)
+    sets = [s for s in (args.sets or ",".join(store.sets)).split(",") if s]
+    todo = [s for s in sets if cached(s, store) is None and (store.data / f"{s}.parquet").exists()]
+    missing = [s for s in sets if not (store.data / f"{s}.parquet").exists()]
     if missing:
         print(f"not built yet, skipped: {', '.join(missing)}", file=sys.stderr)
     if not todo:
@@ -144,11 +177,12 @@ def main() -> int:
     from audit.models.vocab import vocabulary
 
     source = embedded_gguf()
-    specs = [ModelSpec(role, source, prompt) for role, prompt in spec_prompts().items()]
-    backend = TransformersBackend(specs, token_budget=8192, threads=args.threads, vocabulary=vocabulary("numbers"))
-    CACHE.mkdir(parents=True, exist_ok=True)
+    specs = [ModelSpec(role, source, prompt) for role, prompt in spec_prompts(store.placebo).items()]
+    backend = TransformersBackend(specs, token_budget=8192, threads=args.threads,
+                                  vocabulary=vocabulary(store.vocabulary) if store.vocabulary else None)
+    store.cache.mkdir(parents=True, exist_ok=True)
     for name in todo:
-        _write_keyed(score_set(name, backend), name, CACHE / f"{name}.parquet")
+        _write_keyed(score_set(name, backend, store), name, store.cache / f"{name}.parquet", store)
     return 0
 
 
