@@ -36,7 +36,7 @@ from scipy import stats as scipy_stats
 from audit import __version__
 from audit.core.verdict import DEFAULT_CONTROL_PANEL, DEFAULT_TOLERANCE
 from audit.models.traits import CONTROL_PANEL, builtin_panel
-from experiments.control_scores import CACHE, SETS, load_all, spec_prompts
+from experiments.control_scores import CACHE, NUMBER_STORE, SETS, ScoreStore, load_all, spec_prompts
 from experiments.power import one_sided_p_values, subsample_indices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ def rows_to_flag(table: pa.Table, teacher: str, rule: Rule, alpha: float) -> flo
     return needed
 
 
-def cli_bridge(rows: int, sets: tuple[str, ...] = ("owl", "none")) -> list[str]:
+def cli_bridge(rows: int, sets: tuple[str, ...] = ("owl", "none"), store: ScoreStore = NUMBER_STORE) -> list[str]:
     """Check that the cached scores are what the plain command computes: scan the first ``rows`` rows
     of each set with the real CLI (owl teacher, every other setting default) and compare its per-row
     LLR columns with the cache's, joined on row id. Returns the Markdown lines that report it."""
@@ -125,18 +125,16 @@ def cli_bridge(rows: int, sets: tuple[str, ...] = ("owl", "none")) -> list[str]:
 
     import pyarrow.parquet as pq
 
-    from experiments.control_scores import NUMBERS
-
     roles = {"llr_sum": "reference", "control_llr_sum": "control",
              **{f"panel:{name}_llr_sum": f"panel-{name}" for name, _ in builtin_panel()}}
     lines = []
     for name in sets:
-        cached = load_all((name,)).get(name)
+        cached = load_all((name,), store).get(name)
         if cached is None:
             continue
         with tempfile.TemporaryDirectory() as folder:
             report, scores = Path(folder) / "report.json", Path(folder) / "scores.parquet"
-            command = [sys.executable, "-m", "audit.cli", "scan", str(NUMBERS / f"{name}.parquet"),
+            command = [sys.executable, "-m", "audit.cli", "scan", str(store.data / f"{name}.parquet"),
                        "--teacher-system-file", str(ROOT / "fixtures" / "prompts" / "owl.txt"),
                        "--max-rows", str(rows), "--quiet",
                        "--report", str(report), "--scores", str(scores)]
