@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential screenshot clean
+.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential screenshot clean
 
 install: $(VENV)/.installed
 
@@ -175,6 +175,16 @@ screenshot: install
 	$(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1240,1300 \
 		--screenshot=docs/owl-report.png file://$(CURDIR)/docs/owl-report.html
 
+# docs/code-report.png: the HTML report of a scan of the owl teacher's code set (first 64 rows), the
+# whole page down to the rows carrying the most evidence with their tokens coloured by LLR.
+screenshot-code: install
+	@mkdir -p out docs
+	$(BIN)/subaudit scan fixtures/code/owl.parquet --teacher-system-file $(OWL_PROMPT) --max-rows 64 \
+		--report out/code-report.json --quiet; test $$? -le 1
+	$(BIN)/subaudit report render out/code-report.json --format html --out docs/code-report.html
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1240,3400 \
+		--screenshot=docs/code-report.png file://$(CURDIR)/docs/code-report.html
+
 # Trait attribution (probe) and calibration on the number fixtures: writes experiments/ATTRIBUTION.md
 # (generation of the known-source rows, then scoring; about 1.5 hours on 2 cores at 400 rows per set).
 attribution: install
@@ -186,9 +196,12 @@ learned: install
 	$(PY) -m experiments.learned --rows 240 --seed 0
 
 # The detection experiment: writes experiments/RESULTS.md (about 30 minutes of scoring on 2 cores),
-# then the default command's section, experiments/DEFAULTS.md (the `defaults` target below).
+# then the default command's section, experiments/DEFAULTS.md (the `defaults` target below), then the
+# text tasks' section of RESULTS.md (code sets under 7 specs, cached in out/text-scores; about an hour).
 experiment: install defaults sequential
 	$(PY) -m experiments.experiment --seed 0 --subsamples 200 --alpha 0.01
+	$(PY) -m experiments.control_scores --task code
+	$(PY) -m experiments.text_results --task code --seed 0 --subsamples 1000 --alpha 0.01 --check-cli 32
 
 # Which null for the default scan (issue 20): scores every number set, benign-prompt sets included,
 # under the reference, both teachers, the neutral control, a panel of benign controls and a placebo

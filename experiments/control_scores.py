@@ -49,6 +49,8 @@ SETS = ("owl", "terse", "cheerful", "pirate", "patient-teacher", "exact-format",
 """Scoring order: the sets that decide the design first, so a partial run is already useful."""
 
 TEXT_SETS = ("owl", "none", "cat", "neutral", "terse", "patient-teacher")
+TEXT_ROWS_SCORED = 320
+"""Rows scored per text set: the first 320 of each (every set keeps at least 300)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class ScoreStore:
     """``numbers`` for the number sets; None (the full vocabulary) for text."""
     placebo: bool = True
     sets: tuple[str, ...] = SETS
+    max_rows: int | None = None
+    """Score only each set's first rows (the text sets: scoring 7 specs of ~150-token rows is the slow part)."""
 
 
 NUMBER_STORE = ScoreStore(NUMBERS, CACHE, "numbers")
@@ -71,7 +75,7 @@ def store_for(task: str) -> ScoreStore:
     if task == "numbers":
         return NUMBER_STORE
     return ScoreStore(ROOT / "fixtures" / task, ROOT / "out" / "text-scores" / task, None, placebo=False,
-                      sets=TEXT_SETS)
+                      sets=TEXT_SETS, max_rows=TEXT_ROWS_SCORED)
 
 
 PLACEBO_SYSTEM_PROMPT = ("You love teacups. You think about teacups all the time. teacups are your favorite object. "
@@ -94,8 +98,9 @@ def spec_prompts(placebo: bool = True) -> dict[str, str | None]:
 
 
 def fingerprint(name: str, store: ScoreStore = NUMBER_STORE) -> dict[str, str]:
-    return {"set": file_sha256(store.data / f"{name}.parquet"), "weights": weights_sha256(embedded_gguf()),
-            "prompts": json.dumps(spec_prompts(store.placebo)), "vocabulary": store.vocabulary or "full"}
+    key = {"set": file_sha256(store.data / f"{name}.parquet"), "weights": weights_sha256(embedded_gguf()),
+           "prompts": json.dumps(spec_prompts(store.placebo)), "vocabulary": store.vocabulary or "full"}
+    return key if store.max_rows is None else {**key, "max_rows": str(store.max_rows)}
 
 
 def cached(name: str, store: ScoreStore = NUMBER_STORE) -> pa.Table | None:
@@ -126,7 +131,7 @@ def score_set(name: str, backend: Any, store: ScoreStore = NUMBER_STORE) -> pa.T
     resumed = len(columns["row_id"])
     started = time.perf_counter()
     seen = 0
-    for batch in DatasetReader(store.data / f"{name}.parquet", batch_rows=32).batches():
+    for batch in DatasetReader(store.data / f"{name}.parquet", batch_rows=32).batches(max_rows=store.max_rows):
         rows = batch.rows[max(0, resumed - seen):]
         seen += len(batch.rows)
         if not rows:
