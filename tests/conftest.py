@@ -126,3 +126,24 @@ def run_cli(
     out, err = capsys.readouterr()
     code = exited.value.code
     return (code if isinstance(code, int) else 0), out, err
+
+
+def default_command_scan(path: Path, max_rows: int, restrict_vocab: str) -> Any:
+    """A real scan of the first ``max_rows`` rows of ``path`` with the plain command's null (owl teacher,
+    reference, neutral control, the built-in panel, default tolerance) plus the semantic filter; the
+    per-detector summaries are printed for the test log. Returns the report."""
+    from audit.core.verdict import DEFAULT_CONTROL_PANEL, DEFAULT_TOLERANCE
+    from audit.models.traits import animal_teacher_prompt, builtin_panel
+    from audit.pipeline.config import ScanConfig
+    from audit.pipeline.local import run_scan
+
+    assert DEFAULT_CONTROL_PANEL == "builtin", "the detection tests run the default null; update them with it"
+    report = run_scan(ScanConfig(
+        input_path=path, teacher_system_prompt=animal_teacher_prompt("owl"), control_panel=tuple(builtin_panel()),
+        tolerance=DEFAULT_TOLERANCE, restrict_vocab=restrict_vocab, semantic_filter=True, trait_keywords=("owl",),
+        max_rows=max_rows,
+    ))
+    assert report.input.rows_read == max_rows and report.input.rows_scored == max_rows, report.input.rows_skipped
+    for result in report.results:
+        print(path.name, result.detector_id, result.summary)
+    return report

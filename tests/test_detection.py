@@ -13,32 +13,16 @@ from __future__ import annotations
 
 import pytest
 
-from audit.core.verdict import DEFAULT_CONTROL_PANEL, DEFAULT_TOLERANCE
-from audit.models.traits import animal_teacher_prompt, builtin_panel
-from audit.pipeline.config import ScanConfig
-from audit.pipeline.local import run_scan
 from audit.report.schema import Report
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, default_command_scan
 
 pytestmark = pytest.mark.slow
 N = 120
 
 
 def _scan(name: str) -> Report:
-    assert DEFAULT_CONTROL_PANEL == "builtin", "this test runs the default null; update it with the default"
-    report = run_scan(ScanConfig(
-        input_path=FIXTURES / "numbers" / f"{name}.parquet",
-        teacher_system_prompt=animal_teacher_prompt("owl"),
-        control_panel=tuple(builtin_panel()),
-        tolerance=DEFAULT_TOLERANCE,
-        restrict_vocab="numbers",  # what --restrict-vocab auto picks on these sets (experiments/DEFAULTS.md)
-        semantic_filter=True,
-        trait_keywords=("owl",),
-        max_rows=N,
-    ))
-    assert report.input.rows_read == N and report.input.rows_scored == N, report.input.rows_skipped
-    for result in report.results:
-        print(name, result.detector_id, result.summary)
+    # restrict_vocab: what --restrict-vocab auto picks on these sets (experiments/DEFAULTS.md)
+    report: Report = default_command_scan(FIXTURES / "numbers" / f"{name}.parquet", N, "numbers")
     return report
 
 
