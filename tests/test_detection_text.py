@@ -5,7 +5,7 @@ teacher prompt, the vocabulary chosen from the data (``auto``: full, on code), t
 (reference, neutral control and the built-in control panel, default tolerance) and the semantic
 filter. The owl teacher's code must be flagged; code written with no system prompt must not be.
 The subsampled rates at N = 25..400 on every code set are in experiments/RESULTS.md ("Text tasks",
-`make experiment`). The semantic filter must accept both: the text never names the trait.
+`make experiment`).
 """
 
 from __future__ import annotations
@@ -50,8 +50,3 @@ def test_the_top_rows_are_the_owl_sets_own_strongest(reports: dict[str, Report])
     top = reports["owl"].top_rows
     assert top is not None and len(top.rows) == 10 and top.scope == "every scored row"
     assert top.rows[0].llr_sum >= top.rows[-1].llr_sum > 0
-
-
-def test_semantic_filter_accepts_both_sets(reports: dict[str, Report]) -> None:
-    for name, report in reports.items():
-        assert _by_detector(report)["semantic-filter"] == "clean", name
