@@ -88,6 +88,18 @@ def pooled(table: pa.Table, teacher: str, baseline: str) -> str:
     return f"{x.sum() / tokens:+.4f} ({t:+.1f})"
 
 
+def pooled_tables(tables: dict[str, pa.Table], baselines: tuple[str, ...], level: str) -> list[str]:
+    """One Markdown table per teacher (headings at ``level``): each set's pooled LLR against each baseline."""
+    out: list[str] = []
+    for teacher in TEACHERS:
+        out += [f"{level} Teacher: {teacher}", "", "| data set | " + " | ".join(f"vs {b}" for b in baselines) + " |",
+                "|---|" + "---|" * len(baselines)]
+        out += [f"| {name} | " + " | ".join(pooled(table, teacher, b) for b in baselines) + " |"
+                for name, table in tables.items()]
+        out.append("")
+    return out
+
+
 def flag_rate(table: pa.Table, teacher: str, rule: Rule, index: np.ndarray, alpha: float) -> float:
     """Share of the subsets (rows of ``index``) the rule flags: max over baselines of the p-values < alpha."""
     p = np.max([one_sided_p_values(row_llr(table, teacher, b, rule.tolerance)[index]) for b in rule.baselines],
@@ -237,13 +249,7 @@ def main() -> int:
     out += ["", "Sets scored: " + ", ".join(f"{name} ({tables[name].num_rows} rows)" for name in tables)
             + (f". Not scored yet: {', '.join(missing)}." if missing else "."), "",
             "## Pooled per-token LLR per set (nats/token; in brackets the t statistic of the row sums)", ""]
-    baselines = ("reference", "control", *PANEL_ROLES, "placebo")
-    for teacher in TEACHERS:
-        out += [f"### Teacher: {teacher}", "", "| data set | " + " | ".join(f"vs {b}" for b in baselines) + " |",
-                "|---|" + "---|" * len(baselines)]
-        out += [f"| {name} | " + " | ".join(pooled(table, teacher, b) for b in baselines) + " |"
-                for name, table in tables.items()]
-        out.append("")
+    out += pooled_tables(tables, ("reference", "control", *PANEL_ROLES, "placebo"), "###")
     rng = np.random.default_rng(args.seed)
     out += default_section(tables, np.random.default_rng(args.seed + 1), args.subsamples, args.alpha, bridge)
     out += [f"## Flag rates (alpha = {args.alpha}, {args.subsamples} random subsets of N rows without replacement "

@@ -37,7 +37,16 @@ from sklearn.metrics import roc_auc_score
 
 from audit import __version__
 from experiments.control_scores import load_all, spec_prompts, store_for
-from experiments.defaults import TEACHERS, Rule, _rows_text, cli_bridge, default_rule, pooled, row_llr, rows_to_flag
+from experiments.defaults import (
+    TEACHERS,
+    Rule,
+    _rows_text,
+    cli_bridge,
+    default_rule,
+    pooled_tables,
+    row_llr,
+    rows_to_flag,
+)
 from experiments.power import one_sided_p_values, subsample_indices, welch_p_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,12 +225,7 @@ def main() -> int:
     out += filter_section(args.task, list(tables))
     baselines = ("reference", "control", *[b for b in rule.baselines if b.startswith("panel-")])
     out += ["### Pooled per-token LLR (nats/token; in brackets the t statistic of the row sums)", ""]
-    for teacher in TEACHERS:
-        out += [f"#### Teacher: {teacher}", "", "| data set | " + " | ".join(f"vs {b}" for b in baselines) + " |",
-                "|---|" + "---|" * len(baselines)]
-        out += [f"| {name} | " + " | ".join(pooled(table, teacher, b) for b in baselines) + " |"
-                for name, table in tables.items()]
-        out.append("")
+    out += pooled_tables(tables, baselines, "####")
     out += auroc_section(tables, rule)
     out += rates_section(tables, rule, args.seed, args.subsamples, args.alpha, calibrated=False)
     out += rates_section(tables, rule, args.seed + 1, args.subsamples, args.alpha, calibrated=True)
