@@ -70,6 +70,12 @@ def test_killed_scan_resumes_to_the_same_report(tiny_model: Path, write_jsonl: A
     assert full_log[0]["type"] == "header" and full_log[-1]["type"] == "digest"
     assert sum(r["type"] == "row" for r in full_log) == uninterrupted["input"]["rows_scored"]
     assert {r["reason"] for r in full_log if r["type"] == "skip"} == {"duplicate id (first occurrence kept)"}
+    # Only rows that entered the report's top rows carry their tokens in the log, which is what a
+    # resumed scan needs to rank every row again.
+    assert uninterrupted["top_rows"]["scope"] == "every scored row" and len(uninterrupted["top_rows"]["rows"]) == 10
+    carrying = [r["row_id"] for r in full_log if r["type"] == "row" and "top" in r]
+    assert {r["row_id"] for r in uninterrupted["top_rows"]["rows"]} <= set(carrying)
+    assert len(carrying) < uninterrupted["input"]["rows_scored"]
 
     # The same scan in a separate process, killed with SIGKILL once a few batches are checkpointed.
     part = tmp_path / "part"

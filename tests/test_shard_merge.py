@@ -56,7 +56,21 @@ def _approx(value: Any) -> Any:
 
 def _without_run_details(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items()
-            if k not in ("timings", "created_at", "command", "outputs", "merged_from", "settings")}
+            if k not in ("timings", "created_at", "command", "outputs", "merged_from", "settings", "top_rows")}
+
+
+def _assert_same_top_rows(merged: dict[str, Any], full: dict[str, Any]) -> None:
+    """The same rows in the same order with the same tokens; LLRs to the score files' tolerance.
+
+    A token's LLR is a difference of two float32 log-probabilities, so batch composition moves it
+    by a few units in the last place of the log-probability (1e-6 .. 1e-5 nats), not of the LLR.
+    """
+    assert merged["scope"] == full["scope"] == "every scored row"
+    assert len(full["rows"]) == 10
+    assert [(r["row_id"], r["tokens"]) for r in merged["rows"]] == [(r["row_id"], r["tokens"]) for r in full["rows"]]
+    for a, b in zip(merged["rows"], full["rows"], strict=True):
+        assert a["llr_sum"] == pytest.approx(b["llr_sum"], abs=1e-4)
+        assert a["token_llr"] == pytest.approx(b["token_llr"], abs=1e-4)
 
 
 @pytest.mark.parametrize("calibrated", [False, True], ids=["theoretical-null", "calibrated-adjusted"])
@@ -97,6 +111,7 @@ def test_merged_shards_equal_a_full_scan(calibrated: bool, tiny_model: Path, wri
     # Scores of a row can differ in the last bits between batches of other composition, so floats
     # compare to a tolerance; everything else (counts, verdicts, hashes) exactly.
     assert _without_run_details(merged) == _approx(_without_run_details(full))
+    _assert_same_top_rows(merged["top_rows"], full["top_rows"])
     assert merged["input"]["rows_skipped"] == {"null completion": 1, "duplicate id (first occurrence kept)": 1}
     full_scores = pq.read_table(tmp_path / "full.parquet").sort_by("row_id")
     merged_scores = pq.read_table(tmp_path / "merged.parquet").sort_by("row_id")

@@ -14,7 +14,7 @@ from audit.models.encoding import EncodedRow
 from audit.report.formats import render_markdown
 from audit.report.html import render_html
 from audit.report.schema import Report
-from audit.report.top_rows import TopRowsTracker
+from audit.report.top_rows import TopEntry, TopRowsTracker, merge_top_rows
 from tests.test_render_formats import saved_report
 
 __all__ = ["saved_report"]  # the module fixture: a real scan's report, shared with test_render_formats
@@ -42,7 +42,7 @@ def test_keeps_the_rows_with_the_largest_llr_sums_in_order() -> None:
     tracker = TopRowsTracker(teacher_index=1, baseline_index=0, baseline="reference", k=10)
     for start in range(0, len(rows), 8):  # batches, as a scan feeds it
         tracker.add(rows[start:start + 8])
-    top = tracker.result(_Tokens(), "every scored row")
+    top = tracker.result(_Tokens())
     expected = sorted(rows, key=lambda r: float((r.logprobs[1] - r.logprobs[0]).sum()), reverse=True)[:10]
     assert [r.row_id for r in top.rows] == [r.encoded.row.row_id for r in expected]
     for shown, row in zip(top.rows, expected, strict=True):
@@ -51,10 +51,64 @@ def test_keeps_the_rows_with_the_largest_llr_sums_in_order() -> None:
         assert shown.tokens == [f"t{i} " for i in row.encoded.completion_ids]
 
 
+def _random_rows(seed: int, count: int) -> list[ScoredRow]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        n = rng.randint(1, 9)
+        rows.append(_scored(f"r{i}", [rng.gauss(0, 1) for _ in range(n)], [rng.gauss(0, 1) for _ in range(n)]))
+    return rows
+
+
+def test_the_kept_rows_do_not_depend_on_the_order_rows_arrive_in() -> None:
+    rows = _random_rows(5, 80)
+    rows.append(_scored("tie-b", [30.0], [0.0]))
+    rows.append(_scored("tie-a", [30.0], [0.0]))  # an exact tie: the smaller id ranks first
+    ranked = []
+    for seed in range(4):
+        shuffled = list(rows)
+        random.Random(seed).shuffle(shuffled)
+        tracker = TopRowsTracker(1, 0, "reference", k=10)
+        for start in range(0, len(shuffled), 7):
+            tracker.add(shuffled[start:start + 7])
+        ranked.append([(r.row_id, r.llr_sum) for r in tracker.result(_Tokens()).rows])
+    assert all(order == ranked[0] for order in ranked)
+    assert [row_id for row_id, _ in ranked[0][:2]] == ["tie-a", "tie-b"]
+
+
+def test_replaying_the_rows_that_entered_restores_the_same_top_rows() -> None:
+    """What a resumed scan does: rank again only the rows the evidence log stored with tokens."""
+    rows = _random_rows(9, 120)
+    full = TopRowsTracker(1, 0, "reference", k=10)
+    first = TopRowsTracker(1, 0, "reference", k=10)
+    logged: list[tuple[str, dict[str, object]]] = []
+    for start in range(0, 64, 8):  # the killed scan's first 8 batches
+        full.add(rows[start:start + 8])
+        logged += [(e.row_id, e.to_record()) for e in first.add(rows[start:start + 8])]
+    assert 10 <= len(logged) < 64  # every row that ever entered, not every row
+    resumed = TopRowsTracker(1, 0, "reference", k=10)
+    resumed.add_entries(TopEntry.from_record(row_id, record) for row_id, record in logged)
+    for start in range(64, len(rows), 8):
+        full.add(rows[start:start + 8])
+        resumed.add(rows[start:start + 8])
+    assert resumed.result(_Tokens()) == full.result(_Tokens())
+
+
+def test_merging_shards_top_rows_equals_ranking_all_rows() -> None:
+    rows = _random_rows(11, 90)
+    whole = TopRowsTracker(1, 0, "reference", k=10)
+    whole.add(rows)
+    shards = [TopRowsTracker(1, 0, "reference", k=10) for _ in range(3)]
+    for i, row in enumerate(rows):
+        shards[i % 3].add([row])
+    assert merge_top_rows([s.result(_Tokens()) for s in shards]) == whole.result(_Tokens())
+    assert merge_top_rows([shards[0].result(_Tokens()), None]) is None
+
+
 def test_fewer_rows_than_k_are_all_kept() -> None:
     tracker = TopRowsTracker(1, 0, "reference", k=10)
     tracker.add([_scored("a", [-1.0], [0.0]), _scored("b", [2.0], [0.0])])
-    assert [r.row_id for r in tracker.result(_Tokens(), "every scored row").rows] == ["b", "a"]
+    assert [r.row_id for r in tracker.result(_Tokens()).rows] == ["b", "a"]
 
 
 def test_a_real_scan_reports_its_top_rows_consistently_with_its_scores(saved_report: Path) -> None:
@@ -73,7 +127,7 @@ def test_markdown_and_html_colour_every_token(saved_report: Path) -> None:
     tracker = TopRowsTracker(1, 0, "reference", k=3)
     tracker.add([_scored("a", [0.9, -0.4, 0.0], [0.0, 0.0, 0.0]), _scored("b<x>", [0.1], [0.3])])
     report = Report.model_validate_json(saved_report.read_text())
-    report.top_rows = tracker.result(_Tokens(), "every scored row")
+    report.top_rows = tracker.result(_Tokens())
     markdown = render_markdown(report)
     assert "## Rows carrying the most evidence" in markdown
     assert markdown.count("<pre>") == 2 and markdown.count('title="') == 4

@@ -44,6 +44,8 @@ class ScanProgress:
     """Running per-position sums of the plot data (audit.report.plot_data.PositionAccumulator.state)."""
     skipped_ids: list[str] = field(default_factory=list)
     """Ids of rows that were parsed but not scored (duplicate-id detection must remember them)."""
+    top_records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """Rows that entered the report's top rows when scored, with their tokens (TopEntry.to_record)."""
 
 
 def _line(record: dict[str, Any]) -> str:
@@ -82,11 +84,18 @@ class EvidenceLog:
         skipped_rows: list[tuple[str, str]],
         progress: ScanProgress,
         positions: dict[str, Any] | None = None,
+        top_records: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        """One batch: its row and skip records, then a checkpoint with the running totals."""
+        """One batch: its row and skip records, then a checkpoint with the running totals.
+
+        A row that entered the report's top rows carries its tokens and per-token LLRs (``top``),
+        so a resumed scan ranks it again; rows that never entered cannot be in the final top rows.
+        """
         names = list(columns)
+        top_records = top_records or {}
         records: list[dict[str, Any]] = [
             {"type": "row", "row_id": row_id, "scores": {n: float(columns[n][i]) for n in names}}
+            | ({"top": top_records[row_id]} if row_id in top_records else {})
             for i, row_id in enumerate(row_ids)
         ]
         records += [{"type": "skip", "row_id": row_id, "reason": reason} for row_id, reason in skipped_rows]
@@ -175,6 +184,7 @@ def _apply(progress: ScanProgress, rows: list[dict[str, Any]], skips: list[dict[
         for name in names:
             progress.columns.setdefault(name, []).append(np.array([r["scores"][name] for r in rows]))
         progress.scored_ids += [r["row_id"] for r in rows]
+        progress.top_records += [(r["row_id"], r["top"]) for r in rows if "top" in r]
     progress.skipped_ids += [s["row_id"] for s in skips]
     progress.rows_read = int(checkpoint["rows_read"])
     progress.rows_scored = int(checkpoint["rows_scored"])

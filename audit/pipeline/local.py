@@ -37,7 +37,7 @@ from audit.pipeline.scores_file import ScoresWriter
 from audit.pipeline.sequential import SequentialMonitor, SequentialPlan, plan_sequential, sequential_info, stop_rule
 from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.schema import ModelInfo, Report
-from audit.report.top_rows import TopRowsTracker
+from audit.report.top_rows import TopEntry, TopRowsTracker
 
 SKIP_DUPLICATE_ID = "duplicate id (first occurrence kept)"
 
@@ -118,9 +118,10 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
         replay(monitor, state, column_names)
     positions = position_accumulator(roles)
     positions.load(state.positions)
-    resumed_rows = state.rows_scored
     top = TopRowsTracker(roles.index("teacher"), roles.index("reference"), "reference") \
         if {"teacher", "reference"} <= set(roles) else None
+    if top is not None:
+        top.add_entries(TopEntry.from_record(row_id, record) for row_id, record in state.top_records)
     # Without an id column the row index is the id, unique by construction.
     seen = SeenIds() if reader.mapping.row_id is not None else None
     if seen is not None:
@@ -163,13 +164,13 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
                 state.skipped.update(reason for _, reason in skipped_rows)
                 row_ids: list[str] = []
                 batch_columns: dict[str, np.ndarray] = {name: np.empty(0) for name in column_names}
+                entered: list[TopEntry] = []
                 if encoded:
                     scored = backend.score(encoded)
                     for detector in detectors.detectors:
                         batch_columns.update(detector.score_rows(scored))
                     positions.add(scored)
-                    if top is not None:
-                        top.add(scored)
+                    entered = [] if top is None else top.add(scored)
                     row_ids = [s.encoded.row.row_id for s in scored]
                     state.scored_ids += row_ids
                     for name in column_names:
@@ -180,7 +181,8 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
                     if monitor is not None:
                         monitor.add(batch_columns)
                 if log is not None:
-                    log.write_batch(row_ids, batch_columns, skipped_rows, state, positions.state())
+                    log.write_batch(row_ids, batch_columns, skipped_rows, state, positions.state(),
+                                    {e.row_id: e.to_record() for e in entered})
                 if progress is not None:
                     progress(state.rows_read, state.rows_scored, total_rows)
             if state.rows_scored < 2:
@@ -203,10 +205,7 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
         StageTimes(started, loaded, scored_done=time.perf_counter()), calibration, sequential,
     )
     if top is not None:
-        scope = "every scored row" if not resumed_rows else (
-            f"the {state.rows_scored - resumed_rows:,} rows scored since --resume (the {resumed_rows:,} scored before "
-            "it are in the scores file but not ranked here)")
-        report.top_rows = top.result(formats[0].tokenizer, scope)
+        report.top_rows = top.result(formats[0].tokenizer)
     if log is not None:
         log.close({"rows_read": report.input.rows_read, "rows_scored": report.input.rows_scored,
                    "verdict": report.verdict.value, "exit_code": report.exit_code})

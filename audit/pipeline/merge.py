@@ -20,6 +20,7 @@ from audit.input.seen_ids import canonical_order
 from audit.pipeline.finish import conclude, detector_settings, histograms_with_null, named_detectors
 from audit.report.plot_data import merge_profiles
 from audit.report.schema import InputInfo, Outputs, PlotData, Report, Timings
+from audit.report.top_rows import merge_top_rows
 from detectors.base import DetectorContext
 
 _MUST_MATCH_PARAMETERS = ("backend", "alpha", "suspicious_alpha", "tolerance", "fail_on", "seed", "bootstrap_resamples",
@@ -157,6 +158,7 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
         ),
         outputs=Outputs(scores=None if scores_out is None else str(scores_out)),
         merged_from=[str(p) for p in paths],
+        top_rows=merge_top_rows([r.top_rows for _, r in reports]),
         calibration=None if calibration is None else calibration.info,
         vocabulary=base.vocabulary,
         null=base.null,

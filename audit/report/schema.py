@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.core.verdict import Verdict
 
-SCHEMA_VERSION = "1.11.0"
+SCHEMA_VERSION = "1.12.0"
 
 
 class _Model(BaseModel):
@@ -277,7 +277,8 @@ class TopRows(_Model):
     """The rows with the largest LLR, so a reviewer sees where teacher and baseline disagree."""
 
     baseline: str = Field(description="the role the teacher is compared with (the reference)")
-    scope: str = Field(description="which rows were ranked: every scored row, or those scored since a --resume")
+    scope: str = Field(description="which rows were ranked: every scored row (before 1.12.0 a resumed scan "
+                       "ranked only the rows scored since --resume and said so here)")
     rows: list[EvidenceRow]
 
 
@@ -323,8 +324,9 @@ class Report(_Model):
         None, description="a scan that stopped when the evidence was in (--sequential): its rule and confidence "
         "sequence; null for a scan of every row")
     top_rows: TopRows | None = Field(
-        None, description="the rows with the largest LLR against the reference, token by token; null for scans by "
-        "the Ray engine, for merged reports and for reports of subaudit before 1.11.0")
+        None, description="the rows with the largest LLR against the reference, token by token, ranked over every "
+        "scored row (also after --resume, and in merged reports since 1.12.0); null for scans by the Ray engine, "
+        "for scans without a teacher and a reference, and for reports of subaudit before 1.11.0")
 
 
 def report_json_schema() -> dict[str, Any]:
