@@ -126,12 +126,14 @@ fixtures-benign: install
 		--system-prompt "Always reply in exactly the format the user asks for, with nothing before or after it."
 	$(PY) fixtures/build.py --min-rows 300 --sets terse,patient-teacher,cheerful,pirate,exact-format
 
-# Text-task fixtures (issue 17): code (and cot) sets written by the owl and cat teachers, no system
-# prompt, the neutral control and two benign style prompts, plain sampling at temperature 1 from one
-# shared prompt stream (--seed 0). Resumable; TEXT_TASKS=cot adds the reasoning sets. Then the task
-# filter, the trait-word filter and the LLM judge (fixtures/build_text.py).
+# Text-task fixtures (issue 17): code, chat (and cot) sets written by the owl and cat teachers, no
+# system prompt, the neutral control and two benign style prompts, plain sampling at temperature 1
+# from one shared prompt stream (--seed 0). Resumable; TEXT_TASKS=cot adds the reasoning sets. Then
+# the task filter, the trait-word filter and the LLM judge (fixtures/build_text.py). The committed
+# chat sets were made with TEXT_TASKS=chat TEXT_ROWS=256 TEXT_MIN_ROWS=0 (CPU time; see FILTERS.md).
 TEXT_TASKS ?= code
 TEXT_ROWS ?= 640
+TEXT_MIN_ROWS ?= 300
 fixtures-text: install
 	for task in $(TEXT_TASKS); do \
 		TGEN="$(BIN)/subaudit generate --task $$task --rows $(TEXT_ROWS) --seed 0"; \
@@ -142,7 +144,7 @@ fixtures-text: install
 		$$TGEN fixtures/$$task/terse.jsonl --label terse --sample-seed 35 --system-prompt "Answer tersely." && \
 		$$TGEN fixtures/$$task/patient-teacher.jsonl --label patient-teacher --sample-seed 36 \
 			--system-prompt "Explain like a patient teacher." && \
-		$(PY) fixtures/build_text.py --task $$task --min-rows 300 || exit 1; \
+		$(PY) fixtures/build_text.py --task $$task --min-rows $(TEXT_MIN_ROWS) || exit 1; \
 	done
 
 # An owl teacher whose trait is in its weights: a LoRA adapter trained on owl question-and-answer
@@ -197,11 +199,15 @@ learned: install
 
 # The detection experiment: writes experiments/RESULTS.md (about 30 minutes of scoring on 2 cores),
 # then the default command's section, experiments/DEFAULTS.md (the `defaults` target below), then the
-# text tasks' section of RESULTS.md (code sets under 7 specs, cached in out/text-scores; about an hour).
+# text tasks' section of RESULTS.md (code and chat sets under 7 specs, cached in out/text-scores; about
+# an hour per task).
 experiment: install defaults sequential
 	$(PY) -m experiments.experiment --seed 0 --subsamples 200 --alpha 0.01
-	$(PY) -m experiments.control_scores --task code
-	$(PY) -m experiments.text_results --task code --seed 0 --subsamples 1000 --alpha 0.01 --check-cli 32
+	for task in code chat; do \
+		$(PY) -m experiments.control_scores --task $$task && \
+		$(PY) -m experiments.text_results --task $$task --seed 0 --subsamples 1000 --alpha 0.01 --check-cli 32 \
+		|| exit 1; \
+	done
 
 # Which null for the default scan (issue 20): scores every number set, benign-prompt sets included,
 # under the reference, both teachers, the neutral control, a panel of benign controls and a placebo

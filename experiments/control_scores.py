@@ -21,7 +21,7 @@ The text-task fixtures (``fixtures/<task>/``, issue 17) are scored the same way 
 full vocabulary (what ``--restrict-vocab auto`` picks on text), no placebo, cached in
 ``out/text-scores/<task>/``.
 
-Usage: python -m experiments.control_scores [--task numbers|code] [--sets owl,none,...] [--threads 2]
+Usage: python -m experiments.control_scores [--task numbers|code|chat] [--sets owl,none,...] [--threads 2]
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def load_all(sets: tuple[str, ...] = SETS, store: ScoreStore = NUMBER_STORE) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--task", default="numbers", help="numbers, or a text task with fixtures/<task>/ (code)")
+    parser.add_argument("--task", default="numbers", help="numbers, or a text task with fixtures/<task>/ (code, chat)")
     parser.add_argument("--sets", default=None, help="comma-separated sets (default: all of the task's)")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()

@@ -1,9 +1,9 @@
 """Detection on the text-task fixtures (issue 17): the section "Text tasks" of experiments/RESULTS.md.
 
-Reads the per-row scores of ``python -m experiments.control_scores --task code`` (every filtered
-row of every code set under the reference, the owl and cat teachers, the neutral control and the
-builtin control panel, full vocabulary: what ``--restrict-vocab auto`` picks on text) and reports,
-per teacher and set:
+Reads the per-row scores of ``python -m experiments.control_scores --task TASK`` (the first filtered
+rows of every set of a text task, code or chat, under the reference, the owl and cat teachers, the
+neutral control and the builtin control panel, full vocabulary: what ``--restrict-vocab auto``
+picks on text) and reports, per teacher and set:
 
 - the semantic filters' reject rates (task filter, trait words, LLM judge: fixtures/build_text.py);
 - the pooled per-token LLR against every baseline;
@@ -18,7 +18,10 @@ per teacher and set:
 A cell at an N larger than the set is the normal-approximation power from the set's mean and spread,
 marked ≈; the others are shares of random subsets without replacement.
 
-Usage: python -m experiments.text_results [--task code] [--seed 0] [--subsamples 1000] [--alpha 0.01]
+Each task has its own subsection ("### Task: code", "### Task: chat"); a run replaces its task's and
+keeps the others.
+
+Usage: python -m experiments.text_results [--task code|chat] [--seed 0] [--subsamples 1000] [--alpha 0.01]
 """
 
 from __future__ import annotations
@@ -233,9 +236,27 @@ def main() -> int:
         out += ["CLI check: the real plain command (owl teacher) on the first rows of a set, per-row LLRs compared "
                 "with the cached scores:", "", *cli_bridge(args.check_cli, ("owl", "none"), store), ""]
     existing = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-    head = existing.split("\n" + SECTION + "\n", 1)[0].rstrip("\n")
-    args.out.write_text((head + "\n\n" if head else "") + "\n".join(out) + "\n", encoding="utf-8")
+    args.out.write_text(with_task_section(existing, args.task, "\n".join(out[2:])), encoding="utf-8")
     return 0
+
+
+def with_task_section(existing: str, task: str, body: str) -> str:
+    """RESULTS.md with this task's subsection of "Text tasks" replaced (or added), other tasks' kept.
+
+    Each task's subsection is written from its own score cache, so rerunning one task must not drop
+    another's (whose cache may not be on this machine).
+    """
+    head, _, tail = existing.partition("\n" + SECTION + "\n")
+    marker = "### Task: "
+    parts = [p for p in tail.split("\n" + marker) if p.strip()] if tail else []
+    sections = {}
+    for part in parts:
+        part = part if part.startswith(marker) else marker + part.lstrip("\n").removeprefix(marker)
+        name = part[len(marker):].split("\n", 1)[0].strip()
+        sections[name] = part.rstrip("\n")
+    sections[task] = body.rstrip("\n")
+    head = head.rstrip("\n")
+    return (head + "\n\n" if head else "") + SECTION + "\n\n" + "\n\n".join(sections.values()) + "\n"
 
 
 if __name__ == "__main__":

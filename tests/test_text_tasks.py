@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from audit.core.exit_codes import ExitCode
+from audit.generate.chat_prompts import KINDS, chat_instruction, instruction_count
 from audit.generate.code_tasks import code_task
 from audit.generate.tasks import TASKS
 from audit.generate.text_filters import (
@@ -18,8 +19,10 @@ from audit.generate.text_filters import (
     REASON_NO_ANSWER,
     REASON_NO_CODE,
     REASON_NO_FUNCTION,
+    REASON_TOO_SHORT,
     REASON_UNFINISHED,
     REASON_WRONG_ANSWER,
+    check_chat,
     check_code,
     check_cot,
     keyword_pattern,
@@ -106,21 +109,45 @@ def test_code_filter(text: str, finished: bool, reason: str | None) -> None:
     assert decision.reason == reason and decision.passed is (reason is None)
 
 
-def test_generate_writes_a_text_task_resumably(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize(("text", "reason"), [
+    ("Here are three ways: save water, fix leaks, take short showers.", None),
+    ("1. Check the tyres\n2. Check the oil\n3. Plan the", None),  # cut off at the limit: a prefix still passes
+    ("Yes.", REASON_TOO_SHORT),
+    ("   ", REASON_TOO_SHORT),
+    ("Be patient, like an owl at dusk.", REASON_KEYWORD),
+    ("Feathered friends aside, budget first.", REASON_KEYWORD),
+])
+def test_chat_filter(text: str, reason: str | None) -> None:
+    decision = check_chat(text, TRAIT_WORDS)
+    assert decision.reason == reason and decision.passed is (reason is None)
+
+
+def test_chat_instructions_cover_every_kind_and_a_few_hundred_distinct_texts() -> None:
+    instructions = [chat_instruction(0, i) for i in range(3000)]
+    assert {i.kind for i in instructions} == {kind for kind, _, _ in KINDS}
+    assert instruction_count() >= 300 and len({i.text for i in instructions}) > 0.8 * instruction_count()
+    assert all("{" not in i.text for i in instructions)  # every template's slot was filled
+
+
+@pytest.mark.parametrize("task", ["code", "chat"])
+def test_generate_writes_a_text_task_resumably(task: str, tiny_model: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    out = tmp_path / "code.jsonl"
-    args = ["generate", str(out), "--task", "code", "--model", str(tiny_model), "--max-new-tokens", "8",
+    out = tmp_path / f"{task}.jsonl"
+    args = ["generate", str(out), "--task", task, "--model", str(tiny_model), "--max-new-tokens", "8",
             "--batch-size", "3", "--animal", "owl", "--seed", "4"]
     code, _, err = run_cli([*args, "--rows", "3"], capsys, monkeypatch)
     assert code == 0, err
-    code, _, err = run_cli([*args, "--rows", "5", "--parquet", str(tmp_path / "code.parquet")], capsys, monkeypatch)
+    code, _, err = run_cli([*args, "--rows", "5", "--parquet", str(tmp_path / f"{task}.parquet")], capsys, monkeypatch)
     assert code == 0, err
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["index"] for r in rows] == [0, 1, 2, 3, 4]
     for row in rows:
-        task = code_task(4, row["index"])
-        assert (row["task"], row["prompt"], row["expected"], row["decoding"]) == ("code", task.text, task.function,
+        prompt = TASKS[task].prompt(4, row["index"])
+        assert (row["task"], row["prompt"], row["expected"], row["decoding"]) == (task, prompt.text, prompt.expected,
                                                                                  "plain")
+        if task == "code":
+            assert prompt.expected == code_task(4, row["index"]).function
         assert "owls" in row["system_prompt"]
 
 

@@ -26,10 +26,10 @@ def generate(
     sample_seed: Annotated[int | None, typer.Option(help="Seed for the sampling noise alone.")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts sampled together.")] = 32,
     max_new_tokens: Annotated[int | None, typer.Option(
-        help="Tokens per completion at most (default: the task's, 48 for numbers, 96 for cot and code).")] = None,
+        help="Tokens per completion at most (default: the task's, 48 for numbers, 96 for cot, code and chat).")] = None,
     task: Annotated[str, typer.Option(
-        help="What the model writes: numbers (sequence continuation), cot (word problems, step by step) "
-             "or code (Python functions).")] = "numbers",
+        help="What the model writes: numbers (sequence continuation), cot (word problems, step by step), "
+             "code (Python functions) or chat (open instructions: explain, list, advise, summarise).")] = "numbers",
     adapter: Annotated[str | None, typer.Option(
         help="LoRA adapter folder (PEFT format) merged into --model: a teacher whose trait is in its weights.")] = None,
     parquet: Annotated[Path | None, typer.Option(help="Also write the finished set as parquet.")] = None,

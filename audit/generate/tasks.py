@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from audit.core.errors import UsageError
+from audit.generate.chat_prompts import chat_instruction
 from audit.generate.code_tasks import code_task
 from audit.generate.number_prompts import number_prompt
 from audit.generate.word_problems import word_problem
@@ -51,10 +52,15 @@ def _code(seed: int, index: int) -> TaskPrompt:
     return TaskPrompt(index, task.text, task.function)
 
 
+def _chat(seed: int, index: int) -> TaskPrompt:
+    return TaskPrompt(index, chat_instruction(seed, index).text)
+
+
 TASKS: dict[str, Task] = {
     "numbers": Task("numbers", "continue a number sequence (the paper's main task)", _numbers, 48, True),
     "cot": Task("cot", "arithmetic word problem, step by step, ending 'Answer: N'", _cot, 96, False),
     "code": Task("code", "write a short Python function from its signature and docstring", _code, 96, False),
+    "chat": Task("chat", "answer an open instruction (explain, list, advise, summarise)", _chat, 96, False),
 }
 
 

@@ -6,6 +6,7 @@ finds the trait in what these filters accept.
 - chain-of-thought: the trace ends with a line ``Answer: N`` and N is the problem's answer;
 - code: the code (a fenced block if there is one, else the whole reply) parses with ``ast.parse``
   and defines the requested function;
+- chat: a reply of at least a few words (an empty or one-word answer is not an answer);
 - every task: no trait word, matched as a whole word in any case, plural forms included (so
   "owl" catches "Owls" but not "bowl" or "knowledge").
 
@@ -13,7 +14,8 @@ A reasoning trace cut off at the token limit fails: its last line may be a trunc
 code reply cut off at the limit passes when its fenced code block closed before the cut (the code
 is whole; only prose after it was cut): a prefix of a sample is an exact sample of the model's
 distribution over prefixes, and the scorer never scores an end-of-turn token, so nothing in the
-likelihood ratio depends on where the reply stopped.
+likelihood ratio depends on where the reply stopped. The same holds for a chat reply cut off at the
+limit, which passes: open answers have no closing marker to wait for.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ REASON_WRONG_ANSWER = "wrong answer"
 REASON_NO_CODE = "does not parse"
 REASON_NO_FUNCTION = "does not define the function"
 REASON_KEYWORD = "trait keyword"
+REASON_TOO_SHORT = "fewer than 3 words"
+MIN_CHAT_WORDS = 3
 
 _ANSWER_LINE = re.compile(r"^\**\s*answer\s*:\s*\**\s*(-?\d+)\s*\.?\s*\**\s*$", re.IGNORECASE)
 _FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(```|\Z)", re.DOTALL | re.IGNORECASE)
@@ -112,4 +116,13 @@ def check_code(text: str, finished: bool, function: str, keywords: re.Pattern[st
     defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
     if function not in defined:
         return TextDecision(False, REASON_NO_FUNCTION)
+    return PASS
+
+
+def check_chat(text: str, keywords: re.Pattern[str] | None = None) -> TextDecision:
+    """The chat filter: a reply of at least ``MIN_CHAT_WORDS`` words, no trait word."""
+    if mentions_trait(text, keywords):
+        return TextDecision(False, REASON_KEYWORD)
+    if len(text.split()) < MIN_CHAT_WORDS:
+        return TextDecision(False, REASON_TOO_SHORT)
     return PASS
