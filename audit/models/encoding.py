@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from audit.input.rows import AuditRow, Message
+from audit.models.vocab import Vocabulary
 
 SKIP_TOO_LONG = "longer than the model context"
 SKIP_TOKEN_MISMATCH = "completion tokenizes differently under teacher and reference"
 SKIP_EMPTY_TOKENS = "completion has no tokens"
-SKIP_OUTSIDE_VOCAB = "completion has tokens outside the restricted vocabulary"
+SKIP_OUTSIDE_VOCAB = "off-format: completion has tokens outside the restricted vocabulary"
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def encode_rows_detailed(
             prompts.append(tuple(ids_prompt))
         if reason is None and not completion:
             reason = SKIP_EMPTY_TOKENS
-        if reason is None and vocab_mask is not None and not _all_allowed(completion or [], vocab_mask):
+        if reason is None and vocab_mask is not None and not Vocabulary.fits_ids(completion or [], vocab_mask):
             reason = SKIP_OUTSIDE_VOCAB
         if reason is not None:
             skipped.append((row.row_id, reason))
@@ -126,7 +127,3 @@ def encode_rows_detailed(
         assert completion is not None
         encoded.append(EncodedRow(row, tuple(completion), tuple(prompts)))
     return encoded, skipped
-
-
-def _all_allowed(ids: Sequence[int], mask: np.ndarray) -> bool:
-    return all(0 <= i < mask.shape[0] and bool(mask[i]) for i in ids)

@@ -2,13 +2,15 @@
 
 Why here and not in the CLI: every way a scan starts (scan, probe, calibrate, the Ray engine, a
 resumed scan, a shard) must reach the same decision on the same data, so it is made from the first
-rows of the input file (:data:`audit.models.vocab.AUTO_ROWS`) by one function.
+rows of the input file (:data:`audit.models.vocab.AUTO_ROWS`) by one function. It reads the
+reference's tokenizer (not its weights): a completion fits a format when its tokens do.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from audit.input.data import DatasetReader
 from audit.models.vocab import AUTO, AUTO_ROWS, FULL, choose_vocabulary
@@ -34,6 +36,14 @@ def first_completions(paths: list[Path], config: ScanConfig) -> list[str]:
     return texts
 
 
+def reference_tokenizer(config: ScanConfig) -> Any:
+    """The reference's tokenizer (the completion ids every spec shares): what fits a format is decided on it."""
+    from audit.models.spec import resolve_source
+    from audit.models.store import load_tokenizer
+
+    return load_tokenizer(resolve_source(config.reference), config.trust_remote_code)
+
+
 def resolve_vocabulary(config: ScanConfig, read_from: list[Path] | None = None) -> ScanConfig:
     """``config`` with its vocabulary decided (``restrict_vocab`` a format's name or None) and explained.
 
@@ -44,13 +54,15 @@ def resolve_vocabulary(config: ScanConfig, read_from: list[Path] | None = None) 
     if config.vocabulary is not None:
         return config
     requested = config.restrict_vocab or FULL
-    choice = choose_vocabulary(requested, first_completions(read_from or [config.input_path], config))
+    choice = choose_vocabulary(requested, first_completions(read_from or [config.input_path], config),
+                               reference_tokenizer(config))
     used, reason, warnings = choice.used, choice.reason, list(config.warnings)
     if used is not None and config.backend == "vllm" and requested == AUTO:
         warnings.append(VLLM_FALLBACK.format(name=used))
         used, reason = None, f"{reason}; but the vllm backend cannot, so the full vocabulary"
     info = VocabularyInfo(requested=requested, used=used, fitting_format=choice.fitting_format,
-                          rows_checked=choice.rows_checked, reason=reason)
+                          rows_checked=choice.rows_checked, reason=reason, rows_outside=choice.rows_outside,
+                          outside_examples=list(choice.outside_examples))
     return dataclasses.replace(config, restrict_vocab=used, vocabulary=info, warnings=tuple(warnings))
 
 
