@@ -111,7 +111,8 @@ def test_scan_runs_the_learned_detector(tiny_model: Path, tiny_teacher: Path, wr
                                         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     data = write_jsonl(number_rows)
     code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher", str(tiny_teacher),
-                            "--learned-detector", "--quiet", "--report", str(tmp_path / "r.json"),
+                            "--null", "theoretical", "--no-teacher-traits", "--learned-detector", "--quiet",
+                            "--report", str(tmp_path / "r.json"),
                             "--scores", str(tmp_path / "s.parquet")], capsys, monkeypatch)
     assert code in (0, 1), err
     report = json.loads((tmp_path / "r.json").read_text())

@@ -37,39 +37,9 @@ def test_auto_is_theoretical_where_the_vocabulary_conditions_on_the_format_or_no
     assert text.null is not None and text.null.used == "theoretical" and "no declared format fits" in text.null.reason
     assert not cache.exists(), "no automatic null is made when the theoretical one holds"
     assert text.null.reason in null_description(text)
-
-
-@pytest.mark.slow
-def test_automatic_null_is_made_once_reused_and_remade_when_data_models_or_prompts_change(
-        tiny_teacher: Path, write_jsonl: Any, number_rows: list[dict[str, Any]], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Full vocabulary on number data: the theoretical null does not hold, so auto makes one and caches it.
-
-    The embedded SmolLM2 writes the null (a random tiny model writes no number lists that pass the filter).
-    """
-    cache, data = tmp_path / "cache", write_jsonl(number_rows)
-    full = ("--restrict-vocab", "full")
-    code, first, err = _scan(data, None, tmp_path / "1.json", cache, capsys, monkeypatch, *full)
-    assert first.null is not None and first.null.used == "automatic" and first.null.reused is False
-    assert first.calibration is not None and first.calibration.path == first.null.path
-    assert first.calibration.known_source is not None and first.calibration.known_source.filter == "numbers"
-    assert first.calibration.rows >= 10 and Path(first.null.path or "").parent == cache
-    assert first.warnings == [] and "subaudit: warning" not in err, "a null that holds is not warned about"
-    assert code == first.exit_code and "automatic, calibration" in null_description(first)
-    assert "made now and cached" in null_description(first)
-    llr = next(r for r in first.results if r.detector_id == "llr")
-    assert llr.details["calibrated"] is True
-
-    _, again, _ = _scan(data, None, tmp_path / "2.json", cache, capsys, monkeypatch, *full)
-    assert again.null is not None and again.null.reused is True and again.null.key == first.null.key
-    assert [r.p_value for r in again.results] == [r.p_value for r in first.results]
-    assert "reused from the cache" in null_description(again)
-
-    _, other_prompt, _ = _scan(data, None, tmp_path / "3.json", cache, capsys, monkeypatch, *full,
-                               "--reference-system-prompt", "Be brief.")
-    assert other_prompt.null is not None and other_prompt.null.reused is False, "a changed prompt is not reused"
-    assert other_prompt.null.key != first.null.key
-    assert len(list(cache.glob("*.calibration.json"))) == 2
+    # Over the format the null is vouched for; on free text it is assumed, and the report says so.
+    assert (numbers.null.assumed, text.null.assumed) == (False, True)
+    assert "assumed, not measured" in text.null.reason
 
 
 def test_automatic_null_key_changes_with_the_data_the_models_and_the_prompts(
@@ -117,3 +87,84 @@ def test_null_flags_are_checked_in_one_line(tiny_model: Path, write_jsonl: Any, 
     missing = tmp_path / "missing.json"
     code, _, err = run_cli([*base, "--null", str(missing)], capsys, monkeypatch)
     assert code == ExitCode.USAGE_ERROR and str(missing) in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_teacher_with_its_own_weights_is_recognised(tiny_model: Path, tiny_teacher: Path, write_jsonl: Any,
+                                                      number_rows: list[dict[str, Any]]) -> None:
+    """Which teachers get the two-sample null and the questionnaire by default: only those with other weights."""
+    import dataclasses
+
+    from audit.pipeline.config import ScanConfig, teacher_has_own_weights, wants_teacher_traits
+
+    prompted = ScanConfig(input_path=write_jsonl(number_rows), reference=str(tiny_model), teacher_system_prompt="Owl")
+    checkpoint = dataclasses.replace(prompted, teacher=str(tiny_teacher), teacher_system_prompt=None)
+    same_weights = dataclasses.replace(prompted, teacher=str(tiny_model))
+    assert [teacher_has_own_weights(c) for c in (prompted, checkpoint, same_weights)] == [False, True, False]
+    assert [wants_teacher_traits(c) for c in (prompted, checkpoint)] == [False, True]
+    assert wants_teacher_traits(dataclasses.replace(prompted, teacher_traits=True))
+    assert not wants_teacher_traits(dataclasses.replace(checkpoint, teacher_traits=False))
+
+
+@pytest.mark.slow
+def test_a_weight_teacher_is_tested_two_sample_and_measured_nulls_are_cached_reused_and_remade(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real model's measured nulls, in four scans of 16 rows of the owl adapter's number set (the panel,
+    not under test here, off; 10 null rows):
+
+    1. the committed owl adapter as teacher, the plain command otherwise: the null is measured on the
+       reference's own answers (two-sample), made now, its cost in the report; the questionnaire names owl
+       (first on >= 90 % of the 52 questions with the adapter, on none without: the fixture is what
+       fixtures/TRANSFER.md says) and no misalignment;
+    2. the owl prompt as teacher over the full vocabulary, on data that fit the numbers format: a measured
+       null too, from the same reference answers (made once per file), scored anew;
+    3. the same scan again: the calibration is reused, with the same p-values;
+    4. another reference prompt: a new null (new answers and a new calibration), never a stale hit.
+    """
+    from audit.models.lora import adapter_sha256, resolve_adapter
+    from tests.conftest import FIXTURES
+
+    cache = tmp_path / "cache"
+    adapter = FIXTURES / "teachers" / "owl-lora"
+    data = FIXTURES / "numbers" / "owl-weights.parquet"
+
+    def scan(name: str, *extra: str) -> Report:
+        code, _, err = run_cli(["scan", str(data), "--max-rows", "16", "--null-rows", "10", "--null-cache",
+                                str(cache), "--control-panel", "none", "--quiet", "--report", str(tmp_path / name),
+                                *extra], capsys, monkeypatch)
+        report = Report.model_validate_json((tmp_path / name).read_text())
+        assert code == report.exit_code and report.input.rows_scored == 16, err
+        assert report.warnings == [] and "subaudit: warning" not in err, "a null that holds is not warned about"
+        return report
+
+    weights = scan("w.json", "--teacher-adapter", str(adapter))
+    assert weights.null is not None and weights.null.used == "automatic" and "two-sample" in weights.null.reason
+    assert weights.null.reused is False and weights.null.made_in_s is not None and weights.null.made_in_s > 0
+    assert f"making it took {weights.null.made_in_s:.0f} s" in null_description(weights)
+    made = weights.calibration.known_source if weights.calibration else None
+    assert made is not None and made.constrained is True and made.filter == "numbers" and made.accepted == 10
+    assert weights.vocabulary is not None and weights.vocabulary.used == "numbers"
+    teacher = next(m for m in weights.models if m.role == "teacher")
+    assert teacher.adapter_sha256 == adapter_sha256(resolve_adapter(str(adapter)))
+    assert weights.teacher_traits is not None
+    animals, misalignment = weights.teacher_traits.sets
+    owl = animals.shifts[0]
+    assert animals.named == "owl" and owl.trait == "owl" and misalignment.named is None
+    assert owl.teacher_first >= 0.9 * animals.questions and owl.reference_first == 0
+    llr = next(r for r in weights.results if r.detector_id == "llr")
+    assert llr.details["calibrated"] is True
+
+    full = ("--teacher-system-prompt", "You love owls.", "--restrict-vocab", "full")
+    prompted = scan("p.json", *full)
+    assert prompted.null is not None and prompted.null.used == "automatic" and prompted.null.reused is False
+    assert "fit the numbers format but are scored over the full vocabulary" in prompted.null.reason
+    assert prompted.teacher_traits is None, "a prompted teacher's traits are in its prompt: not measured by default"
+    assert len(list(cache.glob("*.known.parquet"))) == 1, "the reference's answers are made once per file"
+
+    again = scan("a.json", *full)
+    assert again.null is not None and again.null.reused is True and again.null.key == prompted.null.key
+    assert [r.p_value for r in again.results] == [r.p_value for r in prompted.results]
+    assert "reused from the cache" in null_description(again)
+
+    other = scan("o.json", *full, "--reference-system-prompt", "Be brief.")
+    assert other.null is not None and other.null.reused is False and other.null.key != prompted.null.key
+    assert len(list(cache.glob("*.known.parquet"))) == 2 and len(list(cache.glob("*.calibration.json"))) == 3

@@ -38,7 +38,7 @@ from audit.core.nulls import Null
 from audit.report.schema import CalibrationInfo, KnownSourceInfo, ModelInfo
 
 CALIBRATION_FORMAT = "subaudit-calibration"
-CALIBRATION_VERSION = "1.1.0"
+CALIBRATION_VERSION = "1.2.0"
 CALIBRATED_DETECTORS = {"llr": "llr_sum", "llr-control": "control_llr_sum"}
 """Detector id -> the per-row column its null is made of."""
 
@@ -80,6 +80,9 @@ class Calibration(_Model):
     row_columns: dict[str, list[float]] = Field(
         default_factory=dict, description="per known-source row, what tests beyond the LLR sums need: "
         "reference_logprob_sum (scan; --adjust-confounds), or n_tokens and logprob_sum:<role> (probe)")
+    seconds: float | None = Field(
+        default=None, description="wall time it took to make: generating the known-source rows (when generated "
+        "here) and scoring them (since 1.2.0)")
 
 
 def null_sample(column: str, sums: np.ndarray, tokens: np.ndarray, fpr: float) -> NullSample:

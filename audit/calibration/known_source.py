@@ -8,9 +8,13 @@ filter that is skipped here would leave rows in the null that the audited data c
 and the null would sit at the wrong place (fixtures/README.md, finding 1).
 
 Which filter: ``auto`` applies the paper's numbers-only filter when (nearly) every audited
-completion passes it, since such data was evidently filtered that way, and no filter otherwise;
-``numbers`` and ``none`` force it. Constrained decoding (digit and separator tokens only) is a
-separate, explicit choice, for data that was made that way (the committed fixtures were).
+completion passes it, since such data was evidently filtered that way; else its lenient form (a
+blank line between numbers and a trailing separator pass) when nearly every completion passes
+that; and no filter otherwise; ``numbers``, ``numbers-lenient`` and ``none`` force it. Constrained
+decoding (digit and separator tokens only) is a separate, explicit choice, for data that was made
+that way (the committed fixtures were). A constrained sample ends at its first blank line unless
+the audited completions hold blank lines themselves (``stop_at_blank_line`` None decides so): the
+null's rows must be as long as the data's could be, since the tests compare row sums.
 
 Prompts are taken in file order, each sampled once; only when every prompt has been used and too
 few completions passed is a second round drawn (new noise), so null rows stay as independent as
@@ -32,7 +36,8 @@ from audit.input.data import ColumnOverrides, DatasetReader, file_sha256
 from audit.input.rows import AuditRow
 from audit.report.schema import KnownSourceInfo
 
-FilterMode = Literal["auto", "numbers", "none"]
+FilterMode = Literal["auto", "numbers", "numbers-lenient", "none"]
+AppliedFilter = Literal["numbers", "numbers-lenient", "none"]
 AUTO_FILTER_PASS_SHARE = 0.99
 """Share of audited completions that must pass the numbers filter for ``auto`` to apply it."""
 
@@ -55,6 +60,8 @@ class KnownSourcePlan:
     filter: FilterMode = "auto"
     banned_numbers: tuple[int, ...] = DEFAULT_BANNED_NUMBERS
     constrained: bool = False
+    stop_at_blank_line: bool | None = None
+    """Constrained sampling only: end at the first blank line; None: unless an audited completion holds one."""
     temperature: float = 1.0
     max_new_tokens: int | None = None
     """Default: the longest audited completion read, in reference tokens, plus 8 (none truncated sooner)."""
@@ -73,11 +80,15 @@ def _audited_rows(plan: KnownSourcePlan, limit: int) -> list[AuditRow]:
     return rows
 
 
-def _decide_filter(plan: KnownSourcePlan, rows: list[AuditRow]) -> tuple[Literal["numbers", "none"], float]:
+def _decide_filter(plan: KnownSourcePlan, rows: list[AuditRow]) -> tuple[AppliedFilter, float]:
+    """The filter to apply, and the share of audited completions that pass the strict numbers filter."""
     share = sum(check_numbers(r.completion, plan.banned_numbers).passed for r in rows) / len(rows)
-    if plan.filter == "auto":
-        return ("numbers" if share >= AUTO_FILTER_PASS_SHARE else "none"), share
-    return plan.filter, share
+    if plan.filter != "auto":
+        return plan.filter, share
+    if share >= AUTO_FILTER_PASS_SHARE:
+        return "numbers", share
+    lenient = sum(check_numbers(r.completion, plan.banned_numbers, lenient=True).passed for r in rows) / len(rows)
+    return ("numbers-lenient" if lenient >= AUTO_FILTER_PASS_SHARE else "none"), share
 
 
 def generate_known_source(plan: KnownSourcePlan, out: Path,
@@ -96,8 +107,11 @@ def generate_known_source(plan: KnownSourcePlan, out: Path,
 
     from audit.generate.numbers import Sampler, batch_seed
 
+    stop = plan.stop_at_blank_line
+    if stop is None:
+        stop = not any("\n\n" in r.completion for r in rows)
     sampler = Sampler(plan.reference, plan.constrained, plan.temperature, max_new_tokens=1,
-                      trust_remote_code=plan.trust_remote_code)
+                      trust_remote_code=plan.trust_remote_code, stop_at_blank_line=stop)
     longest = max(len(sampler.tokenizer(r.completion, add_special_tokens=False)["input_ids"]) for r in rows)
     sampler.max_new_tokens = plan.max_new_tokens or longest + 8
     records: list[dict[str, object]] = []
@@ -110,8 +124,8 @@ def generate_known_source(plan: KnownSourcePlan, out: Path,
         outputs = sampler.sample(texts, batch_seed(plan.seed, samples))
         samples += len(chosen)
         for row, (completion, finished) in zip(chosen, outputs, strict=True):
-            if filter_applied == "numbers":
-                decision = check_numbers(completion, plan.banned_numbers)
+            if filter_applied != "none":
+                decision = check_numbers(completion, plan.banned_numbers, lenient=filter_applied == "numbers-lenient")
                 if not decision.passed:
                     rejected[decision.reason or "rejected"] += 1
                     continue
@@ -131,7 +145,8 @@ def generate_known_source(plan: KnownSourcePlan, out: Path,
         origin="generated", prompts_from=str(plan.data), prompts_from_sha256=file_sha256(plan.data),
         generator=plan.reference, generator_system_prompt=plan.reference_system_prompt, samples=samples,
         accepted=len(records), filter=filter_applied, audited_filter_pass_share=round(share, 6),
-        rejected=dict(rejected), constrained=plan.constrained, temperature=plan.temperature,
+        rejected=dict(rejected), constrained=plan.constrained, stop_at_blank_line=sampler.stop_at_blank_line,
+        temperature=plan.temperature,
         max_new_tokens=sampler.max_new_tokens, seed=plan.seed)
 
 

@@ -29,7 +29,8 @@ def check_before_scoring(config: ScanConfig, out: Path, fpr: float) -> None:
     check_writable(out)
 
 
-def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSourceInfo) -> tuple[Calibration, Report]:
+def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSourceInfo,
+              generation_s: float = 0.0) -> tuple[Calibration, Report]:
     """Scan known-source data with ``config`` and store its per-row LLRs as the null.
 
     The scan is the ordinary one (same models, prompts, vocabulary, skips), so the null is
@@ -38,16 +39,20 @@ def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSour
     """
     import dataclasses
     import tempfile
+    import time
 
     import pyarrow.parquet as pq
 
 
     check_before_scoring(config, out, fpr)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="subaudit-calibrate-") as folder:
         scores = Path(folder) / "scores.parquet"
         # The known-source rows' raw LLR sums are the null; no null is tested against here. Every row of
         # them is the null, so never a sequential scan that would stop early.
-        report = run_scan(dataclasses.replace(config, scores_path=scores, null=NULL_THEORETICAL, sequential=False))
+        # Nor the teacher questionnaire: the null is about the known-source rows, not about what the teacher holds.
+        report = run_scan(dataclasses.replace(config, scores_path=scores, null=NULL_THEORETICAL, sequential=False,
+                                              teacher_traits=False))
         table = pq.read_table(scores).to_pydict()
     tokens = np.array(table["n_tokens"])
     calibrated = dict(CALIBRATED_DETECTORS)
@@ -63,6 +68,7 @@ def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSour
         source_path=report.input.path, source_sha256=report.input.sha256, rows_scored=report.input.rows_scored,
         models=report.models, restrict_vocab=report.parameters.restrict_vocab, fpr=fpr, nulls=nulls,
         kind="probe" if config.traits else "scan", known_source=known_source, row_columns=row_columns,
+        seconds=round(generation_s + time.perf_counter() - started, 1),
     )
     write_text_atomic(out, calibration.model_dump_json(indent=1) + "\n")
     return calibration, report

@@ -49,6 +49,7 @@ from audit.core.errors import UsageError
 class KnownFilter(str, Enum):
     auto = "auto"
     numbers = "numbers"
+    numbers_lenient = "numbers-lenient"
     none = "none"
 
 
@@ -69,7 +70,8 @@ def calibrate(
         help="Completions to draw at most (default 8 x --known-rows); too few accepted is an error.")] = None,
     known_filter: Annotated[KnownFilter, typer.Option(
         help="Filter for generated rows: auto (the paper's numbers filter when >= 99% of the audited completions "
-             "pass it, else none), numbers, or none.")] = KnownFilter.auto,
+             "pass it, else numbers-lenient when nearly every one passes that, else none), numbers, numbers-lenient "
+             "(blank lines and a trailing separator pass), or none.")] = KnownFilter.auto,
     constrained: Constrained = False,
     temperature: Temperature = 1.0,
     max_new_tokens: Annotated[int | None, typer.Option(

@@ -53,11 +53,11 @@ def control_prompt(prompt: str | None, no_control: bool) -> str | None:
 
 def null_choice(null: str, calibration: Path | None) -> tuple[str, Path | None]:
     """``--null`` and ``--calibration`` as (the null asked for, the calibration file, if any)."""
-    from audit.pipeline.config import NULL_AUTO, NULL_THEORETICAL
+    from audit.pipeline.config import NULL_AUTO, NULL_MEASURED, NULL_THEORETICAL
 
-    if null in (NULL_AUTO, NULL_THEORETICAL):
-        if calibration is not None and null == NULL_THEORETICAL:
-            raise UsageError("give --null theoretical or --calibration FILE, not both")
+    if null in (NULL_AUTO, NULL_THEORETICAL, NULL_MEASURED):
+        if calibration is not None and null != NULL_AUTO:
+            raise UsageError(f"give --null {null} or --calibration FILE, not both")
         return null, calibration
     if calibration is not None:
         raise UsageError("give --null FILE or --calibration FILE, not both")

@@ -109,17 +109,29 @@ def lora_pairs(adapter: LoraAdapter) -> dict[str, tuple[Any, Any]]:
     return pairs
 
 
+def _fitting_weight(model: Any, adapter: LoraAdapter, module_path: str, a: Any, b: Any) -> Any:
+    """The weight of the layer ``module_path`` adapts; a usage error when the base has no such layer or shape."""
+    try:
+        layer = model.get_submodule(module_path)
+    except AttributeError as exc:
+        raise UsageError(f"adapter {adapter.path} adapts {module_path}, which the base model lacks") from exc
+    weight = layer.weight
+    if tuple(weight.shape) != (b.shape[0], a.shape[1]) or a.shape[0] != b.shape[1]:
+        raise UsageError(f"adapter {adapter.path}: {module_path} shapes do not fit the base model")
+    return weight
+
+
+def check_fits(model: Any, adapter: LoraAdapter) -> None:
+    """Every layer the adapter adapts exists in ``model`` with fitting shapes (a meta-device skeleton will do)."""
+    for module_path, (a, b) in lora_pairs(adapter).items():
+        _fitting_weight(model, adapter, module_path, a, b)
+
+
 def merge_lora(model: Any, adapter: LoraAdapter) -> None:
     """Add scale · B·A to each adapted linear layer's weight, in place (fp32)."""
     import torch
 
     with torch.no_grad():
         for module_path, (a, b) in lora_pairs(adapter).items():
-            try:
-                layer = model.get_submodule(module_path)
-            except AttributeError as exc:
-                raise UsageError(f"adapter {adapter.path} adapts {module_path}, which the base model lacks") from exc
-            weight = layer.weight
-            if tuple(weight.shape) != (b.shape[0], a.shape[1]) or a.shape[0] != b.shape[1]:
-                raise UsageError(f"adapter {adapter.path}: {module_path} shapes do not fit the base model")
+            weight = _fitting_weight(model, adapter, module_path, a, b)
             weight += adapter.scale * (b.to(weight.dtype) @ a.to(weight.dtype))

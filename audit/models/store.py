@@ -222,6 +222,25 @@ def load_causal_lm(source: WeightsSource, trust_remote_code: bool = False) -> An
     return model
 
 
+def skeleton_causal_lm(source: WeightsSource, trust_remote_code: bool = False) -> Any:
+    """The model of ``source`` built from its config on the meta device: its modules and shapes, no weights.
+
+    For checks that must not cost a model load (does an adapter fit this base?).
+    """
+    force_offline()
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    folder = converted_folder(source)
+    refuse_remote_code(folder, source.display_name, trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
+        with torch.device("meta"):
+            return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    except Exception as exc:
+        raise ToolError(f"cannot read model {source.display_name}: {_first_line(exc)}") from exc
+
+
 def context_length(model: Any) -> int:
     """The longest sequence the model accepts, from its config (tokenizer limits are unreliable)."""
     return config_context_length(model.config)

@@ -20,7 +20,7 @@ from audit.models.vocab import AUTO, FULL, vocabulary
 from audit.report.schema import NullInfo, ResolvedSetting, VocabularyInfo
 from detectors.trait_probe import trait_role
 
-NULL_AUTO, NULL_THEORETICAL = "auto", "theoretical"
+NULL_AUTO, NULL_THEORETICAL, NULL_MEASURED = "auto", "theoretical", "measured"
 """``--null`` values other than a calibration file (audit.pipeline.null_choice)."""
 
 
@@ -93,7 +93,7 @@ class ScanConfig:
     vocabulary: VocabularyInfo | None = None
     """How ``restrict_vocab`` was decided (audit.pipeline.vocabulary); None until the scan resolves it."""
     null: str = NULL_AUTO
-    """'auto', 'theoretical' or a calibration file's path, as asked (``--null``)."""
+    """'auto', 'theoretical', 'measured' or a calibration file's path, as asked (``--null``)."""
     null_rows: int = 200
     """Known-source rows (accepted by the filter) an automatic null is measured on."""
     null_cache: Path | None = None
@@ -104,6 +104,9 @@ class ScanConfig:
     """What the scan could not vouch for (one line each on stderr and in the report)."""
     sequential: bool | None = None
     """Stop when the evidence is in (audit.pipeline.sequential): True on, False off, None = on above a row count."""
+    teacher_traits: bool | None = None
+    """Run the teacher-traits questionnaire (audit.questionnaire.teacher): True, False, or None = for a teacher with
+    its own weights."""
 
 
 def validate(config: ScanConfig) -> None:
@@ -161,6 +164,27 @@ def sequential_incompatibility(config: ScanConfig) -> str | None:
     if config.semantic_filter or config.learned_detector:
         return "the semantic filter and the learned detector test every row at a fixed N (run them without it)"
     return None
+
+
+def teacher_has_own_weights(config: ScanConfig) -> bool:
+    """Whether the teacher's weights differ from the reference's: an adapter, or another checkpoint."""
+    if config.traits:
+        return False
+    if config.teacher_adapter is not None:
+        return True
+    if config.teacher is None:
+        return False
+    from audit.models.store import weights_sha256
+
+    teacher, reference = resolve_source(config.teacher), resolve_source(config.reference)
+    return teacher != reference and weights_sha256(teacher) != weights_sha256(reference)
+
+
+def wants_teacher_traits(config: ScanConfig) -> bool:
+    """Whether a scan measures what its teacher holds: asked for, or by default for a teacher with its own weights."""
+    if config.traits:
+        return False
+    return teacher_has_own_weights(config) if config.teacher_traits is None else config.teacher_traits
 
 
 def model_specs(config: ScanConfig) -> list[ModelSpec]:
