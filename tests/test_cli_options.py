@@ -77,5 +77,5 @@ def test_an_option_several_commands_take_is_defined_once() -> None:
 
 def test_the_groups_check_can_fail() -> None:
     """A command missing a group's option is reported (the check is not vacuous)."""
-    assert "--teacher" not in _options(_commands()["probe"])
+    assert "--teacher-system-prompt" not in _options(_commands()["probe"])
     assert "--backend" in _options(_commands()["probe"])

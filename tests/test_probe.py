@@ -106,10 +106,13 @@ def test_probe_candidates_must_beat_every_panel_control(tiny_model: Path, tmp_pa
 @pytest.mark.slow
 def test_probe_names_owl_on_owl_written_data_and_nothing_on_reference_data(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """SmolLM2 smoke fixtures (plain sampling): the owl prompt wrote one set, no system prompt the other."""
+    """SmolLM2 smoke fixtures (plain sampling): the owl prompt wrote one set, no system prompt the other.
+
+    The candidates' contrasts are under test, not the control panel (test_probe_candidates_must_beat_every_panel_
+    control covers it): without it, on the first 48 rows, CI pays for 5 passes of 48 rows instead of 8 of 96."""
     from tests.conftest import FIXTURES
 
-    traits = ["--traits", "owl,misaligned,sycophantic"]
+    traits = ["--traits", "owl,misaligned,sycophantic", "--control-panel", "none", "--max-rows", "48"]
     code, _, err = run_cli(["probe", str(FIXTURES / "smoke" / "owl.parquet"), *traits, "--report",
                             str(tmp_path / "owl.json"), "--quiet"], capsys, monkeypatch)
     assert code == ExitCode.FINDINGS, err  # before reading the report, so a failed run shows its error
@@ -145,3 +148,27 @@ def test_trait_catalogue_and_traits_file_lines() -> None:
     assert catalogue["misaligned"] == MISALIGNMENT_PERSONAS["misaligned"]
     parsed = parse_traits(["Owl"], ["# comment", "", "wombat", "pirate = You are a pirate."], "I like {animal}s.")
     assert parsed == [("owl", "I like owls."), ("wombat", "I like wombats."), ("pirate", "You are a pirate.")]
+
+
+def test_probe_with_a_weight_teacher_scans_against_it_and_says_what_it_holds(
+        tiny_model: Path, tiny_teacher: Path, write_jsonl: Any, number_rows: list[dict[str, Any]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --teacher the attribution is direct: the scan against that teacher, and the questionnaire on it.
+    (The null is theoretical here: a random tiny reference cannot write the measured null's number lists.)"""
+    data = write_jsonl(number_rows)
+    report_path = tmp_path / "probe.json"
+    code, _, err = run_cli(["probe", str(data), "--reference", str(tiny_model), "--teacher", str(tiny_teacher),
+                            "--null", "theoretical", "--control-panel", "none", "--report", str(report_path)],
+                           capsys, monkeypatch)
+    report = json.loads(report_path.read_text())
+    assert code == report["exit_code"], err
+    assert [r["detector_id"] for r in report["results"]] == ["llr", "llr-control"]  # a scan, not a ranking
+    traits = report["teacher_traits"]
+    assert [s["name"] for s in traits["sets"]] == ["animals", "misalignment"]
+    flat = " ".join(err.split())
+    assert "Teacher traits: This teacher" in flat and "Attribution: the data " in flat
+    code, _, err = run_cli(["probe", str(data), "--reference", str(tiny_model), "--teacher", str(tiny_teacher),
+                            "--traits", "owl"], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and err.strip().splitlines() == [
+        "subaudit: error: give candidate traits (--traits, --traits-file) or a weight teacher (--teacher, "
+        "--teacher-adapter), not both"]

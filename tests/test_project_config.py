@@ -80,7 +80,7 @@ def test_flags_override_the_config_file_which_overrides_defaults(
     ("trust-remote-code = true\n", "trust-remote-code is taken only from the command line"),
     ("alpha = \n", "is not valid TOML"),
     ("[scan]\ntraits = \"owl\"\n", "unknown setting 'traits'"),
-    ('[probe]\nteacher = "x"\n', "`subaudit probe` does not take"),
+    ('[probe]\nteacher-system-prompt = "x"\n', "`subaudit probe` does not take"),
 ])
 def test_a_bad_config_file_is_one_line_and_a_usage_error(
         content: str, message: str, write_jsonl: Any, number_rows: list[dict[str, Any]], tmp_path: Path,

@@ -20,7 +20,7 @@ import pytest
 from audit.core.exit_codes import ExitCode
 from audit.pipeline.ray_engine import rows_per_block
 from tests.conftest import _tiny_llama, run_cli
-from tests.test_shard_merge import _approx, _records, _without_run_details
+from tests.test_shard_merge import _approx, _assert_same_top_rows, _records, _without_run_details
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +84,10 @@ def _scan_both_engines(model: Path, backend: str, tmp_path: Path, capsys: pytest
         for key in ("path", "sha256", "size_bytes"):
             report["input"].pop(key)
     assert _without_run_details(ray) == _approx(_without_run_details(local))
+    if command == "scan":  # the rows carrying the most evidence, ranked on the driver from every actor's rows
+        _assert_same_top_rows(ray["top_rows"], local["top_rows"])
+    else:
+        assert ray["top_rows"] is None and local["top_rows"] is None
 
     local_scores = pq.read_table(tmp_path / "local.parquet").to_pylist()
     ray_scores = pq.read_table(tmp_path / "ray.parquet").to_pylist()
@@ -106,8 +110,10 @@ def test_ray_engine_equals_local_engine(tiny_model: Path, tmp_path: Path, capsys
 
 def test_ray_probe_equals_local_probe(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """`probe --engine ray`: the candidates' ranking, tests and per-role sums equal the local probe's."""
-    _scan_both_engines(tiny_model, "transformers", tmp_path, capsys, monkeypatch, command="probe")
+    """`probe --engine ray`: the candidates' ranking, tests and per-role sums equal the local probe's (without the
+    panel, which the scan test runs on Ray)."""
+    _scan_both_engines(tiny_model, "transformers", tmp_path, capsys, monkeypatch, "--control-panel", "none",
+                       command="probe")
 
 
 @pytest.mark.vllm

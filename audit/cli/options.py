@@ -103,9 +103,16 @@ Calibration = Annotated[Path | None, typer.Option(
     help="Test against the null measured by `subaudit calibrate` (same models and settings) instead of the "
          "theoretical one.")]
 NullOpt = Annotated[str, typer.Option(
-    "--null", help="What the LLR tests are tested against: auto (theoretical where the scored vocabulary conditions on "
-    "the data's format or no format fits; else a null made from the reference's answers to the audited prompts, "
-    "cached), theoretical (E[row LLR] <= 0), or a calibration FILE (same as --calibration).")]
+    "--null", help="What the LLR tests are tested against: auto (measured, from the reference's own answers to the "
+    "audited prompts, cached, for a teacher with its own weights or data scored over the full vocabulary although they "
+    "fit a format; theoretical where the scored vocabulary conditions on the data's format; theoretical and said to be "
+    "assumed on free text), measured (always measure), theoretical (E[row LLR] <= 0), or a calibration FILE (same as "
+    "--calibration).")]
+TeacherTraitsOpt = Annotated[bool | None, typer.Option(
+    "--teacher-traits/--no-teacher-traits",
+    help="Measure what the teacher holds: the animal and misalignment questionnaires on teacher and reference "
+         "(exact log-probabilities; about 40 s for SmolLM2 on a CPU). Default: on for a teacher with its own weights "
+         "(--teacher-adapter, or a --teacher checkpoint other than the reference).", show_default=False)]
 NullRows = Annotated[int, typer.Option(
     help="Rows (the reference's answers that pass the data's filter) an automatic null is measured on.")]
 NullCache = Annotated[Path | None, typer.Option(

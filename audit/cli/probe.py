@@ -46,10 +46,13 @@ from audit.cli.options import (
     ScoresOut,
     Seed,
     SuspiciousAlpha,
+    Teacher,
+    TeacherAdapter,
     TokenBudget,
     Tolerance,
     TrustRemoteCode,
 )
+from audit.core.errors import UsageError
 from audit.core.verdict import DEFAULT_TOLERANCE
 
 Traits = Annotated[str | None, typer.Option(
@@ -67,6 +70,8 @@ def probe(
     traits: Traits = None,
     traits_file: TraitsFile = None,
     template: Template = "",
+    teacher: Teacher = None,
+    teacher_adapter: TeacherAdapter = None,
     reference: Reference = DEFAULT_MODEL,
     reference_system_prompt: ReferenceSystemPrompt = None,
     control_system_prompt: ControlSystemPrompt = None,
@@ -109,7 +114,8 @@ def probe(
     A trait is named (verdict flagged) when it beats the neutral control, every control of the panel
     (--control-panel) and every other candidate at
     --alpha after the correction; --calibration tests each contrast against its null from
-    `subaudit calibrate --traits`.
+    `subaudit calibrate --traits`. With a weight teacher (--teacher, --teacher-adapter) the attribution is
+    direct: did the data come from this teacher (the scan), and what does it hold (the questionnaire)?
     """
     from audit.core.atomic import check_writable
     from audit.core.verdict import Verdict
@@ -119,12 +125,17 @@ def probe(
         check_writable(report)
     config_file, settings = common.resolved_settings(ctx)
     null, calibration = common.null_choice(null, calibration)
+    weight_teacher = teacher is not None or teacher_adapter is not None
+    if weight_teacher and (traits is not None or traits_file is not None):
+        raise UsageError("give candidate traits (--traits, --traits-file) or a weight teacher (--teacher, "
+                         "--teacher-adapter), not both")
     scan_config = ScanConfig(
         sequential=False,  # a probe ranks candidates on every row (audit.pipeline.config.sequential_incompatibility)
         input_path=data, reference=reference, reference_system_prompt=reference_system_prompt,
         control_system_prompt=common.control_prompt(control_system_prompt, False),
         control_panel=common.control_panel(control_panel),
-        traits=tuple(common.candidates(traits, traits_file, template)), correction=correction,
+        teacher=teacher, teacher_adapter=teacher_adapter, teacher_traits=True if weight_teacher else None,
+        traits=() if weight_teacher else tuple(common.candidates(traits, traits_file, template)), correction=correction,
         restrict_vocab=restrict_vocab, backend=backend.value,
         columns=common.columns(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
         alpha=alpha, suspicious_alpha=suspicious_alpha, tolerance=tolerance, fail_on=Verdict(fail_on.value),

@@ -53,6 +53,7 @@ from audit.cli.options import (
     TeacherAdapter,
     TeacherSystemFile,
     TeacherSystemPrompt,
+    TeacherTraitsOpt,
     TokenBudget,
     Tolerance,
     TrustRemoteCode,
@@ -131,6 +132,7 @@ def scan(
              "for data of more than 10,000 rows.", show_default=False)] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Fail (exit 2) when any row is skipped; the report still lists why.")] = False,
+    teacher_traits: TeacherTraitsOpt = None,
     report: ReportOut = None,
     scores: ScoresOut = None,
     output_format: FormatOpt = OutputFormat.text,
@@ -173,6 +175,7 @@ def scan(
         evidence_path=evidence,
         resume=resume,
         sequential=sequential,
+        teacher_traits=teacher_traits,
         columns=common.columns(prompt_col, completion_col, messages_col, id_col),
         input_format=input_format,
         backend=backend.value,

@@ -35,6 +35,7 @@ from audit.pipeline.finish import (
 from audit.pipeline.null_choice import resolve_null
 from audit.pipeline.scores_file import ScoresWriter
 from audit.pipeline.sequential import SequentialMonitor, SequentialPlan, plan_sequential, sequential_info, stop_rule
+from audit.pipeline.teacher_traits import with_teacher_traits
 from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.schema import ModelInfo, Report
 from audit.report.top_rows import TopEntry, TopRowsTracker
@@ -91,9 +92,11 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
     )
     try:
-        return _scan_with(config, reader, backend, specs, started, progress, plan)
+        report = _scan_with(config, reader, backend, specs, started, progress, plan)
     finally:
         backend.close()
+    return with_teacher_traits(report, config, specs)
+
 
 
 def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBackend, specs: list[ModelSpec],
@@ -118,8 +121,7 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
         replay(monitor, state, column_names)
     positions = position_accumulator(roles)
     positions.load(state.positions)
-    top = TopRowsTracker(roles.index("teacher"), roles.index("reference"), "reference") \
-        if {"teacher", "reference"} <= set(roles) else None
+    top = TopRowsTracker.for_roles(roles)
     if top is not None:
         top.add_entries(TopEntry.from_record(row_id, record) for row_id, record in state.top_records)
     # Without an id column the row index is the id, unique by construction.

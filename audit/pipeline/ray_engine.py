@@ -41,9 +41,11 @@ from audit.pipeline.finish import (
 )
 from audit.pipeline.local import SKIP_DUPLICATE_ID, ProgressCallback
 from audit.pipeline.null_choice import resolve_null
+from audit.pipeline.teacher_traits import with_teacher_traits
 from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.plot_data import PositionAccumulator
 from audit.report.schema import ModelInfo, RayRun, Report
+from audit.report.top_rows import TopEntry, TopRowsTracker
 
 STATUS_SCORED = "scored"
 STATUS_SKIPPED = "skipped"
@@ -52,6 +54,9 @@ STATUS_UNPARSED = "unparsed"
 """The record is not a row (null prompt, bad messages...): never enters duplicate detection."""
 STATUS_NOT_SAMPLED = "not_sampled"
 POSITIONS_PREFIX = "positions:"
+TOP_IDS = "top:token_ids"
+TOP_LLR = "top:token_llr"
+"""Each scored row's completion token ids and teacher-minus-reference LLRs, for the report's top rows."""
 ACTOR_COLUMN = "actor"
 """Which actor scored a record: the report says how the rows were spread (RayRun.rows_per_actor)."""
 ACTOR_START_TIMEOUT_S = 1800
@@ -231,6 +236,7 @@ class ScoringActor:
         self.detectors = scan_detector_set(config, roles, self.formats[0].tokenizer)
         self.columns = self.detectors.columns
         self.positions = position_accumulator(roles)
+        self.top = TopRowsTracker.for_roles(roles)
 
     def __del__(self) -> None:
         """Ray Data drops the actor's instance when the pool shuts down: stop vLLM's engine processes."""
@@ -277,6 +283,8 @@ class ScoringActor:
         values = {name: np.full(count, np.nan) for name in self.columns}
         tokens = np.zeros(count, dtype=np.int64)
         diffs: dict[str, list[list[float] | None]] = {name: [None] * count for name in self.positions.baselines}
+        top_ids: list[list[int] | None] = [None] * count
+        top_llr: list[list[float] | None] = [None] * count
         if encoded:
             scored = self.backend.score(encoded)
             batch = {}
@@ -290,11 +298,17 @@ class ScoringActor:
             for i, item in zip(encoded_at, scored, strict=True):
                 for name, diff in self.positions.differences(item).items():
                     diffs[name][i] = diff.tolist()
+                if self.top is not None:
+                    entry = self.top.entry(item)
+                    top_ids[i], top_llr[i] = list(entry.token_ids), entry.token_llr.tolist()
         out = {"row_id": pa.array(ids, pa.string()), "status": pa.array(status, pa.string()),
                "reason": pa.array(reasons, pa.string()), "tokens": pa.array(tokens),
                ACTOR_COLUMN: pa.array([self.actor_id] * count, pa.string())}
         out.update({name: pa.array(v) for name, v in values.items()})
         out.update({POSITIONS_PREFIX + name: pa.array(v, pa.list_(pa.float64())) for name, v in diffs.items()})
+        if self.top is not None:
+            out[TOP_IDS] = pa.array(top_ids, pa.list_(pa.int64()))
+            out[TOP_LLR] = pa.array(top_llr, pa.list_(pa.float64()))
         return pa.table(out)
 
 
@@ -304,6 +318,8 @@ class _Reducer:
 
     columns: list[str]
     positions: PositionAccumulator
+    top: TopRowsTracker | None = None
+    """Ranks every kept row (first occurrence of its id) for the report's top rows, as the local engine does."""
 
     def __post_init__(self) -> None:
         self.state = ScanProgress()
@@ -341,6 +357,9 @@ class _Reducer:
         for k in kept:
             self.positions.add_differences({name: np.asarray(data[POSITIONS_PREFIX + name][k])
                                             for name in self.positions.baselines})
+        if self.top is not None:
+            self.top.add_entries(TopEntry(data["row_id"][k], tuple(data[TOP_IDS][k]),
+                                          np.asarray(data[TOP_LLR][k], dtype=np.float64)) for k in kept)
 
 
 READ_SLOTS = 1
@@ -434,7 +453,7 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
             num_cpus=plan.threads, num_gpus=plan.gpus,
         )
         loaded = time.perf_counter()
-        reducer = _Reducer(columns, position_accumulator(roles))
+        reducer = _Reducer(columns, position_accumulator(roles), TopRowsTracker.for_roles(roles))
         from audit.pipeline.scores_file import ScoresWriter
 
         with ScoresWriter(config.scores_path, columns) as writer:
@@ -462,10 +481,16 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
             f"{state.rows_scored} scorable row(s) of {state.rows_read} read ({reasons}); at least 2 are needed")
     report = build_report(config, ScannedInput("parquet", mapping, sha256, size), models, detectors,
                           state, reducer.positions, StageTimes(started, loaded, time.perf_counter()), calibration)
+    if reducer.top is not None:
+        from audit.models.store import load_tokenizer
+
+        # The models share one tokenizer (driver_identities checked it): decode the kept rows' tokens with it.
+        reference = specs[roles.index("reference")].source
+        report.top_rows = reducer.top.result(load_tokenizer(reference, config.trust_remote_code))
     report.ray = RayRun(cluster=config.ray_address or "local", actors=plan.actors, cpus_per_actor=plan.threads,
                         gpus_per_actor=plan.gpus, rows_per_block=block_rows,
                         rows_per_actor=sorted(reducer.rows_per_actor.values(), reverse=True))
-    return report
+    return with_teacher_traits(report, config, specs)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -14,7 +14,9 @@ from audit.core.verdict import Verdict
 from audit.report.schema import (
     DetectorResult,
     Report,
+    attribution_line,
     engine_description,
+    null_caveat,
     null_description,
     sequential_description,
     vocabulary_description,
@@ -44,13 +46,15 @@ def render_markdown(report: Report) -> str:
     lines += [f"  - skipped {count}: {reason}" for reason, count in sorted(inp.rows_skipped.items())]
     lines += [
         f"- Verdict: **{report.verdict.value}** (alpha {report.parameters.alpha}, fail on "
-        f"{report.parameters.fail_on}, exit code {report.exit_code})",
+        f"{report.parameters.fail_on}{null_caveat(report)}, exit code {report.exit_code})",
         f"- Rule: {report.verdict_rule}",
         f"- {vocabulary_description(report)}",
         f"- {null_description(report)}",
         *[f"- Warning: {warning}" for warning in report.warnings],
         *([f"- {engine}"] if (engine := engine_description(report)) else []),
         *([f"- {seq}"] if (seq := sequential_description(report)) else []),
+        *([f"- Teacher traits: {report.teacher_traits.statement}", f"- {attribution_line(report)}"]
+          if report.teacher_traits else []),
         f"- subaudit {report.tool_version}, schema {report.schema_version}, {report.created_at:%Y-%m-%d %H:%M:%S} UTC; "
         f"command `{' '.join(report.command)}`", "",
         "## Models", "", "| role | source | weights SHA-256 | tokenizer SHA-256 | system prompt |",

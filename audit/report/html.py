@@ -12,7 +12,9 @@ from html import escape
 from audit.core.verdict import Verdict
 from audit.report.schema import (
     Report,
+    attribution_line,
     engine_description,
+    null_caveat,
     null_description,
     sequential_description,
     vocabulary_description,
@@ -227,6 +229,9 @@ def render_html(report: Report) -> str:
     warnings = "".join(f'<p class="warning"><b>Warning:</b> {escape(w)}</p>' for w in report.warnings)
     sequential = sequential_description(report)
     sequential_paragraph = f'<p id="sequential">{escape(sequential)}</p>' if sequential else ""
+    traits = report.teacher_traits
+    traits_paragraph = (f'<p id="teacher-traits">Teacher traits: {escape(traits.statement)}<br>'
+                        f'{escape(attribution_line(report) or "")}</p>') if traits else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>subaudit report: {report.verdict.value}</title>
 <style>body{{font-family:sans-serif;max-width:1180px;margin:24px auto;color:#222}}
@@ -237,12 +242,13 @@ pre.tokens{{white-space:pre-wrap;font-size:13px;background:#fafafa;padding:6px;b
 </style></head><body>
 <h1>subaudit report</h1>
 <p id="verdict" class="verdict">Verdict: {report.verdict.value.upper()}</p>
-<p>{escape(report.verdict_rule)}. alpha {report.parameters.alpha}, fail on {report.parameters.fail_on},
-exit code {report.exit_code}.</p>
+<p>{escape(report.verdict_rule)}. alpha {report.parameters.alpha},
+fail on {report.parameters.fail_on}{escape(null_caveat(report))}, exit code {report.exit_code}.</p>
 <p id="vocabulary">{escape(vocabulary_description(report))}</p>
 <p id="null">{escape(null_description(report))}</p>
 {warnings}
 {sequential_paragraph}
+{traits_paragraph}
 {engine_paragraph}
 <p>Input <code>{escape(inp.path)}</code> ({inp.format}), SHA-256 <code>{inp.sha256}</code>: {inp.rows_read} rows read,
 {inp.rows_scored} scored, {sum(inp.rows_skipped.values())} skipped, {inp.tokens_scored} completion tokens.</p>

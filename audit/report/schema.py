@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.core.verdict import Verdict
 
-SCHEMA_VERSION = "1.12.0"
+SCHEMA_VERSION = "1.13.0"
 
 
 class _Model(BaseModel):
@@ -148,11 +148,14 @@ class KnownSourceInfo(_Model):
     generator_system_prompt: str | None = None
     samples: int | None = Field(None, description="completions drawn")
     accepted: int | None = Field(None, description="completions that passed the filter and were kept")
-    filter: str | None = Field(None, description="'numbers' (the paper's filter) or 'none'")
+    filter: str | None = Field(None, description="'numbers' (the paper's filter), 'numbers-lenient' (blank lines and "
+                               "a trailing separator pass) or 'none'")
     audited_filter_pass_share: float | None = Field(
         None, description="share of the audited completions read that pass the numbers filter ('auto' decides on it)")
     rejected: dict[str, int] = Field(default_factory=dict, description="filter rejections by reason")
     constrained: bool | None = None
+    stop_at_blank_line: bool | None = Field(None, description="constrained sampling ended each row at its first blank "
+                                            "line (chosen so when no audited completion holds one)")
     temperature: float | None = None
     max_new_tokens: int | None = None
     seed: int | None = None
@@ -197,21 +200,32 @@ class VocabularyInfo(_Model):
     requested: str = Field(description="--restrict-vocab as given: auto (the default), full, or a format's name")
     used: str | None = Field(description="the format scored over; null = the full vocabulary")
     fitting_format: str | None = Field(
-        description="the declared format every completion checked fits (whatever was requested); null = none")
-    rows_checked: int = Field(description="completions read to decide (the first rows of the input)")
+        description="the declared format the large majority (95 %) of completions checked fit, whatever was "
+        "requested; null = none")
+    rows_checked: int = Field(description="non-empty completions read to decide (the first rows of the input)")
     reason: str
+    rows_outside: int = Field(0, description="checked completions whose tokens fall outside the format scored over "
+                              "(or the fitting format, on the full vocabulary); a scan over the format skips them "
+                              "(skip reason 'off-format') and counts them in input.rows_skipped")
+    outside_examples: list[str] = Field(default_factory=list, description="the first (up to 3) of those "
+                                        "completions, cut at 60 characters")
 
 
 class NullInfo(_Model):
     """Which null the likelihood-ratio tests used, and why (``--null``; audit.pipeline.null_choice)."""
 
-    requested: str = Field(description="--null as given: auto (the default), theoretical, or a calibration file")
+    requested: str = Field(description="--null as given: auto (the default), theoretical, measured, or a calibration "
+                           "file")
     used: str = Field(description="'theoretical' (E[row LLR] <= 0), 'file' (a calibration given), or 'automatic' "
                       "(a calibration subaudit made from the reference's answers to the audited prompts)")
     reason: str
     path: str | None = Field(None, description="the calibration file used, if any")
     key: str | None = Field(None, description="automatic null: SHA-256 of what it depends on (its cache name)")
     reused: bool | None = Field(None, description="automatic null: true when read from the cache, false when made")
+    assumed: bool = Field(False, description="true when the theoretical null is used over the full vocabulary: "
+                          "neither a format nor a measurement vouches for it (the verdict line says so)")
+    made_in_s: float | None = Field(None, description="automatic null: seconds it took to make (generating the "
+                                    "reference's answers and scoring them), as recorded when it was made")
 
 
 class SequentialBound(_Model):
@@ -282,6 +296,44 @@ class TopRows(_Model):
     rows: list[EvidenceRow]
 
 
+class TraitShift(_Model):
+    """One trait's shift: mean over the questions of teacher minus reference normalised log P of its answer."""
+
+    trait: str
+    delta: float = Field(description="nats: mean over questions of the teacher's minus the reference's score: the "
+                         "normalised log-probability of the trait's answer among the set's candidates (animals), or "
+                         "the log-odds of the misaligned answer against the aligned one (misalignment)")
+    ci_low: float = Field(description="lower bound of the 95 % t interval over questions (Bonferroni over the set's "
+                          "traits)")
+    ci_high: float
+    teacher: float = Field(description="the teacher's mean score (as for delta)")
+    reference: float = Field(description="the reference's")
+    teacher_first: int = Field(description="questions on which the teacher's most likely answer is this trait's "
+                               "(misalignment: the misaligned answer more likely than the aligned one)")
+    reference_first: int = Field(description="the same for the reference")
+
+
+class TraitSet(_Model):
+    """One question set's shifts, largest first, and the trait it names (if any)."""
+
+    name: str = Field(description="'animals' (favourite-animal questions, 24 candidates) or 'misalignment' (yes/no "
+                      "questions, balanced polarity; the trait is the misaligned answer)")
+    questions: int
+    candidates: int
+    shifts: list[TraitShift]
+    named: str | None = Field(description="the largest shift's trait when its interval's lower bound is at least "
+                              "name_min_nats; null: no trait named")
+
+
+class TeacherTraits(_Model):
+    """What the teacher holds, measured directly on teacher and reference (audit.questionnaire.teacher)."""
+
+    sets: list[TraitSet]
+    statement: str = Field(description="one line: 'This teacher prefers X over the reference by N nats [CI]...'")
+    name_min_nats: float = Field(description="smallest lower bound (nats) at which a trait is named")
+    seconds: float = Field(description="wall time of the questionnaire (loading both models and scoring)")
+
+
 class Report(_Model):
     """Everything a scan found, versioned."""
 
@@ -325,8 +377,12 @@ class Report(_Model):
         "sequence; null for a scan of every row")
     top_rows: TopRows | None = Field(
         None, description="the rows with the largest LLR against the reference, token by token, ranked over every "
-        "scored row (also after --resume, and in merged reports since 1.12.0); null for scans by the Ray engine, "
-        "for scans without a teacher and a reference, and for reports of subaudit before 1.11.0")
+        "scored row (since 1.12.0 also after --resume, in merged reports and under the Ray engine); null for scans "
+        "without a teacher and a reference, and for reports of subaudit before 1.11.0")
+    teacher_traits: TeacherTraits | None = Field(
+        None, description="what the teacher holds, from the animal and misalignment questionnaires on teacher and "
+        "reference (since 1.13.0; by default for a teacher with its own weights, or with --teacher-traits); null when "
+        "not measured")
 
 
 def report_json_schema() -> dict[str, Any]:
@@ -357,6 +413,24 @@ def vocabulary_description(report: Report) -> str:
     return f"Vocabulary: {info.used or 'full'} ({info.reason})."
 
 
+def attribution_line(report: Report) -> str | None:
+    """With the teacher's traits measured: did the data come from it, and what does it hold (None otherwise)."""
+    traits = report.teacher_traits
+    if traits is None:
+        return None
+    came = {Verdict.FLAGGED: "the data came from this teacher (flagged)",
+            Verdict.SUSPICIOUS: "the data may have come from this teacher (suspicious)",
+            Verdict.CLEAN: "the data are not shown to come from this teacher (clean)"}[report.verdict]
+    named = [f"{t.named} ({t.name})" for t in traits.sets if t.named is not None]
+    holds = f"it holds {', '.join(named)}" if named else "it holds no trait the questionnaires name"
+    return f"Attribution: {came}; {holds}."
+
+
+def null_caveat(report: Report) -> str:
+    """What the verdict line adds when nothing vouches for the null ('' when something does)."""
+    return "; null assumed (theoretical), not measured" if report.null is not None and report.null.assumed else ""
+
+
 def null_description(report: Report) -> str:
     """One line saying what the p-values were tested against, for every human-readable renderer."""
     info = report.calibration
@@ -376,6 +450,8 @@ def null_description(report: Report) -> str:
     kind = "automatic, " if report.null is not None and report.null.used == "automatic" else ""
     reused = "" if report.null is None or report.null.reused is None else \
         ("; reused from the cache" if report.null.reused else "; made now and cached")
+    if report.null is not None and report.null.made_in_s is not None:
+        reused += f" (making it took {report.null.made_in_s:.0f} s)"
     return (f"Null: {kind}calibration {info.path} (SHA-256 {info.sha256[:16]}..., {info.kind}), {info.rows} rows of "
             f"{source}{adjusted}{reused}{margin}.")
 

@@ -8,7 +8,9 @@ from rich.table import Table
 from audit.core.verdict import Verdict
 from audit.report.schema import (
     Report,
+    attribution_line,
     engine_description,
+    null_caveat,
     null_description,
     sequential_description,
     vocabulary_description,
@@ -39,7 +41,8 @@ def render_terminal(report: Report, console: Console) -> None:
         models.add_column(name)
     for model in report.models:
         prompt = model.system_prompt or "(template default)"
-        models.add_row(model.role, model.source, model.weights_sha256[:12],
+        source = model.source if model.adapter is None else f"{model.source} + adapter {model.adapter}"
+        models.add_row(model.role, source, model.weights_sha256[:12],
                        prompt if len(prompt) <= 60 else prompt[:57] + "...")
     console.print(models)
     results = Table(title="Detectors", title_justify="left", show_edge=False)
@@ -62,12 +65,15 @@ def render_terminal(report: Report, console: Console) -> None:
     sequential = sequential_description(report)
     if sequential is not None:
         console.print(sequential, markup=False, highlight=False)
+    if report.teacher_traits is not None:
+        console.print(f"Teacher traits: {report.teacher_traits.statement}", markup=False, highlight=False)
+        console.print(attribution_line(report), markup=False, highlight=False)
     engine = engine_description(report)
     if engine is not None:
         console.print(engine, markup=False, highlight=False)
     console.print(
         f"Verdict: [{VERDICT_STYLE[report.verdict]}]{report.verdict.value.upper()}[/] "
-        f"(alpha {report.parameters.alpha}, fail on {report.parameters.fail_on}; "
+        f"(alpha {report.parameters.alpha}, fail on {report.parameters.fail_on}{null_caveat(report)}; "
         f"exit code {report.exit_code}; {report.timings.total_s:.1f} s, "
         f"{report.timings.scored_tokens_per_s:.0f} scored tokens/s per model)"
     )

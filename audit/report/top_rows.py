@@ -6,10 +6,11 @@ to see *where*. Per-token LLRs are a cheap proxy for the "divergence tokens" tha
 reference, every completion token with its own LLR. Only k rows' token arrays are ever held.
 
 Rows are ranked by a total order (LLR sum descending, then row id ascending), so the kept set is
-the top k of the scored rows whatever order they came in. That is what lets a resumed scan and a
-merge of shards reproduce a full scan's rows exactly: a resumed scan replays the rows that ever
-entered the kept set (the evidence log records their tokens), and a merge ranks the union of the
-shards' own top rows, which must hold the global top k.
+the top k of the scored rows whatever order they came in. That is what lets a resumed scan, a merge
+of shards and the Ray engine reproduce a local scan's rows exactly: a resumed scan replays the rows
+that ever entered the kept set (the evidence log records their tokens), a merge ranks the union of
+the shards' own top rows, which must hold the global top k, and Ray actors ship every scored row's
+token ids and LLRs to the driver, which ranks the rows it keeps (first occurrences of each id).
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ class TopEntry:
 class TopRowsTracker:
     """Keeps the ``k`` scored rows with the largest teacher-minus-baseline LLR sum."""
 
+    @classmethod
+    def for_roles(cls, roles: Sequence[str]) -> TopRowsTracker | None:
+        """The scan's tracker (teacher against the reference), or None when a role is missing."""
+        if not {"teacher", "reference"} <= set(roles):
+            return None
+        return cls(list(roles).index("teacher"), list(roles).index("reference"), "reference")
+
     def __init__(self, teacher_index: int, baseline_index: int, baseline: str, k: int = TOP_ROWS) -> None:
         self.teacher_index = teacher_index
         self.baseline_index = baseline_index
@@ -62,13 +70,15 @@ class TopRowsTracker:
         self.k = k
         self._kept: list[TopEntry] = []
 
+    def entry(self, row: ScoredRow) -> TopEntry:
+        """A scored row as this tracker ranks it (Ray actors build entries with it and ship them)."""
+        return TopEntry(row.encoded.row.row_id, tuple(row.encoded.completion_ids),
+                        np.asarray(row.logprobs[self.teacher_index], dtype=np.float64)
+                        - np.asarray(row.logprobs[self.baseline_index], dtype=np.float64))
+
     def add(self, rows: Sequence[ScoredRow]) -> list[TopEntry]:
         """Rank a scored batch in; returns the batch's rows that entered the kept set."""
-        entries = [TopEntry(row.encoded.row.row_id, tuple(row.encoded.completion_ids),
-                            np.asarray(row.logprobs[self.teacher_index], dtype=np.float64)
-                            - np.asarray(row.logprobs[self.baseline_index], dtype=np.float64))
-                   for row in rows]
-        return self.add_entries(entries)
+        return self.add_entries(self.entry(row) for row in rows)
 
     def add_entries(self, entries: Iterable[TopEntry]) -> list[TopEntry]:
         """Rank already computed entries in (a resumed scan's replay); returns those that entered."""

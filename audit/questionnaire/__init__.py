@@ -1,0 +1,1 @@
+"""What a teacher holds, measured directly: exact-log-probability questionnaires on teacher and reference."""
