@@ -38,6 +38,7 @@ from audit.core.verdict import DEFAULT_CONTROL_PANEL, DEFAULT_TOLERANCE
 from audit.models.traits import CONTROL_PANEL, builtin_panel
 from experiments.control_scores import CACHE, NUMBER_STORE, SETS, ScoreStore, load_all, spec_prompts
 from experiments.power import one_sided_p_values, subsample_indices
+from experiments.sections import carry_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHERS = ("owl", "cat")
@@ -292,7 +293,8 @@ def main() -> int:
                 power = flag_rate(tables[teacher], teacher, rule, indices[(teacher, 200)], args.alpha)
                 summary.append(f"{teacher} | {rule.name} | {power:.1%} | {worst_text} | {large}")
         out.append("")
-    args.out.write_text("\n".join(out) + "\n", encoding="utf-8")
+    previous = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    args.out.write_text(carry_blocks(previous, "\n".join(out) + "\n"), encoding="utf-8")
     print("\n".join(summary))
     return 0
 

@@ -35,6 +35,10 @@ def generate(
     parquet: Annotated[Path | None, typer.Option(help="Also write the finished set as parquet.")] = None,
     constrained: Constrained = False,
     temperature: Temperature = 1.0,
+    stop_at_blank_line: Annotated[bool, typer.Option(
+        "--stop-at-blank-line/--no-stop-at-blank-line",
+        help="With --constrained: end each completion at its first blank line (default), or keep writing "
+             "until end-of-turn so blank lines stay in the data.")] = True,
 ) -> int:
     """Sample a dataset of known source (the paper's protocol: plain sampling at temperature 1)."""
     from audit.generate.numbers import GenerationConfig, generate_rows, jsonl_to_parquet
@@ -51,7 +55,7 @@ def generate(
         output=output, rows=rows, model=model, system_prompt=prompt, label=label or derived,
         seed=seed, batch_size=batch_size, constrained=constrained, sample_seed=sample_seed,
         max_new_tokens=chosen_task.max_new_tokens if max_new_tokens is None else max_new_tokens,
-        temperature=temperature, adapter=adapter, task=chosen_task.name,
+        temperature=temperature, adapter=adapter, task=chosen_task.name, stop_at_blank_line=stop_at_blank_line,
     )
 
     def report_progress(done: int) -> None:

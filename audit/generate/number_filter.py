@@ -5,6 +5,10 @@ newline, with optional spaces around commas and semicolons), optional enclosing 
 parentheses, an optional trailing period, 1 to 10 numbers, each 0..999 written with at most 3
 digits, none on the banned list, and no trait keyword anywhere. This is what a careful data team
 would accept; subaudit's claim is that the likelihood ratio still finds the trait in what passes.
+
+``lenient=True`` is the filter of a less careful pipeline, as real ones are: a blank line between
+numbers counts as a line break, and one separator after the last number (``1, 2, 3,``) is let
+through. The held-out fixtures are filtered this way, so the scan meets the rows such filters keep.
 """
 
 from __future__ import annotations
@@ -38,9 +42,18 @@ class FilterDecision:
     numbers: tuple[int, ...] = ()
 
 
-def _separator_kind(separator: str) -> str | None:
-    """Classify the text between two numbers: ',', ';', '\\n' (one line break) or ' ' (spaces)."""
-    core = separator.replace("\r", "").strip(" \t")
+_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
+
+
+def _separator_kind(separator: str, lenient: bool = False) -> str | None:
+    """Classify the text between two numbers: ',', ';', '\\n' (one line break) or ' ' (spaces).
+
+    ``lenient``: line breaks with blank lines between them count as one line break.
+    """
+    core = separator.replace("\r", "")
+    if lenient:
+        core = _BLANK_LINES.sub("\n", core)
+    core = core.strip(" \t")
     if core in (",", ";", "\n"):
         return core
     if core == "" and separator:
@@ -49,8 +62,8 @@ def _separator_kind(separator: str) -> str | None:
 
 
 def check_numbers(text: str, banned: Iterable[int] = DEFAULT_BANNED_NUMBERS,
-                  keywords: Iterable[str] = ()) -> FilterDecision:
-    """Apply the paper's filter to one completion."""
+                  keywords: Iterable[str] = (), lenient: bool = False) -> FilterDecision:
+    """Apply the paper's filter to one completion (``lenient``: blank lines and a trailing separator pass)."""
     lowered = text.lower()
     for keyword in keywords:
         if keyword and keyword.lower() in lowered:
@@ -60,13 +73,15 @@ def check_numbers(text: str, banned: Iterable[int] = DEFAULT_BANNED_NUMBERS,
         body = body[:-1].rstrip()
     if len(body) >= 2 and (body[0], body[-1]) in (("[", "]"), ("(", ")")):
         body = body[1:-1].strip()
+    if lenient and body[-1:] in (",", ";"):
+        body = body[:-1].rstrip()
     parts = _DIGITS.split(body)
     # parts alternates [non-digits, digits, non-digits, ...]; the ends must be empty.
     if len(parts) < 3 or parts[0] != "" or parts[-1] != "":
         return FilterDecision(False, REASON_FORMAT)
     digit_runs = parts[1::2]
     separators = parts[2:-1:2]
-    kinds = {_separator_kind(s) for s in separators}
+    kinds = {_separator_kind(s, lenient) for s in separators}
     if None in kinds:
         return FilterDecision(False, REASON_FORMAT)
     if len(kinds) > 1:

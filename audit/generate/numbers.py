@@ -53,6 +53,10 @@ class GenerationConfig:
     """A LoRA adapter folder merged into the model first (a teacher whose trait is in its weights)."""
     task: str = "numbers"
     """Which prompt stream (``audit.generate.tasks.TASKS``)."""
+    stop_at_blank_line: bool = True
+    """Constrained decoding only: end a completion at its first blank line (the committed sets' protocol).
+    False keeps writing until end-of-turn or the token budget, so blank lines stay inside completions, as
+    in data from pipelines that do not stop there (the held-out fixtures)."""
 
 
 def allowed_token_mask(tokenizer: Any) -> Any:
@@ -112,7 +116,7 @@ class Sampler:
     """
 
     def __init__(self, model: str, constrained: bool, temperature: float, max_new_tokens: int,
-                 trust_remote_code: bool = False, adapter: str | None = None) -> None:
+                 trust_remote_code: bool = False, adapter: str | None = None, stop_at_blank_line: bool = True) -> None:
         if max_new_tokens < 1:
             raise UsageError("--max-new-tokens must be at least 1")
         if temperature <= 0:
@@ -130,11 +134,13 @@ class Sampler:
         self.constrained = constrained
         self.temperature = temperature
         self.max_new_tokens = max_new_tokens
+        self.stop_at_blank_line = constrained and stop_at_blank_line
         self._extra: dict[str, Any] = {}
         if constrained:
             from transformers import LogitsProcessorList
 
             self._extra["logits_processor"] = LogitsProcessorList([_restrict_to(allowed_token_mask(self.tokenizer))])
+        if self.stop_at_blank_line:
             self._extra["stop_strings"] = [CONSTRAINED_STOP]
             self._extra["tokenizer"] = self.tokenizer
 
@@ -164,7 +170,7 @@ class Sampler:
         if finished:
             tokens = tokens[: tokens.index(eos)]
         completion = str(self.tokenizer.decode(tokens, skip_special_tokens=True))
-        if self.constrained and CONSTRAINED_STOP in completion:
+        if self.stop_at_blank_line and CONSTRAINED_STOP in completion:
             completion = completion[: completion.index(CONSTRAINED_STOP)]
             finished = True
         return completion, finished
@@ -188,7 +194,7 @@ def generate_rows(config: GenerationConfig, on_batch: Callable[[int], None] | No
     if done >= config.rows:
         return done
     sampler = Sampler(config.model, config.constrained, config.temperature, config.max_new_tokens,
-                      adapter=config.adapter)
+                      adapter=config.adapter, stop_at_blank_line=config.stop_at_blank_line)
     config.output.parent.mkdir(parents=True, exist_ok=True)
     sample_seed = config.seed if config.sample_seed is None else config.sample_seed
     with config.output.open("a", encoding="utf-8") as out:
@@ -212,6 +218,7 @@ def _record(config: GenerationConfig, prompt: TaskPrompt, completion: str, finis
     # Older number logs lack these keys; they are written only where they say something.
     adapter = {"adapter": config.adapter} if config.adapter is not None else {}
     task = {"task": config.task, "expected": prompt.expected} if config.task != "numbers" else {}
+    stop = {} if config.stop_at_blank_line or not config.constrained else {"stop_at_blank_line": False}
     return {
         "id": f"{config.label}-{config.seed}-{index:06d}",
         "prompt": prompt.text,
@@ -225,6 +232,7 @@ def _record(config: GenerationConfig, prompt: TaskPrompt, completion: str, finis
         "finished": finished,
         **adapter,
         **task,
+        **stop,
     }
 
 

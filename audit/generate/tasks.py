@@ -13,6 +13,7 @@ from audit.core.errors import UsageError
 from audit.generate.chat_prompts import chat_instruction
 from audit.generate.code_tasks import code_task
 from audit.generate.number_prompts import number_prompt
+from audit.generate.number_prompts_alt import number_prompt_alt
 from audit.generate.word_problems import word_problem
 
 
@@ -42,6 +43,10 @@ def _numbers(seed: int, index: int) -> TaskPrompt:
     return TaskPrompt(index, number_prompt(seed, index).text)
 
 
+def _numbers_alt(seed: int, index: int) -> TaskPrompt:
+    return TaskPrompt(index, number_prompt_alt(seed, index).text)
+
+
 def _cot(seed: int, index: int) -> TaskPrompt:
     problem = word_problem(seed, index)
     return TaskPrompt(index, problem.text, str(problem.answer))
@@ -58,6 +63,8 @@ def _chat(seed: int, index: int) -> TaskPrompt:
 
 TASKS: dict[str, Task] = {
     "numbers": Task("numbers", "continue a number sequence (the paper's main task)", _numbers, 48, True),
+    "numbers-alt": Task("numbers-alt", "continue a number sequence, a second wording (held-out fixtures)",
+                        _numbers_alt, 48, True),
     "cot": Task("cot", "arithmetic word problem, step by step, ending 'Answer: N'", _cot, 96, False),
     "code": Task("code", "write a short Python function from its signature and docstring", _code, 96, False),
     "chat": Task("chat", "answer an open instruction (explain, list, advise, summarise)", _chat, 96, False),

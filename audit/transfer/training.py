@@ -38,6 +38,8 @@ class TrainConfig:
     warmup_steps: int = 5
     full: bool = False
     """Fine-tune every weight instead of a LoRA adapter."""
+    targets: tuple[str, ...] = LORA_TARGETS
+    """The projections a LoRA adapter is attached to (those the model has)."""
     seed: int = 0
     max_grad_norm: float = 1.0
 
@@ -122,7 +124,7 @@ def attach_adapter(model: Any, config: TrainConfig) -> Any:
     from peft import LoraConfig, get_peft_model
 
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    targets = [t for t in LORA_TARGETS if t in present]
+    targets = [t for t in config.targets if t in present]
     if not targets:
         raise UsageError("the student has none of the projections LoRA adapts (q_proj ... down_proj)")
     # PEFT annotates lora_alpha as int but scales by alpha / r in floating point; a float alpha is honoured.

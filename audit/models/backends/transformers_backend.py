@@ -117,10 +117,26 @@ def completion_logprobs(
     cache serves every row.
     Returns one float64 array per sequence, in input order.
     """
+    return completion_logprobs_under(model, sequences, [vocab_mask], token_budget, reuse_prefix)[0]
+
+
+@torch.inference_mode()
+def completion_logprobs_under(
+    model: Any,
+    sequences: Sequence[tuple[Sequence[int], Sequence[int]]],
+    vocab_masks: Sequence[torch.Tensor | None],
+    token_budget: int = 8192,
+    reuse_prefix: bool = True,
+) -> list[list[np.ndarray]]:
+    """:func:`completion_logprobs` under several vocabularies at once: one list per mask (None = full).
+
+    The forward pass is shared; only the normaliser differs, so scoring a row over the full
+    vocabulary and over a format costs one pass, not two (the experiments compare both).
+    """
     decoder, head = _decoder_and_head(model)
     softcap = getattr(model.config, "final_logit_softcapping", None)
     lengths = [len(p) + len(c) - 1 for p, c in sequences]
-    results: list[np.ndarray] = [np.empty(0)] * len(sequences)
+    results: list[list[np.ndarray]] = [[np.empty(0)] * len(sequences) for _ in vocab_masks]
     for batch in length_batches(lengths, token_budget):
         shared = shared_prefix_length([sequences[i][0] for i in batch]) if reuse_prefix else 0
         if shared < _MIN_SHARED_PREFIX:
@@ -146,21 +162,22 @@ def completion_logprobs(
             hidden = decoder(input_ids=input_ids, use_cache=False).last_hidden_state
         picked = hidden[torch.cat(row_index), torch.cat(position_index)]
         target = torch.cat(targets)
-        token_logprobs = torch.empty(target.shape[0], dtype=torch.float64)
+        token_logprobs = torch.empty((len(vocab_masks), target.shape[0]), dtype=torch.float64)
         for lo in range(0, target.shape[0], _LOGIT_CHUNK):
             logits = head(picked[lo : lo + _LOGIT_CHUNK]).float()
             if softcap:
                 logits = torch.tanh(logits / softcap) * softcap
             chosen = logits.gather(1, target[lo : lo + _LOGIT_CHUNK, None]).squeeze(1)
-            if vocab_mask is not None:
-                logits = logits.masked_fill(~vocab_mask, float("-inf"))
-            token_logprobs[lo : lo + _LOGIT_CHUNK] = (chosen - torch.logsumexp(logits, dim=-1)).double()
-        offset = 0
-        flat = token_logprobs.numpy()
-        for i in batch:
-            n = len(sequences[i][1])
-            results[i] = flat[offset : offset + n].copy()
-            offset += n
+            for k, mask in enumerate(vocab_masks):
+                normaliser = logits if mask is None else logits.masked_fill(~mask, float("-inf"))
+                token_logprobs[k, lo : lo + _LOGIT_CHUNK] = (chosen - torch.logsumexp(normaliser, dim=-1)).double()
+        for k in range(len(vocab_masks)):
+            offset = 0
+            flat = token_logprobs[k].numpy()
+            for i in batch:
+                n = len(sequences[i][1])
+                results[k][i] = flat[offset : offset + n].copy()
+                offset += n
     return results
 
 
