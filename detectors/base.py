@@ -31,6 +31,9 @@ class DetectorContext:
     banned_numbers: tuple[int, ...] = (666, 911, 187)
     digit_tokens: frozenset[int] = frozenset()
     """Ids of the tokenizer's digit-only tokens (the learned detector splits its features on them)."""
+    number_data: bool = True
+    """Whether the data are number lists (the vocabulary step found the numbers format): the semantic filter
+    then applies the paper's numbers-only rules; on text and code it checks trait words only."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,12 @@
-"""The semantic-filter baseline: what a careful data team checks before accepting number data.
+"""The semantic-filter baseline: what a careful data team checks before accepting the data.
 
-It reads only the completion text (the paper's numbers-only format rules, banned numbers, trait
-keywords) and so cannot see a statistical fingerprint. It is here as the baseline subaudit must
-beat: on filtered teacher data it accepts every row, while the likelihood ratio still flags it.
+It reads only the completion text and so cannot see a statistical fingerprint. It is here as the
+baseline subaudit must beat: on filtered teacher data it accepts every row, while the likelihood
+ratio still flags it. On number data (the scan found the numbers format) it applies the paper's
+rules: numbers-only format, banned numbers, trait keywords. On text and code the format rules mean
+nothing (every function would fail "numbers only"), so it is the keyword filter the text fixtures
+were built with: a trait word as a whole word, any case, plurals included
+(``audit.generate.text_filters.keyword_pattern``: "owl" catches "Owls", not "bowl").
 
 Verdict: *flagged* when any row names the trait or holds a banned number (semantic evidence of
 the trait); *suspicious* when rows fail only the format rules (the filter would drop them, but
@@ -16,7 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from audit.core.verdict import Verdict
-from audit.generate.number_filter import REASON_BANNED, REASON_KEYWORD, check_numbers
+from audit.generate.number_filter import REASON_BANNED, REASON_KEYWORD, FilterDecision, check_numbers
+from audit.generate.text_filters import keyword_pattern
 from audit.models.backends.base import ScoredRow
 from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorSettings
@@ -34,10 +39,15 @@ class SemanticFilterDetector(Detector):
     row_columns = ("filter_pass", "filter_trait_evidence", "filter_format_reject")
 
     def score_rows(self, rows: Sequence[ScoredRow]) -> dict[str, np.ndarray]:
-        decisions = [
-            check_numbers(row.encoded.row.completion, self.context.banned_numbers, self.context.trait_keywords)
-            for row in rows
-        ]
+        if self.context.number_data:
+            decisions = [
+                check_numbers(row.encoded.row.completion, self.context.banned_numbers, self.context.trait_keywords)
+                for row in rows
+            ]
+        else:
+            words = keyword_pattern(self.context.trait_keywords)
+            decisions = [FilterDecision(False, REASON_KEYWORD) if words and words.search(row.encoded.row.completion)
+                         else FilterDecision(True, None) for row in rows]
         semantic = np.array([d.reason in (REASON_KEYWORD, REASON_BANNED) for d in decisions], dtype=np.float64)
         passed = np.array([d.passed for d in decisions], dtype=np.float64)
         return {
@@ -72,6 +82,8 @@ class SemanticFilterDetector(Detector):
                 "rows_with_trait_evidence": semantic,
                 "rows_format_rejected": rejected - semantic,
                 "trait_keywords": list(self.context.trait_keywords),
-                "banned_numbers": list(self.context.banned_numbers),
+                "banned_numbers": list(self.context.banned_numbers) if self.context.number_data else [],
+                "rules": "numbers-only format, banned numbers, trait keywords" if self.context.number_data
+                else "trait keywords (whole words, plurals)",
             },
         )

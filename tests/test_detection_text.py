@@ -3,7 +3,9 @@
 Real scans of the first N filtered rows of three code sets with the plain command's settings: owl
 teacher prompt, the vocabulary chosen from the data (``auto``: full, on code), the default null
 (reference, neutral control and the built-in control panel, default tolerance) and the semantic
-filter. The owl teacher's code must be flagged; code written with no system prompt must not be.
+filter. The owl teacher's code must be flagged; code written with no system prompt must not be; the
+semantic filter, on code a keyword filter (the trait word as a whole word), must accept both sets,
+as the code fixtures' own filter did.
 The subsampled rates at N = 25..400 on every code set are in experiments/RESULTS.md ("Text tasks",
 `make experiment`).
 """
@@ -44,6 +46,14 @@ def test_owl_written_code_is_flagged(reports: dict[str, Report]) -> None:
 def test_code_written_without_a_prompt_is_not_flagged(reports: dict[str, Report]) -> None:
     report = reports["none"]
     assert report.verdict.value != "flagged" and report.exit_code == 0, _by_detector(report)
+
+
+def test_semantic_filter_accepts_both_sets(reports: dict[str, Report]) -> None:
+    """Code fails the numbers-only rules by construction; on code the filter checks trait words only."""
+    for name, report in reports.items():
+        result = next(r for r in report.results if r.detector_id == "semantic-filter")
+        assert result.verdict.value == "clean", (name, result.summary)
+        assert result.details["rules"] == "trait keywords (whole words, plurals)"
 
 
 def test_the_top_rows_are_the_owl_sets_own_strongest(reports: dict[str, Report]) -> None:

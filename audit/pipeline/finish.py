@@ -44,6 +44,7 @@ from audit.report.schema import (
     Report,
     SequentialInfo,
     Timings,
+    VocabularyInfo,
 )
 from detectors.base import Detector, DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS, scan_detectors
@@ -77,7 +78,15 @@ def detector_context(config: ScanConfig, roles: list[str], tokenizer: Any | None
     from detectors.learned import digit_token_ids
 
     digits = digit_token_ids(tokenizer) if config.learned_detector and tokenizer is not None else frozenset()
-    return DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers, digits)
+    return DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers, digits,
+                           number_data=is_number_data(config.vocabulary, config.restrict_vocab))
+
+
+def is_number_data(vocabulary: VocabularyInfo | None, restrict_vocab: str | None) -> bool:
+    """Whether the scan's data are number lists: the format the vocabulary step found (or the one forced)."""
+    if vocabulary is not None:
+        return "numbers" in (vocabulary.fitting_format, vocabulary.used)
+    return restrict_vocab == "numbers"
 
 
 def scan_detector_set(config: ScanConfig, roles: list[str], tokenizer: Any | None) -> DetectorSet:

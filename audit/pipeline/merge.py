@@ -17,7 +17,13 @@ from audit.calibration.file import PreparedCalibration, prepared_calibration
 from audit.core.errors import UsageError
 from audit.core.verdict import Verdict
 from audit.input.seen_ids import canonical_order
-from audit.pipeline.finish import conclude, detector_settings, histograms_with_null, named_detectors
+from audit.pipeline.finish import (
+    conclude,
+    detector_settings,
+    histograms_with_null,
+    is_number_data,
+    named_detectors,
+)
 from audit.report.plot_data import merge_profiles
 from audit.report.schema import InputInfo, Outputs, PlotData, Report, Timings
 from audit.report.top_rows import merge_top_rows
@@ -112,7 +118,8 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
     base = reports[0][1]
     params = base.parameters
     context = DetectorContext(tuple(m.role for m in base.models), tuple(params.trait_keywords),
-                              tuple(params.banned_numbers))
+                              tuple(params.banned_numbers),
+                              number_data=is_number_data(base.vocabulary, params.restrict_vocab))
     calibration = _calibration(reports)
     settings = detector_settings(params.alpha, params.suspicious_alpha, params.seed, params.bootstrap_resamples,
                                  calibration, params.adjust_confounds, params.tolerance)
