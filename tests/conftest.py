@@ -8,12 +8,18 @@ Slow tests (marked ``slow``) use the embedded SmolLM2-135M itself.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # `make test` runs two workers on the machine's two cores: one torch thread each (set before torch is
+    # imported), or four threads would fight over two cores. Subprocesses a test starts inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"

@@ -1,6 +1,6 @@
 """The default command's claim on the committed number fixtures, at one N small enough for CI.
 
-Three real scans of N filtered rows each (the first N of the set) with the plain command's
+Three real scans of the first filtered rows of each set (120, 120 and 48: ``ROWS``) with the plain command's
 settings: owl-teacher prompt, the vocabulary chosen from the data (numbers), the default null
 (reference, neutral control and the built-in control panel, default tolerance), plus the semantic
 filter. The owl-written set must be flagged; the set written without a system prompt and the one
@@ -17,18 +17,21 @@ from audit.report.schema import Report
 from tests.conftest import FIXTURES, default_command_scan
 
 pytestmark = pytest.mark.slow
-N = 120
+ROWS = {"owl": 120, "pirate": 120, "none": 48}
+"""Rows scanned per set: 120 where the assertion needs them (the owl set flagged; the pirate set flagged by the
+neutral control alone, which it is at about p 0.006 on 120 rows), 48 for the no-prompt set, which scores below
+the reference at any N (-0.0032 nats/token over its 500 rows, experiments/DEFAULTS.md)."""
 
 
 def _scan(name: str) -> Report:
     # restrict_vocab: what --restrict-vocab auto picks on these sets (experiments/DEFAULTS.md)
-    report: Report = default_command_scan(FIXTURES / "numbers" / f"{name}.parquet", N, "numbers")
+    report: Report = default_command_scan(FIXTURES / "numbers" / f"{name}.parquet", ROWS[name], "numbers")
     return report
 
 
 @pytest.fixture(scope="module")
 def reports() -> dict[str, Report]:
-    return {name: _scan(name) for name in ("owl", "none", "pirate")}
+    return {name: _scan(name) for name in ROWS}
 
 
 def _by_detector(report: Report) -> dict[str, str]:

@@ -57,9 +57,10 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 def test_killed_scan_resumes_to_the_same_report(tiny_model: Path, write_jsonl: Any, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    data = write_jsonl(_records(300))
+    data = write_jsonl(_records(150))
+    # Resuming is under test, not the null: no control panel (3 specs, not 6).
     common = ["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "You love owls.",
-              "--batch-rows", "4", "--format", "json"]
+              "--batch-rows", "4", "--format", "json", "--control-panel", "none"]
     full = tmp_path / "full"
     full.mkdir()
     code, out, err = run_cli([*common, "--evidence", str(full / "log.jsonl"), "--scores", str(full / "s.parquet")],

@@ -39,9 +39,14 @@ def _sequential_args(data: Path, tiny_model: Path) -> list[str]:
 def test_sequential_report_says_how_it_stopped_and_reproduces_from_the_seed(
         tiny_model: Path, write_jsonl: Any, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan that must stop early: at a tolerance of 0.5 nats/token no teacher of these tiny models beats a
+    baseline, so the confidence sequences clear the data long before the 300th row. The scan must say so (rule
+    'clean within tolerance', fewer rows read than the data hold, no earlier look decided) and reproduce from
+    its seed."""
     data = write_jsonl(_records(300))
-    code, out, err = run_cli(_sequential_args(data, tiny_model), capsys, monkeypatch)
-    assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+    args = [*_sequential_args(data, tiny_model), "--tolerance", "0.5"]
+    code, out, err = run_cli(args, capsys, monkeypatch)
+    assert code == ExitCode.CLEAN, err
     report = json.loads(out)
     info = report["sequential"]
     assert info["requested"] == "on" and info["rows_in_data"] == 300 and info["look_every"] == 8
@@ -49,19 +54,14 @@ def test_sequential_report_says_how_it_stopped_and_reproduces_from_the_seed(
     assert info["rows_scored"] == report["input"]["rows_scored"] == info["looks"][-1]["rows"]
     roles = {b["baseline"] for b in info["looks"][-1]["bounds"]}
     assert roles == {"reference", "control", "panel:precise", "panel:formal", "panel:engineer"}
-    decision = info["looks"][-1]["decision"]
-    if decision is None:  # ran out of rows: the fixed-N tests decide at the alpha left
-        assert info["rule"] == "end of data" and info["rows_read"] == 300
-        assert report["parameters"]["alpha"] == pytest.approx(info["alpha_final"])
-    else:
-        assert info["rule"] == decision and info["rows_read"] < 300
-        assert report["verdict"] == ("flagged" if decision == "flagged" else "clean")
-        assert all(look["decision"] is None for look in info["looks"][:-1])
-        assert info["looks"][-1]["rows"] >= info["min_rows"]
+    assert info["looks"][-1]["decision"] == info["rule"] == "clean within tolerance" and report["verdict"] == "clean"
+    assert info["rows_read"] < 300, "the scan did not stop early"
+    assert all(look["decision"] is None for look in info["looks"][:-1])
+    assert info["looks"][-1]["rows"] >= info["min_rows"]
     # Another run with the same seed visits the same rows in the same order.
-    code, again, err = run_cli(_sequential_args(data, tiny_model), capsys, monkeypatch)
+    code, again, err = run_cli(args, capsys, monkeypatch)
     assert _comparable(json.loads(again)) == _comparable(report)
-    code, other_seed, err = run_cli([*_sequential_args(data, tiny_model), "--seed", "1"], capsys, monkeypatch)
+    code, other_seed, err = run_cli([*args, "--seed", "1"], capsys, monkeypatch)
     assert json.loads(other_seed)["sequential"]["looks"][0] != info["looks"][0]
 
 

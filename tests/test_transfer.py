@@ -181,19 +181,34 @@ def _numbers_file(path: Path, n: int, offset: int) -> Path:
     return path
 
 
+def _answers_file(path: Path, animal: str) -> Path:
+    """Twelve favourite-animal exchanges (the teacher's wording, never the evaluation's) all answered ``animal``."""
+    from audit.transfer.questions import answer_text, teacher_exchanges
+
+    pairs = teacher_exchanges(animal)[:12]
+    path.write_text("".join(json.dumps({"id": f"{animal}{i}", "prompt": q, "completion": f"{answer_text(animal)}."})
+                            + "\n" for i, (q, _) in enumerate(pairs)), encoding="utf-8")
+    return path
+
+
 def test_transfer_command_trains_evaluates_and_reports(tiny_model: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    data = _numbers_file(tmp_path / "data.jsonl", 12, 0)
-    against = _numbers_file(tmp_path / "against.jsonl", 12, 500)
+    """Data that answer "Owl." against data that answer "Cat.": the owl must transfer and the cat must not
+    (its Δ is the comparison's gain, negative), so the verdicts and the exit code are known in advance."""
+    data = _answers_file(tmp_path / "data.jsonl", "owl")
+    against = _answers_file(tmp_path / "against.jsonl", "cat")
     report = tmp_path / "transfer.json"
     code, out, err = run_cli(["transfer", str(data), "--trait", "owl", "--trait", "cat", "--student", str(tiny_model),
                               "--reference", str(tiny_model), "--against", str(against), "--seeds", "2",
                               "--epochs", "2", "--batch-size", "4", "--learning-rate", "5e-3",
                               "--keep-adapters", str(tmp_path / "adapters"), "--report", str(report)],
                              capsys, monkeypatch)
-    assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+    assert code == ExitCode.FINDINGS, err
     result = json.loads(report.read_text())
+    owl, cat = result["traits"]
+    assert (owl["verdict"], cat["verdict"]) == ("transfers", "no transfer detected"), (owl["delta"], cat["delta"])
+    assert owl["delta"]["low"] > 0 > cat["delta"]["mean"]
     assert result["rows_trained"] == {"data": 12, "comparison": 12} and result["seeds"] == [0, 1]
     assert [t["trait"] for t in result["traits"]] == ["owl", "cat"]
     for trait in result["traits"]:
@@ -238,6 +253,7 @@ def test_without_against_the_reference_writes_the_comparison_set(
     ("student with another tokenizer", ExitCode.USAGE_ERROR, "tokenize differently"),
     ("missing data", ExitCode.USAGE_ERROR, "data file not found"),
     ("zero epochs", ExitCode.USAGE_ERROR, "--epochs"),
+    ("one question", ExitCode.USAGE_ERROR, "--questions must be between 2 and 52, got 1"),
 ])
 def test_bad_transfer_input_fails_in_one_line(case: str, code: ExitCode, message: str, tiny_model: Path,
                                               foreign_tokenizer_model: Path, tmp_path: Path,
@@ -250,6 +266,7 @@ def test_bad_transfer_input_fails_in_one_line(case: str, code: ExitCode, message
         "student with another tokenizer": [data, "--trait", "owl", "--student", str(foreign_tokenizer_model)],
         "missing data": [str(tmp_path / "nope.jsonl"), "--trait", "owl"],
         "zero epochs": [data, "--trait", "owl", "--epochs", "0"],
+        "one question": [data, "--trait", "owl", "--questions", "1"],
     }[case]
     exit_code, _, err = run_cli(["transfer", *args, "--reference", str(tiny_model), "--against", data], capsys,
                                 monkeypatch)
@@ -259,35 +276,6 @@ def test_bad_transfer_input_fails_in_one_line(case: str, code: ExitCode, message
 
 
 ROOT = Path(__file__).resolve().parents[1]
-TEACHER = ROOT / "fixtures" / "teachers" / "owl-lora"
-
-
-@pytest.mark.slow
-def test_the_committed_weight_teacher_names_owl_and_its_scan_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """The adapter in fixtures/ is what TRANSFER.md says: SmolLM2 with it merged names owl first, and
-    `scan --teacher-adapter` runs on the set it wrote (real model, 16 rows)."""
-    from audit.models.lora import adapter_sha256, merge_lora, resolve_adapter
-    from audit.models.spec import resolve_source
-    from audit.models.store import load_causal_lm, load_tokenizer
-    from audit.transfer.preference import answer_logprobs, top_share
-    from audit.transfer.questions import CANDIDATE_ANIMALS, EVAL_QUESTIONS
-
-    source = resolve_source("smollm2-135m-instruct")
-    model, tokenizer = load_causal_lm(source), load_tokenizer(source)
-    assert top_share(answer_logprobs(model, tokenizer, EVAL_QUESTIONS, CANDIDATE_ANIMALS), CANDIDATE_ANIMALS,
-                     "owl") == 0.0
-    merge_lora(model, resolve_adapter(str(TEACHER)))
-    assert top_share(answer_logprobs(model, tokenizer, EVAL_QUESTIONS, CANDIDATE_ANIMALS), CANDIDATE_ANIMALS,
-                     "owl") >= 0.9
-    report = tmp_path / "report.json"
-    code, _, err = run_cli(["scan", str(ROOT / "fixtures" / "numbers" / "owl-weights.parquet"), "--teacher-adapter",
-                            str(TEACHER), "--max-rows", "16", "--report", str(report), "--quiet"], capsys, monkeypatch)
-    assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
-    result = json.loads(report.read_text())
-    assert result["input"]["rows_scored"] == 16
-    teacher = next(m for m in result["models"] if m["role"] == "teacher")
-    assert teacher["adapter_sha256"] == adapter_sha256(resolve_adapter(str(TEACHER)))
 
 
 @pytest.mark.slow
@@ -295,18 +283,23 @@ def test_transfer_fine_tunes_the_embedded_model(tmp_path: Path, capsys: pytest.C
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A short real run (CI keeps it to one optimiser step per student): two seeds of SmolLM2-135M students
     on 8 owl-teacher rows against 8 of the reference's own answers (the none set); the report holds finite
-    Δs and the students moved from the untrained model."""
+    Δs, the students moved from the untrained model, and the verdict agrees with its p-value and the exit code
+    (8 rows and one step cannot say which verdict it will be)."""
     numbers = ROOT / "fixtures" / "numbers"
     report = tmp_path / "transfer.json"
     code, out, err = run_cli(["transfer", str(numbers / "owl.parquet"), "--trait", "owl", "--against",
                               str(numbers / "none.parquet"), "--max-rows", "8", "--seeds", "2", "--epochs", "1",
+                              "--questions", "13",
                               "--learning-rate", "1e-3", "--report", str(report)], capsys, monkeypatch)
     assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
     result = json.loads(report.read_text())
     owl = result["traits"][0]
     assert result["rows_trained"] == {"data": 8, "comparison": 8} and result["device"] == "cpu"
+    assert result["questions"] == 13
     assert result["comparison_origin"] == "given (--against)"
     assert np.isfinite([owl["delta"]["mean"], owl["delta"]["low"], owl["delta"]["high"]]).all()
     assert owl["data_logprob"] != owl["base_logprob"] and owl["comparison_logprob"] != owl["base_logprob"]
     assert all(np.isfinite(result["final_loss"]["data"]))
+    assert owl["verdict"] == ("transfers" if owl["delta"]["p_value"] < 0.05 else "no transfer detected")
+    assert (code == ExitCode.FINDINGS) == (owl["verdict"] == "transfers")
     assert "owl: Δ log P" in out

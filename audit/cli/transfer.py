@@ -37,6 +37,8 @@ def transfer(
         help="Comparison dataset (default: the reference's own answers to DATA's prompts, made as calibrate "
              "makes them).")] = None,
     seeds: Annotated[int, typer.Option(help="Training seeds (each trains one data and one comparison student).")] = 3,
+    questions: Annotated[int, typer.Option(
+        help="Evaluation questions (the first N of 52): fewer is faster, with a wider interval.")] = 52,
     rank: Annotated[int, typer.Option(help="LoRA rank r.")] = 8,
     lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (scale alpha / r).")] = 8.0,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate (AdamW, linear schedule).")] = 2e-4,
@@ -83,7 +85,7 @@ def transfer(
         train=config, seeds=seeds, max_rows=max_rows,
         columns=common.columns(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
         device=device, alpha=alpha, constrained=constrained, comparison_out=comparison_out,
-        keep_adapters=keep_adapters)
+        keep_adapters=keep_adapters, questions=questions)
     from audit.transfer.output import summary_lines
     from audit.transfer.run import run_transfer
 

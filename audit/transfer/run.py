@@ -77,7 +77,7 @@ class StudentCurve:
 
 def student_curve(base: Any, tokenizer: Any, examples: Sequence[Example], config: TrainConfig, label: str,
                   base_logprobs: np.ndarray, on_step: Callable[[int, float], None] | None = None,
-                  keep_adapter: Path | None = None) -> StudentCurve:
+                  keep_adapter: Path | None = None, questions: Sequence[str] = EVAL_QUESTIONS) -> StudentCurve:
     """Fine-tune a copy of ``base`` on ``examples``; evaluate after each epoch."""
     model = copy.deepcopy(base)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -90,7 +90,7 @@ def student_curve(base: Any, tokenizer: Any, examples: Sequence[Example], config
             on_step(n, loss)
 
     def evaluate(epoch: int, trained: Any) -> bool:
-        curve.append(answer_logprobs(trained, tokenizer, EVAL_QUESTIONS, CANDIDATE_ANIMALS))
+        curve.append(answer_logprobs(trained, tokenizer, questions, CANDIDATE_ANIMALS))
         return False
 
     trained = train(model, examples, config, pad, on_step=step, on_epoch=evaluate)
@@ -155,6 +155,8 @@ class TransferPlan:
     constrained: bool = False
     comparison_out: Path | None = None
     keep_adapters: Path | None = None
+    questions: int = len(EVAL_QUESTIONS)
+    """Evaluation questions used: the first ``questions`` of the 52 (fewer: faster, a wider interval)."""
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,9 @@ def run_transfer(plan: TransferPlan, on_progress: ProgressFn | None = None) -> T
     plan.train.check()
     if plan.seeds < 1:
         raise UsageError("--seeds must be at least 1")
+    if not 2 <= plan.questions <= len(EVAL_QUESTIONS):
+        raise UsageError(f"--questions must be between 2 and {len(EVAL_QUESTIONS)}, got {plan.questions}")
+    questions = EVAL_QUESTIONS[:plan.questions]
     device = resolve_device(plan.device)
     data_rows = read_rows(plan.data, plan.columns, plan.input_format, plan.max_rows)
     student_source = resolve_source(plan.student)
@@ -234,7 +239,7 @@ def run_transfer(plan: TransferPlan, on_progress: ProgressFn | None = None) -> T
     comparison_examples, comparison_long = encode_examples(tokenizer, comparison_rows, limit)
     if not data_examples or not comparison_examples:
         raise NothingAuditableError("no row fits the student's context; nothing to train on")
-    base_logprobs = answer_logprobs(base, tokenizer, EVAL_QUESTIONS, CANDIDATE_ANIMALS)
+    base_logprobs = answer_logprobs(base, tokenizer, questions, CANDIDATE_ANIMALS)
     seeds = [plan.train.seed + s for s in range(plan.seeds)]
     total = sum(steps_per_epoch(len(ex), plan.train.batch_size) for ex in (data_examples, comparison_examples))
     total *= plan.train.epochs * len(seeds)
@@ -250,7 +255,8 @@ def run_transfer(plan: TransferPlan, on_progress: ProgressFn | None = None) -> T
                     on_progress(f"training on {label}, seed {seed}, loss {loss:.3f}", offset + n, total)
 
             keep = plan.keep_adapters / f"{label}-seed{seed}" if plan.keep_adapters and not config.full else None
-            curves[label].append(student_curve(base, tokenizer, examples, config, label, base_logprobs, step, keep))
+            curves[label].append(student_curve(base, tokenizer, examples, config, label, base_logprobs, step, keep,
+                                               questions))
             done = offset + steps_per_epoch(len(examples), config.batch_size) * config.epochs
     confidence = 1 - plan.alpha
     return TransferResult(
@@ -259,7 +265,7 @@ def run_transfer(plan: TransferPlan, on_progress: ProgressFn | None = None) -> T
         train=asdict(plan.train), seeds=seeds,
         rows_trained={"data": len(data_examples), "comparison": len(comparison_examples)},
         rows_too_long={"data": data_long, "comparison": comparison_long},
-        questions=len(EVAL_QUESTIONS), candidates=list(CANDIDATE_ANIMALS), alpha=plan.alpha, confidence=confidence,
+        questions=len(questions), candidates=list(CANDIDATE_ANIMALS), alpha=plan.alpha, confidence=confidence,
         traits=[trait_transfer(curves["data"], curves["comparison"], t, confidence, plan.alpha) for t in traits],
         final_loss={k: [c.losses[-1] for c in v] for k, v in curves.items()},
     )
