@@ -279,7 +279,8 @@ class PanelLikelihoodRatioDetector(Detector):
                 "calibrated": any(r.details.get("calibrated", False) for r in results),
                 **_joined_adjustment(results, binding),
                 "binding_member": panel_member(binding.details["baseline_role"]),
-                "members": [{"name": name, "pooled_llr": r.statistic, "p_value": r.p_value,
+                "members": [{"name": name, "pooled_llr": r.statistic, "p_value": r.p_value, "ci_low": r.ci_low,
+                             "ci_high": r.ci_high, "verdict": r.verdict.value,
                              "null_hypothesis": r.details["null_hypothesis"],
                              "calibrated": bool(r.details.get("calibrated", False))}
                             for name, r in zip(names, results, strict=True)],

@@ -8,7 +8,9 @@ unless SUBAUDIT_SKIP_BROWSER=1 says to skip it; CI installs Debian's ``chromium-
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import shutil
 import struct
@@ -50,6 +52,11 @@ class _PageParser(HTMLParser):
         self.current: str | None = None
         self.token_rows: list[list[str]] = []
         self.in_tokens = False
+        self.texts: dict[tuple[str, str], list[str]] = {}
+        """(plot id, text class) -> the texts drawn, e.g. ('plot-evidence', 'x-label')."""
+        self.text_class: str | None = None
+        self.classes: dict[str, list[str]] = {}
+        """plot id -> the class of every shape drawn in it (e.g. 'tolerance', 'bar')."""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -65,8 +72,13 @@ class _PageParser(HTMLParser):
             self.plots[self.current] = 0
         elif self.current and tag in ("rect", "polyline", "line", "path", "circle"):
             self.plots[self.current] += 1
+            self.classes.setdefault(self.current, []).append(a.get("class") or "")
+        elif self.current and tag == "text":
+            self.text_class = a.get("class")
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "text":
+            self.text_class = None
         if tag == "pre":
             self.in_tokens = False
         if tag == "svg":
@@ -77,6 +89,9 @@ class _PageParser(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.in_verdict:
             self.verdict += data
+        if self.current and self.text_class:
+            self.texts.setdefault((self.current, self.text_class), []).append(data)
+            self.text_class = None
 
 
 def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -115,6 +130,19 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     return width, height, rows
 
 
+def colour_scale_of(top: dict) -> float:  # type: ignore[type-arg]
+    from audit.report.token_colours import MIN_SCALE
+
+    return max([MIN_SCALE, *(abs(v) for row in top["rows"] for v in row["token_llr"])])
+
+
+def token_pixel(value: float, scale: float) -> tuple[int, int, int]:
+    """The colour a token's span shows: its rgba (audit.report.token_colours) composited over #fafafa."""
+    alpha = float(f"{min(1.0, abs(value) / scale):.2f}")
+    rgb = (214, 39, 40) if value > 0 else (31, 119, 180)
+    return tuple(round(alpha * c + (1 - alpha) * 250) for c in rgb)  # type: ignore[return-value]
+
+
 def pixels(rows: list[bytes], width: int, bpp: int) -> set[tuple[int, int, int]]:
     return {(r[i], r[i + 1], r[i + 2]) for r in rows for i in range(0, width * bpp, bpp)}
 
@@ -143,10 +171,26 @@ def test_owl_report_in_headless_chromium(tmp_path: Path, capsys: pytest.CaptureF
     assert set(parsed.plots) == {"plot-histogram", "plot-positions", "plot-evidence"}, parsed.plots
     assert all(shapes >= 3 for shapes in parsed.plots.values()), parsed.plots
     # The rows carrying the most evidence: one coloured span per completion token, its LLR in the tooltip.
-    top = json.loads(report.read_text())["top_rows"]
+    saved = json.loads(report.read_text())
+    top = saved["top_rows"]
     assert len(parsed.token_rows) == len(top["rows"]) == 10
     for shown, row in zip(parsed.token_rows, top["rows"], strict=True):
         assert shown == [f"{v:+.3f} nats" for v in row["token_llr"]]
+    # The evidence chart as a reviewer reads it: one bar per baseline of the verdict, named; round ticks;
+    # the tolerance line every interval must clear.
+    members = next(r for r in saved["results"] if r["detector_id"] == "llr-panel")["details"]["members"]
+    baselines = ["reference", "neutral control", *(f"panel: {m['name']}" for m in members)]
+    assert parsed.texts[("plot-evidence", "x-label")] == baselines
+    assert parsed.classes["plot-evidence"].count("bar") == len(baselines) == 5
+    assert parsed.classes["plot-evidence"].count("tolerance") == 1
+    assert ("plot-evidence", "x-tick") not in parsed.texts, "a categorical axis carries no numbers"
+    for plot in ("plot-evidence", "plot-histogram", "plot-positions"):
+        ticks = [float(t) for t in parsed.texts[(plot, "y-tick")]]
+        steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
+        assert len(steps) == 1, (plot, ticks)  # evenly spaced
+        step = steps.pop()
+        assert round(step / 10 ** math.floor(math.log10(step)), 6) in (1, 2, 2.5, 5), (plot, ticks)
+        assert all(abs(t / step - round(t / step)) < 1e-6 for t in ticks), (plot, ticks)  # multiples of the step
 
     subprocess.run([*browser_args(browser), f"--screenshot={shot}", page.as_uri()], capture_output=True,
                    timeout=120, check=True)
@@ -157,4 +201,16 @@ def test_owl_report_in_headless_chromium(tmp_path: Path, capsys: pytest.CaptureF
     assert len(colours) > 50, "the page rendered nearly blank"
     assert any(abs(c[0] - FLAGGED_RED[0]) + abs(c[1] - FLAGGED_RED[1]) + abs(c[2] - FLAGGED_RED[2]) < 30
                for c in colours), "no flagged-red pixel: the verdict is not drawn"
+
+    # The top rows' token colours, drawn: a page tall enough to hold every row, and in it each row's
+    # strongest token's background (its rgba over the block's #fafafa), within compositing rounding.
+    tall = tmp_path / "tall.png"
+    subprocess.run([*browser_args(browser)[:-1], "--window-size=1240,6000", f"--screenshot={tall}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    width, _, rows = decode_png(tall.read_bytes())
+    drawn = pixels(rows, width, len(rows[0]) // width)
+    for row in top["rows"]:
+        strongest = max(row["token_llr"], key=abs)
+        expected = token_pixel(strongest, colour_scale_of(top))
+        assert any(max(abs(c[k] - expected[k]) for k in range(3)) <= 3 for c in drawn), (row["row_id"], expected)
 

@@ -131,7 +131,11 @@ def test_html_is_self_contained_with_the_verdict_and_three_plots(
     profile_lines = positions.findall(f"{ns}polyline")
     assert [len(p.get("points", "").split()) for p in profile_lines] == \
         [len(p.mean_llr) for p in report.plots.position_profiles]
-    assert len(evidence.findall(f"{ns}rect")) == 1 + sum(r.detector_id.startswith("llr") for r in report.results)
+    # The frame, then one bar per baseline of the verdict: reference, control and every panel member.
+    panel = next((r for r in report.results if r.detector_id == "llr-panel"), None)
+    members = len(panel.details["members"]) if panel is not None else 0
+    baselines = sum(r.detector_id in ("llr", "llr-control") for r in report.results) + members
+    assert len(evidence.findall(f"{ns}rect")) == 1 + baselines
 
 
 def test_plot_data_matches_the_scores(tiny_model: Path, write_jsonl: Any, tmp_path: Path,

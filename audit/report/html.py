@@ -6,7 +6,10 @@ every plot drawn as SVG from data stored in the report (``Report.plots``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from html import escape
 
 from audit.core.verdict import Verdict
@@ -30,14 +33,41 @@ def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high]: a step of 1, 2, 2.5 or 5 times a power of ten, about ``count`` ticks."""
+    if high <= low:
+        high = low + 1.0
+    raw = (high - low) / max(count - 1, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw * (1 - 1e-9))
+    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    return [round(k * step, 12) for k in range(first, last + 1)]
+
+
+def _tick_text(value: float, ticks: list[float]) -> str:
+    """A tick label with as many decimals as the step needs (0.005, 0.01, 0.025; 0 as 0)."""
+    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
+    exponent = Decimal(str(round(step, 12))).normalize().as_tuple().exponent
+    decimals = max(0, -exponent) if isinstance(exponent, int) else 0
+    text = f"{value:.{decimals}f}"
+    return "0" if float(text) == 0 else text
+
+
 def _axes(title: str, x_label: str, y_label: str, x_range: tuple[float, float], y_range: tuple[float, float],
-          plot_id: str) -> tuple[list[str], Callable[[float, float], tuple[float, float]]]:
-    """SVG header, frame, labels and ticks; returns the parts and a (x, y) -> pixel mapper."""
-    (x0, x1), (y0, y1) = x_range, y_range
+          plot_id: str, x_ticks: bool = True) -> tuple[list[str], Callable[[float, float], tuple[float, float]]]:
+    """SVG header, frame, labels and round ticks; returns the parts and a (x, y) -> pixel mapper.
+
+    The y range is widened to the outer round ticks. ``x_ticks`` False: a categorical x axis, whose
+    labels the caller draws (a number there would only count the categories).
+    """
+    (x0, x1) = x_range
     if x1 <= x0:
         x1 = x0 + 1.0
-    if y1 <= y0:
-        y1 = y0 + 1.0
+    y_values = nice_ticks(*y_range)
+    y0, y1 = y_values[0], y_values[-1]
+    x_values = nice_ticks(x0, x1) if x_ticks else []
+    if x_ticks:
+        x0, x1 = min(x0, x_values[0]), max(x1, x_values[-1])
 
     def px(x: float, y: float) -> tuple[float, float]:
         return (_PAD + (x - x0) / (x1 - x0) * (_W - 2 * _PAD), _H - _PAD - (y - y0) / (y1 - y0) * (_H - 2 * _PAD))
@@ -50,12 +80,14 @@ def _axes(title: str, x_label: str, y_label: str, x_range: tuple[float, float], 
              f'<text x="{_W / 2}" y="{_H - 8}" text-anchor="middle" font-size="12">{escape(x_label)}</text>',
              f'<text x="12" y="{_H / 2}" text-anchor="middle" font-size="12" '
              f'transform="rotate(-90 12 {_H / 2})">{escape(y_label)}</text>']
-    for i in range(5):
-        xv, yv = x0 + (x1 - x0) * i / 4, y0 + (y1 - y0) * i / 4
+    for xv in x_values:
         tx, _ = px(xv, y0)
+        parts.append(f'<text class="x-tick" x="{tx:.1f}" y="{_H - _PAD + 14}" text-anchor="middle" font-size="10">'
+                     f'{_tick_text(xv, x_values)}</text>')
+    for yv in y_values:
         _, ty = px(x0, yv)
-        parts.append(f'<text x="{tx:.1f}" y="{_H - _PAD + 14}" text-anchor="middle" font-size="10">{xv:.3g}</text>')
-        parts.append(f'<text x="{_PAD - 4}" y="{ty + 3:.1f}" text-anchor="end" font-size="10">{yv:.3g}</text>')
+        parts.append(f'<text class="y-tick" x="{_PAD - 4}" y="{ty + 3:.1f}" text-anchor="end" font-size="10">'
+                     f'{_tick_text(yv, y_values)}</text>')
     return parts, px
 
 
@@ -106,27 +138,60 @@ def position_svg(report: Report) -> str:
     return "".join(parts)
 
 
+@dataclass(frozen=True)
+class _Bar:
+    label: str
+    statistic: float
+    ci_low: float | None
+    ci_high: float | None
+    verdict: Verdict
+    tip: str
+
+
+def _evidence_bars(report: Report) -> list[_Bar]:
+    """One bar per baseline the verdict's intersection-union test ran against: reference, control, each panel member."""
+    names = {"llr": "reference", "llr-control": "neutral control"}
+    bars = []
+    for result in report.results:
+        if result.detector_id in names and result.statistic is not None:
+            bars.append(_Bar(names[result.detector_id], result.statistic, result.ci_low, result.ci_high,
+                             result.verdict, result.summary))
+        elif result.detector_id == "llr-panel":
+            for member in result.details.get("members", []):
+                if member.get("pooled_llr") is None:
+                    continue
+                bars.append(_Bar(f"panel: {member['name']}", float(member["pooled_llr"]), member.get("ci_low"),
+                                 member.get("ci_high"), Verdict(member.get("verdict", result.verdict.value)),
+                                 f"panel member {member['name']}: {member['pooled_llr']:+.4f} nats/token, "
+                                 f"p {member['p_value']}"))
+    return bars
+
+
 def evidence_svg(report: Report) -> str:
-    """Bar chart of each likelihood-ratio detector's pooled LLR with its 95 % interval."""
-    bars = [r for r in report.results if r.statistic is not None and r.detector_id.startswith("llr")]
+    """Bar chart of the pooled LLR against every baseline of the verdict, with 95 % intervals and the tolerance."""
+    bars = _evidence_bars(report)
     if not bars:
         return "<p>No likelihood-ratio results.</p>"
-    values = [v for r in bars for v in (r.statistic, r.ci_low, r.ci_high) if v is not None] + [0.0]
-    low, high = min(values), max(values)
-    parts, px = _axes("Teacher evidence against each baseline (pooled LLR, 95 % CI)", "detector",
-                      "nats/token", (0.0, float(len(bars))), (low, high), "plot-evidence")
-    for i, result in enumerate(bars):
-        assert result.statistic is not None
-        (bx0, by0), (bx1, by1) = px(i + 0.2, 0.0), px(i + 0.8, result.statistic)
-        colour = _VERDICT_COLOUR[result.verdict]
-        parts.append(f'<rect x="{bx0:.1f}" y="{min(by0, by1):.1f}" width="{bx1 - bx0:.1f}" '
-                     f'height="{abs(by1 - by0):.1f}" fill="{colour}"><title>{escape(result.summary)}</title></rect>')
-        if result.ci_low is not None and result.ci_high is not None:
-            (cx, cy0), (_, cy1) = px(i + 0.5, result.ci_low), px(i + 0.5, result.ci_high)
+    tau = report.parameters.tolerance
+    values = [v for b in bars for v in (b.statistic, b.ci_low, b.ci_high) if v is not None] + [0.0, tau]
+    parts, px = _axes("Teacher evidence against each baseline (pooled LLR, 95 % CI)", "baseline",
+                      "nats/token", (0.0, float(len(bars))), (min(values), max(values)), "plot-evidence",
+                      x_ticks=False)
+    for i, bar in enumerate(bars):
+        (bx0, by0), (bx1, by1) = px(i + 0.2, 0.0), px(i + 0.8, bar.statistic)
+        parts.append(f'<rect class="bar" x="{bx0:.1f}" y="{min(by0, by1):.1f}" width="{bx1 - bx0:.1f}" '
+                     f'height="{abs(by1 - by0):.1f}" fill="{_VERDICT_COLOUR[bar.verdict]}">'
+                     f'<title>{escape(bar.tip)}</title></rect>')
+        if bar.ci_low is not None and bar.ci_high is not None:
+            (cx, cy0), (_, cy1) = px(i + 0.5, bar.ci_low), px(i + 0.5, bar.ci_high)
             parts.append(f'<line x1="{cx:.1f}" y1="{cy0:.1f}" x2="{cx:.1f}" y2="{cy1:.1f}" stroke="#000"/>')
-        lx, ly = px(i + 0.5, low)
-        parts.append(f'<text x="{lx:.1f}" y="{ly - 4:.1f}" text-anchor="middle" font-size="11">'
-                     f'{escape(result.detector_id)} ({result.verdict.value})</text>')
+        lx, _ = px(i + 0.5, 0.0)
+        parts.append(f'<text class="x-label" x="{lx:.1f}" y="{_H - _PAD + 14}" text-anchor="middle" font-size="10">'
+                     f'{escape(bar.label)}</text>')
+    (x0, ty), (x1, _) = px(0.0, tau), px(float(len(bars)), tau)
+    parts.append(f'<line class="tolerance" x1="{x0:.1f}" y1="{ty:.1f}" x2="{x1:.1f}" y2="{ty:.1f}" stroke="#000" '
+                 f'stroke-dasharray="4 3"><title>tolerance {tau:g} nats/token: a flag needs every bar\'s interval '
+                 'above it</title></line>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -141,7 +206,8 @@ def ranking_svg(report: Report) -> str:
         return "<p>No ranked candidates.</p>"
     values = [float(r["llr_vs_neutral"]) for r in ranking] + [0.0]
     parts, px = _axes("Trait ranking (pooled LLR vs neutral control; red = named)", "candidate (rank order)",
-                      "nats/token", (0.0, float(len(ranking))), (min(values), max(values)), "plot-ranking")
+                      "nats/token", (0.0, float(len(ranking))), (min(values), max(values)), "plot-ranking",
+                      x_ticks=False)
     for i, row in enumerate(ranking):
         (bx0, by0), (bx1, by1) = px(i + 0.15, 0.0), px(i + 0.85, float(row["llr_vs_neutral"]))
         colour = _VERDICT_COLOUR[Verdict.FLAGGED] if row.get("named") else "#888"
