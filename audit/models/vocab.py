@@ -69,7 +69,8 @@ class Vocabulary:
 NUMBERS = Vocabulary(
     name="numbers",
     characters=frozenset("0123456789 ,;\n[]"),
-    description="digits, space, comma, semicolon, newline, square brackets (no blank line), end-of-turn",
+    description="digits, space, comma, semicolon, newline, square brackets (no token holding a blank line), "
+                "end-of-turn",
 )
 
 VOCABULARIES: dict[str, Vocabulary] = {NUMBERS.name: NUMBERS}

@@ -169,6 +169,8 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
         calibration=None if calibration is None else calibration.info,
         vocabulary=base.vocabulary,
         null=base.null,
+        # Every shard measured the same teacher against the same reference: the first's questionnaire is theirs.
+        teacher_traits=base.teacher_traits,
         warnings=base.warnings,
         # The shard scans' settings (the first's): merge has checked that every setting that changes
         # the result is the same in each.
