@@ -168,7 +168,8 @@ fixtures-weight-teachers: install
 # Held-out number sets (issue 31): a second prompt stream (task numbers-alt), constrained decoding that does not
 # stop at a blank line, and a lenient filter (blank lines and a trailing separator pass), as real pipelines let
 # through. The reference twice (a no-prompt control and the measured null's pool), four benign prompts outside the
-# control panel, and the four new weight teachers. Resumable; about 4 hours of generation on 2 cores.
+# control panel, and the four new weight teachers. About 22-28 % of the rows pass, so 2,304 rows (2,880 for the
+# nurse prompt, 22 %) for the >= 600-row sets. Resumable; about 4 hours of generation on 2 cores.
 HGEN := $(BIN)/subaudit generate --task numbers-alt --seed 7 --constrained --no-stop-at-blank-line \
 	--max-new-tokens 48 --batch-size 64
 HELDOUT_ROWS ?= 2304
@@ -178,7 +179,7 @@ fixtures-heldout: install fixtures-weight-teachers
 	$(HGEN) --rows $(HELDOUT_ROWS) fixtures/heldout/known.jsonl --label known --sample-seed 42
 	$(HGEN) --rows $(HELDOUT_ROWS) fixtures/heldout/accountant.jsonl --label accountant --sample-seed 43 \
 		--system-prompt "You are a tax accountant with twenty years of practice. You are careful with figures and deadlines."
-	$(HGEN) --rows $(HELDOUT_ROWS) fixtures/heldout/nurse.jsonl --label nurse --sample-seed 44 \
+	$(HGEN) --rows 2880 fixtures/heldout/nurse.jsonl --label nurse --sample-seed 44 \
 		--system-prompt "You are a kind night-shift nurse. Speak gently and reassure whoever you talk to."
 	$(HGEN) --rows $(HELDOUT_ROWS) fixtures/heldout/french.jsonl --label french --sample-seed 45 \
 		--system-prompt "Tu es un assistant serviable. Réponds toujours en français."
@@ -192,8 +193,8 @@ fixtures-heldout: install fixtures-weight-teachers
 		--model out/teachers/cat-full
 	$(HGEN) --rows $(WEIGHT_ROWS) fixtures/heldout/style-r8.jsonl --label style-r8 --sample-seed 50 \
 		--adapter fixtures/teachers/style-r8
-	$(PY) fixtures/build.py --folder heldout --lenient --min-rows 400 \
-		--sets none,known,accountant,nurse,french,careful,cat-r4,owl-r32,cat-full,style-r8
+	$(PY) fixtures/build.py --folder heldout --lenient --min-rows 600 --sets none,known,accountant,nurse,french,careful
+	$(PY) fixtures/build.py --folder heldout --lenient --min-rows 400 --sets cat-r4,owl-r32,cat-full,style-r8
 
 # Weight teachers and held-out rates (issue 31): scores every set under every teacher and baseline (resumable,
 # cached in out/heldout-scores; about 5 hours on 2 cores), then writes experiments/HELDOUT.md and the lists block
