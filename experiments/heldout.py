@@ -9,8 +9,10 @@ the plain command's rule the way the scan does:
   (one-sided Welch test against the same values on ``NULL_ROWS`` rows of the reference's own answers,
   drawn afresh for every subset from the ``known`` pool: what ``--null auto`` makes for a weight
   teacher);
-- intersection-union over the reference, the neutral control and the three panel members at the
-  default tolerance and alpha.
+- the baselines: for a weight teacher, the reference alone (the plain command's default since this
+  experiment; ``audit.pipeline.config.weight_teacher_baselines``), at the default tolerance and alpha.
+  A scan that names the control and the panel as well flags only where every baseline is beaten, so
+  the reference-only false-flag rates here bound it from above.
 
 Part 1 chooses the weight-teacher rule on the *choose* list (the committed owl adapter and its set,
 the committed no-prompt set split in two: one half is the null's pool, the other a control, and the
@@ -19,7 +21,7 @@ list (another prompt stream, benign prompts and teachers the defaults never saw,
 under every teacher, the cross-teacher table, and how many rows each format rule leaves out. Part 3
 is the questionnaire on every teacher.
 
-Usage: python -m experiments.heldout [--seed 0] [--subsamples 1000] [--alpha 0.01]
+Usage: python -m experiments.heldout [--seed 0] [--subsamples 4000] [--alpha 0.01]
 """
 
 from __future__ import annotations
@@ -65,21 +67,24 @@ HELDOUT_WEIGHT_SETS = {"h-cat-r4": "cat-r4", "h-owl-r32": "owl-r32", "h-cat-full
 
 @dataclass(frozen=True)
 class Rule:
-    """How a scan decides: the vocabulary scored over and the null tested against."""
+    """How a scan decides: the vocabulary scored over, the null tested against, the baselines to beat."""
 
     vocabulary: str
     """'numbers' or 'full'."""
     null: str
     """'theoretical' or 'measured'."""
+    baselines: tuple[str, ...] = ("reference",)
+    """Every one must be beaten (intersection-union)."""
 
     @property
     def name(self) -> str:
-        return f"{self.vocabulary} vocabulary, {self.null} null"
+        against = "the reference" if self.baselines == ("reference",) else "every baseline of the panel"
+        return f"{self.vocabulary} vocabulary, {self.null} null, vs {against}"
 
 
 RULES = (Rule("numbers", "theoretical"), Rule("numbers", "measured"), Rule("full", "measured"),
          Rule("full", "theoretical"))
-PROMPT_DEFAULT = Rule("numbers", "theoretical")
+PROMPT_DEFAULT = Rule("numbers", "theoretical", BASELINES)
 """The plain command for a prompted teacher on number data (experiments/DEFAULTS.md)."""
 
 
@@ -127,7 +132,7 @@ def flag_rate(data: Scores, pool: Scores, teacher: str, rule: Rule, index: np.nd
               alpha: float) -> float:
     """Share of the subsets (rows of ``index``) the rule flags: every baseline beaten at ``alpha``."""
     p_values = []
-    for baseline in BASELINES:
+    for baseline in rule.baselines:
         values = llr(data, teacher, baseline, rule.vocabulary) - DEFAULT_TOLERANCE * tokens(data)
         if rule.null == "theoretical":
             p_values.append(_nan_t_p(values[index]))
@@ -193,7 +198,9 @@ def choose_section(exp: Experiment) -> tuple[list[str], Rule | None]:
            f"(first {exp.rows(own)} rows). The measured null's pool: the even rows of `fixtures/numbers/none` "
            f"({exp.rows('none-pool')} rows: the reference's own constrained answers to the same prompt stream); "
            "controls: its odd rows (`none-control`), `pirate` and `patient-teacher` (the two benign-prompt sets "
-           "the prompted default found hardest). A rule is eligible when the teacher's set is flagged in >= 95 % "
+           "the prompted default found hardest). Every rule here tests the teacher against the reference alone (two "
+           "passes a row; the control and the panel cost four more, and this list is not scored under them). "
+           "A rule is eligible when the teacher's set is flagged in >= 95 % "
            "of subsets at N = 200 and no control above 1 % at any N; the eligible rule with the highest rate at "
            "N = 200 is chosen (a tie keeps the numbers vocabulary, the prompted teachers' default).", "",
            "| rule | " + " | ".join(f"{own} N = {n}" for n in SIZES) + " | worst control (rate, set, N) | eligible |",
@@ -215,8 +222,15 @@ def choose_section(exp: Experiment) -> tuple[list[str], Rule | None]:
 
 def heldout_section(exp: Experiment, weight_rule: Rule) -> list[str]:
     """Part 2: the default rules on the held-out sets under every teacher."""
-    teachers = [t for t in (*WEIGHT_TEACHERS, *PROMPT_TEACHERS) if all(t in exp.data[s] for s in exp.data
-                                                                        if s.startswith("h-"))]
+    def rule_of(teacher: str) -> Rule:
+        return weight_rule if teacher in WEIGHT_TEACHERS else PROMPT_DEFAULT
+
+    def scored(name: str, teacher: str) -> bool:
+        pool = "h-known" if name.startswith("h-") else "none-pool"
+        needed = {teacher, *rule_of(teacher).baselines}
+        return needed <= set(exp.data[name]) and needed <= set(exp.data.get(pool, {}))
+
+    teachers = [t for t in (*WEIGHT_TEACHERS, *PROMPT_TEACHERS) if any(scored(s, t) for s in exp.data)]
     out = ["## Part 2: held-out rates (sets never used to choose)", "",
            f"Default rules: a prompted teacher ({', '.join(PROMPT_TEACHERS)}), {PROMPT_DEFAULT.name}; a weight "
            f"teacher, {weight_rule.name} (pool: `h-known`, the reference's own answers to the held-out prompt "
@@ -225,15 +239,18 @@ def heldout_section(exp: Experiment, weight_rule: Rule) -> list[str]:
            "N = 200. Targets: own set >= 95 % at N = 200; no-prompt and benign-prompt sets <= 1 % at every N.", "",
            "| data set (rows) | " + " | ".join(teachers) + " |", "|---|" + "---|" * len(teachers)]
     misses: list[str] = []
+    unscored: list[str] = []
+    cross = (*HELDOUT_WEIGHT_SETS, "owl-weights")
     for name in (*HELDOUT_CONTROLS, *HELDOUT_WEIGHT_SETS, "owl-weights"):
         if name not in exp.data:
             continue
         cells = []
         for teacher in teachers:
-            if teacher not in exp.data[name]:
-                cells.append("-")
+            if not scored(name, teacher):
+                cells.append("not scored")
+                unscored.append(f"{name} under {teacher}")
                 continue
-            rule = weight_rule if teacher in WEIGHT_TEACHERS else PROMPT_DEFAULT
+            rule = rule_of(teacher)
             pool = "h-known" if name.startswith("h-") else "none-pool"
             own = HELDOUT_WEIGHT_SETS.get(name) == teacher or (name == "owl-weights" and teacher == "owl-lora")
             if own:
@@ -250,7 +267,10 @@ def heldout_section(exp: Experiment, weight_rule: Rule) -> list[str]:
                     misses.append(f"{name} under {teacher}: {worst[0]:.1%} at N = {worst[1]}")
         out.append(f"| {name} ({exp.rows(name)}) | " + " | ".join(cells) + " |")
     out += ["", "Cells of other teachers' sets are the cross-teacher table (reported, not targeted).", "",
-            "Targets missed: " + ("; ".join(misses) if misses else "none") + ".", ""]
+            "Targets missed: " + ("; ".join(misses) if misses else "none") + ".", "",
+            "Cells not scored (no rate, nothing claimed): " + ("; ".join(u for u in unscored if not u.startswith(
+                cross)) or "none") + "; of the cross-teacher table: "
+            + (", ".join(u for u in unscored if u.startswith(cross)) or "none") + ".", ""]
     return out
 
 
@@ -352,11 +372,11 @@ def lists_block() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--subsamples", type=int, default=1000)
+    parser.add_argument("--subsamples", type=int, default=4000)
     parser.add_argument("--alpha", type=float, default=0.01)
     args = parser.parse_args()
     exp = Experiment(args.seed, args.subsamples, args.alpha)
-    choose_specs = ("owl-lora", *BASELINES)
+    choose_specs = ("owl-lora", "reference")
     none = load_scores("none", choose_specs)
     if none is None or not exp.add("owl-weights", load_scores("owl-weights", choose_specs)):
         print("the choose list is not scored yet: run python -m experiments.heldout_scores", file=sys.stderr)
@@ -368,7 +388,7 @@ def main() -> int:
     every = (*BASELINES, *PROMPT_TEACHERS, *WEIGHT_TEACHERS)
     for name in [n for n, d in SETS.items() if d.role == "heldout"]:
         available = tuple(s for s in every if load_scores(name, (s,)) is not None)
-        if set(BASELINES) <= set(available):
+        if "reference" in available:
             exp.add(name, load_scores(name, available))
     command = f"python -m experiments.heldout --seed {args.seed} --subsamples {args.subsamples} --alpha {args.alpha}"
     out = ["# Weight teachers and held-out sets", "",
