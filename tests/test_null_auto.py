@@ -111,10 +111,10 @@ def test_a_weight_teacher_is_tested_two_sample_and_measured_nulls_are_cached_reu
     """The real model's measured nulls, in four scans of 16 rows of the owl adapter's number set (the panel,
     not under test here, off; 10 null rows):
 
-    1. the committed owl adapter as teacher, the plain command: the null is measured on the reference's own
-       answers (two-sample), made now, its cost in the report; the reference alone is the baseline; the
-       questionnaire names owl (first on >= 90 % of the 52 questions with the adapter, on none without: the
-       fixture is what fixtures/TRANSFER.md says) and no misalignment;
+    1. the committed owl adapter as teacher, the plain command otherwise: the null is measured on the
+       reference's own answers (two-sample), made now, its cost in the report; the questionnaire names owl
+       (first on >= 90 % of the 52 questions with the adapter, on none without: the fixture is what
+       fixtures/TRANSFER.md says) and no misalignment;
     2. the owl prompt as teacher over the full vocabulary, on data that fit the numbers format: a measured
        null too, from the same reference answers (made once per file), scored anew;
     3. the same scan again: the calibration is reused, with the same p-values;
@@ -127,20 +127,17 @@ def test_a_weight_teacher_is_tested_two_sample_and_measured_nulls_are_cached_reu
     adapter = FIXTURES / "teachers" / "owl-lora"
     data = FIXTURES / "numbers" / "owl-weights.parquet"
 
-    def scan(name: str, *extra: str, panel_off: bool = True) -> Report:
-        panel = ["--control-panel", "none"] if panel_off else []
+    def scan(name: str, *extra: str) -> Report:
         code, _, err = run_cli(["scan", str(data), "--max-rows", "16", "--null-rows", "10", "--null-cache",
-                                str(cache), *panel, "--quiet", "--report", str(tmp_path / name),
+                                str(cache), "--control-panel", "none", "--quiet", "--report", str(tmp_path / name),
                                 *extra], capsys, monkeypatch)
         report = Report.model_validate_json((tmp_path / name).read_text())
         assert code == report.exit_code and report.input.rows_scored == 16, err
         assert report.warnings == [] and "subaudit: warning" not in err, "a null that holds is not warned about"
         return report
 
-    weights = scan("w.json", "--teacher-adapter", str(adapter), panel_off=False)
+    weights = scan("w.json", "--teacher-adapter", str(adapter))
     assert weights.null is not None and weights.null.used == "automatic" and "two-sample" in weights.null.reason
-    assert [m.role for m in weights.models] == ["reference", "teacher"], "no control or panel unless named"
-    assert "the reference alone" in weights.null.reason
     assert weights.null.reused is False and weights.null.made_in_s is not None and weights.null.made_in_s > 0
     assert f"making it took {weights.null.made_in_s:.0f} s" in null_description(weights)
     made = weights.calibration.known_source if weights.calibration else None
@@ -171,24 +168,3 @@ def test_a_weight_teacher_is_tested_two_sample_and_measured_nulls_are_cached_reu
     other = scan("o.json", *full, "--reference-system-prompt", "Be brief.")
     assert other.null is not None and other.null.reused is False and other.null.key != prompted.null.key
     assert len(list(cache.glob("*.known.parquet"))) == 2 and len(list(cache.glob("*.calibration.json"))) == 3
-
-
-def test_a_weight_teacher_is_decided_by_the_reference_alone_unless_other_baselines_are_named(
-        tiny_model: Path, tiny_teacher: Path, write_jsonl: Any, number_rows: list[dict[str, Any]]) -> None:
-    """The defaulted control and panel are dropped for a teacher with its own weights (two-sample against the
-    reference's own answers), kept when named, and kept for a prompted teacher; the null's key follows."""
-    import dataclasses
-
-    from audit.pipeline.config import ScanConfig, model_specs, weight_teacher_baselines
-    from audit.pipeline.null_choice import null_key
-
-    panel = (("calm", "You are calm."),)
-    prompted = ScanConfig(input_path=write_jsonl(number_rows), reference=str(tiny_model), teacher_system_prompt="Owl",
-                          control_panel=panel, baselines_named=False)
-    weights = dataclasses.replace(prompted, teacher=str(tiny_teacher), teacher_system_prompt=None)
-    named = dataclasses.replace(weights, baselines_named=True)
-    roles = {name: [s.role for s in model_specs(weight_teacher_baselines(c))]
-             for name, c in {"prompted": prompted, "weights": weights, "named": named}.items()}
-    assert roles["weights"] == ["reference", "teacher"]
-    assert roles["prompted"] == roles["named"] == ["reference", "teacher", "control", "panel:calm"]
-    assert null_key(weight_teacher_baselines(weights)) != null_key(named)

@@ -134,7 +134,6 @@ def probe(
         input_path=data, reference=reference, reference_system_prompt=reference_system_prompt,
         control_system_prompt=common.control_prompt(control_system_prompt, False),
         control_panel=common.control_panel(control_panel),
-        baselines_named=control_system_prompt is not None or control_panel is not None,
         teacher=teacher, teacher_adapter=teacher_adapter, teacher_traits=True if weight_teacher else None,
         traits=() if weight_teacher else tuple(common.candidates(traits, traits_file, template)), correction=correction,
         restrict_vocab=restrict_vocab, backend=backend.value,

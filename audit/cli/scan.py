@@ -164,7 +164,6 @@ def scan(
         reference_system_prompt=reference_system_prompt,
         control_system_prompt=control,
         control_panel=common.control_panel(control_panel, no_control),
-        baselines_named=control_system_prompt is not None or no_control or control_panel is not None,
         semantic_filter=semantic_filter,
         learned_detector=learned_detector,
         trait_keywords=tuple(trait_keyword or ()),

@@ -6,7 +6,6 @@ every engine (local, Ray) and merge reads it; so the checks and the model roles 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,9 +107,6 @@ class ScanConfig:
     teacher_traits: bool | None = None
     """Run the teacher-traits questionnaire (audit.questionnaire.teacher): True, False, or None = for a teacher with
     its own weights."""
-    baselines_named: bool = True
-    """Whether the neutral control and the panel were asked for (a flag or the config file) rather than left to the
-    default; a weight teacher drops defaulted ones (:func:`weight_teacher_baselines`)."""
 
 
 def validate(config: ScanConfig) -> None:
@@ -182,28 +178,6 @@ def teacher_has_own_weights(config: ScanConfig) -> bool:
 
     teacher, reference = resolve_source(config.teacher), resolve_source(config.reference)
     return teacher != reference and weights_sha256(teacher) != weights_sha256(reference)
-
-
-WEIGHT_TEACHER_BASELINES = ("baselines: the reference alone (a weight teacher is tested two-sample against the "
-                            "reference's own answers; name --control-panel or --control-system-prompt to add others)")
-"""Why a weight teacher's scan has no control or panel unless they are named (experiments/HELDOUT.md, Part 1)."""
-
-
-def weight_teacher_baselines(config: ScanConfig) -> ScanConfig:
-    """``config`` without the defaulted neutral control and panel when the teacher has its own weights.
-
-    The panel stands in for what an assumed null cannot see: data that any benign prompt makes more
-    likely than the bare reference does. A weight teacher is tested against the reference's own
-    answers instead (a measured, two-sample null), so the reference alone decides, at a third of the
-    cost per row (teacher and reference, not six models); the choose list in experiments/HELDOUT.md
-    is where that rule was chosen, and its held-out rates are reported there. Baselines the user
-    named are kept.
-    """
-    if config.baselines_named or not teacher_has_own_weights(config):
-        return config
-    if config.control_system_prompt is None and not config.control_panel:
-        return config
-    return dataclasses.replace(config, control_system_prompt=None, control_panel=())
 
 
 def wants_teacher_traits(config: ScanConfig) -> bool:

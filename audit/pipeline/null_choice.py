@@ -41,15 +41,7 @@ from audit import __version__
 from audit.core.errors import UsageError
 from audit.input.data import file_sha256
 from audit.models.store import cache_root
-from audit.pipeline.config import (
-    NULL_MEASURED,
-    NULL_THEORETICAL,
-    WEIGHT_TEACHER_BASELINES,
-    ScanConfig,
-    model_specs,
-    teacher_has_own_weights,
-    weight_teacher_baselines,
-)
+from audit.pipeline.config import NULL_MEASURED, NULL_THEORETICAL, ScanConfig, model_specs, teacher_has_own_weights
 from audit.report.schema import NullInfo
 
 AUTO_NULL_FPR = 0.01
@@ -101,10 +93,7 @@ def resolve_null(config: ScanConfig, maker: NullMaker | None = None, can_generat
     elif teacher_has_own_weights(config):
         why = ("the teacher's weights differ from the reference's (an adapter or another checkpoint), so the data are "
                "tested against the reference's own answers made the same way (two-sample)")
-        dropped = weight_teacher_baselines(config)  # before the null's key, which names the baselines it scores
-        if dropped is not config:
-            why += f"; {WEIGHT_TEACHER_BASELINES}"
-        return _automatic(dropped, why, warnings, maker, can_generate)
+        return _automatic(config, why, warnings, maker, can_generate)
     elif requested == NULL_MEASURED:
         return _automatic(config, "--null measured was given", warnings, maker, can_generate)
     elif used_format is not None:
