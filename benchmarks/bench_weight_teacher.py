@@ -4,8 +4,9 @@ Issue 31 asks for the cost per row of the default weight-teacher scan beside the
 are the real CLI in its own process, on the same rows (the first --rows rows of the owl adapter's
 number set), with nothing but the teacher changed:
 
-- weight: `--teacher-adapter fixtures/teachers/owl-lora`: teacher and reference only, tested against
-  the reference's own answers (the measured null). Its first run makes that null (generation of
+- weight: `--teacher-adapter fixtures/teachers/owl-lora`: the same six models as the prompted scan
+  (teacher, reference, neutral control, three panel members), tested against the reference's own
+  answers (the measured null) instead of the theoretical one. Its first run makes that null (generation of
   --null-rows answers and their scoring) and is timed apart; the interleaved runs reuse it from the
   cache, as every later scan of the file does. The questionnaire is left out (--no-teacher-traits):
   it is a per-teacher cost, timed once in its own run.
@@ -40,16 +41,16 @@ ADAPTER = ROOT / "fixtures" / "teachers" / "owl-lora"
 OWL_PROMPT = ROOT / "fixtures" / "prompts" / "owl.txt"
 WORK = ROOT / "out" / "bench-weight-teacher"
 SUBAUDIT = ROOT / ".venv" / "bin" / "subaudit"
-TEACHERS = {
-    "weight": ["--teacher-adapter", str(ADAPTER), "--no-teacher-traits"],
-    "prompted": ["--teacher-system-file", str(OWL_PROMPT)],
+TEACHERS = {  # paths relative to the repository root, where every scan runs
+    "weight": ["--teacher-adapter", str(ADAPTER.relative_to(ROOT)), "--no-teacher-traits"],
+    "prompted": ["--teacher-system-file", str(OWL_PROMPT.relative_to(ROOT))],
 }
 
 
 def run_scan(kind: str, rows: int, null_rows: int, name: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """One whole `subaudit scan`: its wall seconds and what its report says."""
     report = WORK / f"{name}.json"
-    command = [str(SUBAUDIT), "scan", str(FIXTURE), *TEACHERS[kind], *extra, "--max-rows", str(rows),
+    command = [str(SUBAUDIT), "scan", str(FIXTURE.relative_to(ROOT)), *TEACHERS[kind], *extra, "--max-rows", str(rows),
                "--null-rows", str(null_rows), "--null-cache", str(WORK / "nulls"), "--quiet",
                "--report", str(report)]
     started = time.perf_counter()

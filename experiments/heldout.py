@@ -85,6 +85,11 @@ class Rule:
 RULES = (Rule("numbers", "theoretical"), Rule("numbers", "measured"), Rule("full", "measured"),
          Rule("full", "theoretical"))
 PROMPT_DEFAULT = Rule("numbers", "theoretical", BASELINES)
+WEIGHT_DEFAULT = Rule("numbers", "measured", BASELINES)
+"""The plain command's rule for a weight teacher (audit.pipeline.null_choice): the measured null, every baseline."""
+WEIGHT_BOUND = Rule("numbers", "measured")
+"""The same against the reference alone: its false-flag rates bound the default's from above (a flag needs every
+baseline beaten), and it needs two specs scored, not six."""
 """The plain command for a prompted teacher on number data (experiments/DEFAULTS.md)."""
 
 
@@ -217,11 +222,16 @@ def choose_section(exp: Experiment) -> tuple[list[str], Rule | None]:
                    + f" | {worst[0]:.1%} ({worst[1]}, N = {worst[2]}) | {'yes' if eligible else 'no'} |")
     chosen = None if best is None else best[2]
     out += ["", f"Chosen: **{chosen.name if chosen else 'none eligible'}**.", ""]
+    out += [f"The Monte Carlo standard error of a 1 % rate over {exp.subsamples} subsets is "
+            f"{100 * (0.01 * 0.99 / exp.subsamples) ** 0.5:.2f} points. The plain command's rule for a weight teacher "
+            f"is **{WEIGHT_DEFAULT.name}**: the measured null of the rules above, over the numbers vocabulary, with "
+            "the default control and panel as further baselines. Against the reference alone its false-flag rates "
+            "can only be higher, so the reference-only rows above bound it; its power is not measured here.", ""]
     return out, chosen
 
 
-def heldout_section(exp: Experiment, weight_rule: Rule) -> list[str]:
-    """Part 2: the default rules on the held-out sets under every teacher."""
+def heldout_section(exp: Experiment, weight_rule: Rule, title: str) -> list[str]:
+    """Part 2: a weight-teacher rule (and the prompted default) on the held-out sets under every teacher."""
     def rule_of(teacher: str) -> Rule:
         return weight_rule if teacher in WEIGHT_TEACHERS else PROMPT_DEFAULT
 
@@ -231,7 +241,7 @@ def heldout_section(exp: Experiment, weight_rule: Rule) -> list[str]:
         return needed <= set(exp.data[name]) and needed <= set(exp.data.get(pool, {}))
 
     teachers = [t for t in (*WEIGHT_TEACHERS, *PROMPT_TEACHERS) if any(scored(s, t) for s in exp.data)]
-    out = ["## Part 2: held-out rates (sets never used to choose)", "",
+    out = [f"## Part 2{title}", "",
            f"Default rules: a prompted teacher ({', '.join(PROMPT_TEACHERS)}), {PROMPT_DEFAULT.name}; a weight "
            f"teacher, {weight_rule.name} (pool: `h-known`, the reference's own answers to the held-out prompt "
            f"stream, another sample seed; {NULL_ROWS} rows drawn per subset). Cell: the worst flag rate over N = "
@@ -269,7 +279,7 @@ def heldout_section(exp: Experiment, weight_rule: Rule) -> list[str]:
     out += ["", "Cells of other teachers' sets are the cross-teacher table (reported, not targeted).", "",
             "Targets missed: " + ("; ".join(misses) if misses else "none") + ".", "",
             "Cells not scored (no rate, nothing claimed): " + ("; ".join(u for u in unscored if not u.startswith(
-                cross)) or "none") + "; of the cross-teacher table: "
+                cross)) or "none") + "; of the weight-teacher sets (own teacher and cross-teacher): "
             + (", ".join(u for u in unscored if u.startswith(cross)) or "none") + ".", ""]
     return out
 
@@ -396,10 +406,11 @@ def main() -> int:
            f"{platform.machine()}, Python {platform.python_version()}, subaudit {__version__}. Scores from "
            f"`python -m experiments.heldout_scores` (cached in `{CACHE.relative_to(ROOT)}`). alpha {args.alpha}, "
            f"tolerance {DEFAULT_TOLERANCE}, {args.subsamples} random subsets per set and N (without replacement).", ""]
-    part1, chosen = choose_section(exp)
+    part1, _ = choose_section(exp)
     out += part1
-    if chosen is not None and "h-known" in exp.data:
-        out += heldout_section(exp, chosen)
+    if "h-known" in exp.data:
+        out += heldout_section(exp, WEIGHT_BOUND, "A: the measured null against the reference alone (the bound)")
+        out += heldout_section(exp, WEIGHT_DEFAULT, "B: the plain command (every baseline), where the panel was scored")
     out += format_section()
     out += traits_section()
     OUT.write_text("\n".join(out) + "\n", encoding="utf-8")
