@@ -107,7 +107,8 @@ def write_results(out: Path, args: argparse.Namespace, started: datetime, first:
                      f"{median[kind] / rows:.2f} |")
     lines += [
         "", f"Weight teacher / prompted, per row: **{median['weight'] / median['prompted']:.2f}x**.", "",
-        "Once per source (cached, then reused by every scan of the file with any weight teacher's null key):", "",
+        "Once per file and teacher (cached; the reference's answers once per file and reference, so a second "
+        "teacher only scores them):", "",
         f"- the first weight-teacher scan, which made the measured null: {first['seconds']:.0f} s in all, of which "
         f"the null (generating {args.null_rows} of the reference's answers and scoring them) "
         f"{first['null_made_in_s']:.0f} s (the report's `null.made_in_s`);",
