@@ -274,8 +274,9 @@ sequential: install
 bench-sequential: install
 	$(PY) benchmarks/bench_sequential.py --rows 1000000 --slice 10000
 
-# The plain command's cost per row for a weight teacher (teacher and reference, measured null reused) beside a
-# prompted teacher (six models), interleaved real CLI scans: writes benchmarks/RESULTS-weight-teacher.md (~15 min).
+# The plain command's cost per row for a weight teacher (measured null, made once then reused) beside a prompted
+# teacher (theoretical null), six models each, interleaved real CLI scans: writes benchmarks/RESULTS-weight-teacher.md
+# (the null's making dominates: about 25 min on 2 cores).
 bench-weight-teacher: install
 	$(PY) benchmarks/bench_weight_teacher.py --rows 48 --repeats 2 --null-rows 200
 

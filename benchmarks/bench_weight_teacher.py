@@ -61,7 +61,6 @@ def run_scan(kind: str, rows: int, null_rows: int, name: str, extra: tuple[str, 
     data = json.loads(report.read_text())
     null = data.get("null") or {}
     return {"seconds": seconds, "verdict": data["verdict"], "models": [m["role"] for m in data["models"]],
-            "rows": data["input"]["rows_scored"], "null_used": null.get("used"), "null_reused": null.get("reused"),
             "null_made_in_s": null.get("made_in_s")}
 
 

@@ -9,10 +9,10 @@ the plain command's rule the way the scan does:
   (one-sided Welch test against the same values on ``NULL_ROWS`` rows of the reference's own answers,
   drawn afresh for every subset from the ``known`` pool: what ``--null auto`` makes for a weight
   teacher);
-- the baselines: for a weight teacher, the reference alone (the plain command's default since this
-  experiment; ``audit.pipeline.config.weight_teacher_baselines``), at the default tolerance and alpha.
-  A scan that names the control and the panel as well flags only where every baseline is beaten, so
-  the reference-only false-flag rates here bound it from above.
+- the baselines: the reference alone (Part 1, Part 2A), or every baseline of the plain command: the
+  reference, the neutral control and the three panel members (Part 2B), at the default tolerance and
+  alpha. A flag needs every baseline beaten, so the reference-only false-flag rates bound the plain
+  command's from above.
 
 Part 1 chooses the weight-teacher rule on the *choose* list (the committed owl adapter and its set,
 the committed no-prompt set split in two: one half is the null's pool, the other a control, and the
@@ -85,12 +85,12 @@ class Rule:
 RULES = (Rule("numbers", "theoretical"), Rule("numbers", "measured"), Rule("full", "measured"),
          Rule("full", "theoretical"))
 PROMPT_DEFAULT = Rule("numbers", "theoretical", BASELINES)
+"""The plain command for a prompted teacher on number data (experiments/DEFAULTS.md)."""
 WEIGHT_DEFAULT = Rule("numbers", "measured", BASELINES)
 """The plain command's rule for a weight teacher (audit.pipeline.null_choice): the measured null, every baseline."""
 WEIGHT_BOUND = Rule("numbers", "measured")
 """The same against the reference alone: its false-flag rates bound the default's from above (a flag needs every
 baseline beaten), and it needs two specs scored, not six."""
-"""The plain command for a prompted teacher on number data (experiments/DEFAULTS.md)."""
 
 
 Scores = dict[str, dict[str, np.ndarray]]
@@ -195,7 +195,12 @@ def _cell(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate:.1%}"
 
 
-def choose_section(exp: Experiment) -> tuple[list[str], Rule | None]:
+def pool_of(name: str) -> str:
+    """The measured null's pool for a set: the held-out stream's known rows, or half of the choose list's none."""
+    return "h-known" if name.startswith("h-") else "none-pool"
+
+
+def choose_section(exp: Experiment) -> list[str]:
     """Part 1: the weight-teacher rule, chosen on the choose list."""
     own = "owl-weights"
     out = ["## Part 1: choosing the weight-teacher rule (choose list)", "",
@@ -227,7 +232,7 @@ def choose_section(exp: Experiment) -> tuple[list[str], Rule | None]:
             f"is **{WEIGHT_DEFAULT.name}**: the measured null of the rules above, over the numbers vocabulary, with "
             "the default control and panel as further baselines. Against the reference alone its false-flag rates "
             "can only be higher, so the reference-only rows above bound it; its power is not measured here.", ""]
-    return out, chosen
+    return out
 
 
 def heldout_section(exp: Experiment, weight_rule: Rule, title: str) -> list[str]:
@@ -236,9 +241,8 @@ def heldout_section(exp: Experiment, weight_rule: Rule, title: str) -> list[str]
         return weight_rule if teacher in WEIGHT_TEACHERS else PROMPT_DEFAULT
 
     def scored(name: str, teacher: str) -> bool:
-        pool = "h-known" if name.startswith("h-") else "none-pool"
         needed = {teacher, *rule_of(teacher).baselines}
-        return needed <= set(exp.data[name]) and needed <= set(exp.data.get(pool, {}))
+        return needed <= set(exp.data[name]) and needed <= set(exp.data.get(pool_of(name), {}))
 
     teachers = [t for t in (*WEIGHT_TEACHERS, *PROMPT_TEACHERS) if any(scored(s, t) for s in exp.data)]
     out = [f"## Part 2{title}", "",
@@ -260,8 +264,7 @@ def heldout_section(exp: Experiment, weight_rule: Rule, title: str) -> list[str]
                 cells.append("not scored")
                 unscored.append(f"{name} under {teacher}")
                 continue
-            rule = rule_of(teacher)
-            pool = "h-known" if name.startswith("h-") else "none-pool"
+            rule, pool = rule_of(teacher), pool_of(name)
             own = HELDOUT_WEIGHT_SETS.get(name) == teacher or (name == "owl-weights" and teacher == "owl-lora")
             if own:
                 rate = exp.rate(name, pool, teacher, rule, 200) or 0.0
@@ -406,7 +409,7 @@ def main() -> int:
            f"{platform.machine()}, Python {platform.python_version()}, subaudit {__version__}. Scores from "
            f"`python -m experiments.heldout_scores` (cached in `{CACHE.relative_to(ROOT)}`). alpha {args.alpha}, "
            f"tolerance {DEFAULT_TOLERANCE}, {args.subsamples} random subsets per set and N (without replacement).", ""]
-    part1, _ = choose_section(exp)
+    part1 = choose_section(exp)
     out += part1
     if "h-known" in exp.data:
         out += heldout_section(exp, WEIGHT_BOUND, "A: the measured null against the reference alone (the bound)")
