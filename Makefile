@@ -7,7 +7,7 @@ PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
 .PHONY: install install-vllm browser-check test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text \
-	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential bench-weight-teacher screenshot clean
+	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand screenshot clean
 
 install: $(VENV)/.installed
 
@@ -279,6 +279,11 @@ bench-sequential: install
 # (the null's making dominates: about 25 min on 2 cores).
 bench-weight-teacher: install
 	$(PY) benchmarks/bench_weight_teacher.py --rows 48 --repeats 2 --null-rows 200
+
+# Baselines on demand against every baseline on every row (issue 32): interleaved real CLI scans of clean and
+# teacher number sets, verdicts and p-values compared: writes benchmarks/RESULTS-on-demand.md (~20 min on 2 cores)
+bench-on-demand: install
+	$(PY) benchmarks/bench_on_demand.py --rows 48 --repeats 2
 
 bench: install install-vllm
 	-$(PY) -m pip install -q lm-eval

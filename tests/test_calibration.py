@@ -29,8 +29,8 @@ PLAIN_NULL = ("--tolerance", "0")
 def _scan(data: Path, tiny_model: Path, teacher: list[str], calibration: Path, report: Path,
           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), *teacher,
-                            "--calibration", str(calibration), *PLAIN_NULL, "--report", str(report), "--quiet"],
-                           capsys, monkeypatch)
+                            "--calibration", str(calibration), *PLAIN_NULL, "--report", str(report), "--quiet",
+                            "--baselines", "all"], capsys, monkeypatch)
     return code, err
 
 
@@ -106,7 +106,7 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
         code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), *teacher, "--calibration",
                                 str(calibration), *PLAIN_NULL, "--adjust-confounds", "--report",
                                 str(tmp_path / f"{name}.json"),
-                                "--quiet"], capsys, monkeypatch)
+                                "--quiet", "--baselines", "all"], capsys, monkeypatch)
         assert code == expected, err
         adjusted = json.loads((tmp_path / f"{name}.json").read_text())
         assert adjusted["parameters"]["adjust_confounds"]
@@ -384,8 +384,8 @@ def test_a_control_panel_is_calibrated_member_by_member(
     assert code == 0, err
     loaded, _ = load_calibration(calibration)
     assert set(loaded.nulls) == {"llr", "llr-control", "llr-panel:precise", "llr-panel:formal", "llr-panel:engineer"}
-    run_cli(["scan", str(known), *models, "--calibration", str(calibration), *PLAIN_NULL, "--report", str(report)],
-            capsys, monkeypatch)
+    run_cli(["scan", str(known), *models, "--calibration", str(calibration), *PLAIN_NULL, "--report", str(report),
+             "--baselines", "all"], capsys, monkeypatch)
     panel = next(r for r in json.loads(report.read_text())["results"] if r["detector_id"] == "llr-panel")
     assert [m["calibrated"] for m in panel["details"]["members"]] == [True, True, True]
     assert [m["p_value"] for m in panel["details"]["members"]] == pytest.approx([0.5, 0.5, 0.5], abs=1e-9)

@@ -24,7 +24,7 @@ def test_scan_writes_report_and_scores(tiny_model: Path, write_jsonl: Any, numbe
     report_path, scores_path = tmp_path / "report.json", tmp_path / "scores.parquet"
     code, out, err = run_cli(
         ["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "You love owls.",
-         "--report", str(report_path), "--scores", str(scores_path), "--batch-rows", "5"],
+         "--report", str(report_path), "--scores", str(scores_path), "--batch-rows", "5", "--baselines", "all"],
         capsys, monkeypatch)
     report = Report.model_validate_json(report_path.read_text())
     assert code == report.exit_code
@@ -191,7 +191,8 @@ def test_tolerance_moves_every_null_up(tiny_model: Path, write_jsonl: Any, numbe
     for tau in ("0", "0.25"):
         report_path, scores_path = tmp_path / f"report-{tau}.json", tmp_path / f"scores-{tau}.parquet"
         run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "You love owls.",
-                 "--tolerance", tau, "--report", str(report_path), "--scores", str(scores_path)], capsys, monkeypatch)
+                 "--tolerance", tau, "--report", str(report_path), "--scores", str(scores_path), "--baselines", "all"],
+                capsys, monkeypatch)
         results[tau] = (Report.model_validate_json(report_path.read_text()), pq.read_table(scores_path).to_pydict())
     plain, shifted = results["0"][0], results["0.25"][0]
     assert plain.parameters.tolerance == 0.0 and shifted.parameters.tolerance == 0.25
@@ -236,7 +237,7 @@ def test_control_panel_must_be_beaten_member_by_member(tiny_model: Path, write_j
     # of every test, the panel's included, is checked in test_tolerance_moves_every_null_up).
     code, _, _ = run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "Owls!",
                           "--control-panel", "builtin", "--tolerance", "0", "--report", str(report_path),
-                          "--scores", str(scores_path)], capsys, monkeypatch)
+                          "--scores", str(scores_path), "--baselines", "all"], capsys, monkeypatch)
     report = Report.model_validate_json(report_path.read_text())
     members = builtin_panel()
     assert [m.role for m in report.models] == ["reference", "teacher", "control",
@@ -260,7 +261,8 @@ def test_control_panel_must_be_beaten_member_by_member(tiny_model: Path, write_j
     panel_file = tmp_path / "panel.txt"
     panel_file.write_text("# two members\nterse = Answer tersely.\n\nchef = You are a chef.\n", encoding="utf-8")
     run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "Owls!",
-             "--control-panel", str(panel_file), "--report", str(report_path)], capsys, monkeypatch)
+             "--control-panel", str(panel_file), "--report", str(report_path), "--baselines", "all"],
+            capsys, monkeypatch)
     from_file = Report.model_validate_json(report_path.read_text())
     assert [(m.role, m.system_prompt) for m in from_file.models[3:]] == [
         ("panel:terse", "Answer tersely."), ("panel:chef", "You are a chef.")]

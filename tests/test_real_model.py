@@ -39,8 +39,10 @@ def test_logprobs_equal_one_row_full_softmax_on_smollm2() -> None:
 
 def _scan(name: str) -> tuple[float, float, str]:
     """Mean per-token LLR vs reference, vs the neutral control, and the verdict, for one smoke set."""
+    # Every baseline: the test reads the neutral control's statistic on both sets (on demand, a clean set stops
+    # at the reference; tests/test_on_demand.py checks that the two modes conclude alike).
     report = run_scan(ScanConfig(input_path=SMOKE / f"{name}.parquet",
-                                 teacher_system_prompt=OWL_PROMPT_FILE.read_text().strip()))
+                                 teacher_system_prompt=OWL_PROMPT_FILE.read_text().strip(), baselines="all"))
     llr, control = report.results
     assert report.input.rows_scored == 96
     assert llr.statistic is not None and control.statistic is not None

@@ -36,7 +36,7 @@ def saved_report(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> 
         monkeypatch.setattr(sys, "argv", ["subaudit", "scan", str(data), "--reference", str(tiny_model),
                                           "--teacher-system-prompt", "You love owls.", "--semantic-filter",
                                           "--fail-on", "suspicious", "--report", str(report), "--quiet",
-                                          "--scores", str(folder / "scores.parquet")])
+                                          "--scores", str(folder / "scores.parquet"), "--baselines", "all"])
         with pytest.raises(SystemExit):
             main()
     finally:

@@ -51,8 +51,9 @@ def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSour
         # The known-source rows' raw LLR sums are the null; no null is tested against here. Every row of
         # them is the null, so never a sequential scan that would stop early.
         # Nor the teacher questionnaire: the null is about the known-source rows, not about what the teacher holds.
+        # Every baseline is scored: each baseline's test needs its own null, whatever the first one says.
         report = run_scan(dataclasses.replace(config, scores_path=scores, null=NULL_THEORETICAL, sequential=False,
-                                              teacher_traits=False))
+                                              teacher_traits=False, baselines="all"))
         table = pq.read_table(scores).to_pydict()
     tokens = np.array(table["n_tokens"])
     calibrated = dict(CALIBRATED_DETECTORS)

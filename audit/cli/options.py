@@ -113,6 +113,11 @@ TeacherTraitsOpt = Annotated[bool | None, typer.Option(
     help="Measure what the teacher holds: the animal and misalignment questionnaires on teacher and reference "
          "(exact log-probabilities; about 40 s for SmolLM2 on a CPU). Default: on for a teacher with its own weights "
          "(--teacher-adapter, or a --teacher checkpoint other than the reference).", show_default=False)]
+BaselinesOpt = Annotated[str, typer.Option(
+    "--baselines", help="on-demand: score the teacher and the reference first and add the neutral control, then the "
+    "panel, only while the teacher beats every baseline scored so far (one it does not beat settles 'clean'; same "
+    "verdict as all, fewer forward passes on clean data); all: every baseline on every row. Sequential, sharded, Ray "
+    "and --evidence scans score all.")]
 NullRows = Annotated[int, typer.Option(
     help="Rows (the reference's answers that pass the data's filter) an automatic null is measured on.")]
 NullCache = Annotated[Path | None, typer.Option(

@@ -37,7 +37,7 @@ CONFIGURABLE = (
     "reference", "reference-system-prompt", "control-system-prompt", "no-control", "control-panel",
     "restrict-vocab", "backend", "token-budget", "batch-rows",
     "calibration", "null", "null-rows", "null-cache", "adjust-confounds", "alpha", "suspicious-alpha", "tolerance",
-    "fail-on", "strict", "sequential",
+    "fail-on", "strict", "sequential", "baselines",
     "semantic-filter", "trait-keyword", "banned-numbers",
 )
 """The settings a project file may hold: what a CI gate fixes (models, vocabulary, null, thresholds)."""

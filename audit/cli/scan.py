@@ -16,6 +16,7 @@ from audit.cli.options import (
     Backend,
     BackendOpt,
     BannedNumbers,
+    BaselinesOpt,
     BatchRows,
     Calibration,
     CompletionCol,
@@ -111,6 +112,7 @@ def scan(
     null: NullOpt = "auto",
     null_rows: NullRows = 200,
     null_cache: NullCache = None,
+    baselines: BaselinesOpt = "on-demand",
     adjust_confounds: Annotated[bool, typer.Option(
         "--adjust-confounds", help="With --calibration: first remove from every row LLR sum, audited and known-"
                                    "source, the part its length and base-model loss predict (least squares on the "
@@ -193,6 +195,7 @@ def scan(
         null=null,
         null_rows=null_rows,
         null_cache=null_cache,
+        baselines=baselines,
         adjust_confounds=adjust_confounds,
         engine=engine.value,
         ray_address=ray_address,

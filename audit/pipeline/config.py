@@ -104,6 +104,9 @@ class ScanConfig:
     """What the scan could not vouch for (one line each on stderr and in the report)."""
     sequential: bool | None = None
     """Stop when the evidence is in (audit.pipeline.sequential): True on, False off, None = on above a row count."""
+    baselines: str = "on-demand"
+    """'on-demand': a fixed-N local scan scores a baseline only while every one scored so far is beaten
+    (audit.pipeline.on_demand); 'all': every baseline on every row."""
     teacher_traits: bool | None = None
     """Run the teacher-traits questionnaire (audit.questionnaire.teacher): True, False, or None = for a teacher with
     its own weights."""
@@ -117,6 +120,8 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("--suspicious-alpha must be at least --alpha and below 1")
     if not 0.0 <= config.tolerance < 1.0:
         raise UsageError(f"--tolerance must be in [0, 1) nats/token, got {config.tolerance}")
+    if config.baselines not in ("on-demand", "all"):
+        raise UsageError(f"--baselines must be on-demand or all, got {config.baselines!r}")
     if config.null_rows < 10:
         raise UsageError(f"--null-rows must be at least 10, got {config.null_rows}")
     if config.token_budget < 16:

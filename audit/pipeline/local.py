@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from audit import __version__
+from audit.calibration.file import PreparedCalibration
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.input.data import DatasetReader, file_sha256
 from audit.input.seen_ids import SeenIds, in_sample, in_shard
@@ -21,6 +22,7 @@ from audit.models.backends.base import ScoringBackend
 from audit.models.encoding import encode_rows_detailed
 from audit.models.spec import ModelSpec
 from audit.models.vocab import vocabulary
+from audit.pipeline import on_demand
 from audit.pipeline.config import ScanConfig, model_specs, validate
 from audit.pipeline.evidence import EvidenceLog, ScanProgress, restore
 from audit.pipeline.finish import (
@@ -92,18 +94,49 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
     )
     try:
-        report = _scan_with(config, reader, backend, specs, started, progress, plan)
+        calibration = prepare_calibration(config, backend.identities())
+        loaded = time.perf_counter()
+        if on_demand.applies(config, plan is not None, specs):
+            def stage(stage_config: ScanConfig, view: on_demand.SpecSubset, stage_specs: list[ModelSpec]) -> Report:
+                stage_reader = DatasetReader(config.input_path, config.columns, config.input_format,
+                                             config.batch_rows)
+                return _scan_with(stage_config, stage_reader, view, stage_specs, (started, loaded), calibration,
+                                  progress)
+
+            report = on_demand.run_stages(config, backend, specs, stage)
+        else:
+            report = _scan_with(config, reader, backend, specs, (started, loaded), calibration, progress, plan)
+            if not config.traits:
+                report.baselines = on_demand.all_baselines(specs, _why_all(config, plan))
     finally:
         backend.close()
     return with_teacher_traits(report, config, specs)
 
 
+def _why_all(config: ScanConfig, plan: SequentialPlan | None) -> str:
+    """Why a scan scored every baseline on every row (audit.pipeline.on_demand says when it does)."""
+    if config.baselines == on_demand.BASELINES_ALL:
+        return "--baselines all"
+    if plan is not None:
+        return "a sequential scan tests every baseline at every look"
+    if config.engine != "local":
+        return "the Ray engine scores every baseline"
+    if config.shard is not None:
+        return "a shard scores every baseline, so that merge can join the parts"
+    if config.evidence_path is not None:
+        return "an evidence log records every model's scores"
+    return "the teacher has one baseline"
+
+
 
 def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBackend, specs: list[ModelSpec],
-               started: float, progress: ProgressCallback | None, plan: SequentialPlan | None = None) -> Report:
-    """The scan proper, once the backend holds its models (the caller closes the backend)."""
-    calibration = prepare_calibration(config, backend.identities())
-    loaded = time.perf_counter()
+               marks: tuple[float, float], calibration: PreparedCalibration | None,
+               progress: ProgressCallback | None, plan: SequentialPlan | None = None) -> Report:
+    """The scan proper, once the backend holds its models (the caller closes the backend).
+
+    ``marks``: perf_counter at the scan's start and once its models were loaded (the report's timings).
+    """
+    started, loaded = marks
     formats = backend.prompt_formats()
     roles = [spec.role for spec in specs]
     detectors = scan_detector_set(config, roles, formats[0].tokenizer)

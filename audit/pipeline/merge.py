@@ -169,6 +169,7 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
         calibration=None if calibration is None else calibration.info,
         vocabulary=base.vocabulary,
         null=base.null,
+        baselines=base.baselines,  # every shard scored every baseline (audit.pipeline.on_demand)
         # Every shard measured the same teacher against the same reference: the first's questionnaire is theirs.
         teacher_traits=base.teacher_traits,
         warnings=base.warnings,

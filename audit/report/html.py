@@ -16,6 +16,7 @@ from audit.core.verdict import Verdict
 from audit.report.schema import (
     Report,
     attribution_line,
+    baselines_description,
     engine_description,
     null_caveat,
     null_description,
@@ -295,6 +296,8 @@ def render_html(report: Report) -> str:
     warnings = "".join(f'<p class="warning"><b>Warning:</b> {escape(w)}</p>' for w in report.warnings)
     sequential = sequential_description(report)
     sequential_paragraph = f'<p id="sequential">{escape(sequential)}</p>' if sequential else ""
+    baselines = baselines_description(report)
+    baselines_paragraph = f'<p id="baselines">{escape(baselines)}</p>' if baselines else ""
     traits = report.teacher_traits
     traits_paragraph = (f'<p id="teacher-traits">Teacher traits: {escape(traits.statement)}<br>'
                         f'{escape(attribution_line(report) or "")}</p>') if traits else ""
@@ -312,6 +315,7 @@ pre.tokens{{white-space:pre-wrap;font-size:13px;background:#fafafa;padding:6px;b
 fail on {report.parameters.fail_on}{escape(null_caveat(report))}, exit code {report.exit_code}.</p>
 <p id="vocabulary">{escape(vocabulary_description(report))}</p>
 <p id="null">{escape(null_description(report))}</p>
+{baselines_paragraph}
 {warnings}
 {sequential_paragraph}
 {traits_paragraph}

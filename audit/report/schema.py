@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.core.verdict import Verdict
 
-SCHEMA_VERSION = "1.13.0"
+SCHEMA_VERSION = "1.14.0"
 
 
 class _Model(BaseModel):
@@ -228,6 +228,26 @@ class NullInfo(_Model):
                                     "reference's answers and scoring them), as recorded when it was made")
 
 
+class BaselinesInfo(_Model):
+    """Which baselines the teacher was tested against, and which one settled the verdict (since 1.14.0).
+
+    The likelihood-ratio tests combine by intersection-union: the data are the teacher's only if the teacher
+    beats every baseline, so one baseline it does not beat settles a clean verdict; the others are then not
+    scored (``--baselines on-demand``, the default for a fixed-N local scan)."""
+
+    mode: str = Field(description="'on-demand' (a baseline is scored only while every one scored so far is beaten) "
+                      "or 'all' (every baseline scored)")
+    planned: list[str] = Field(description="every baseline of the scan, in the order they are tried: reference, "
+                               "control, panel:<name>")
+    scored: list[str] = Field(description="the baselines scored, each on every scored row")
+    not_scored: list[str] = Field(default_factory=list, description="baselines left unscored because the verdict "
+                                  "was settled without them")
+    settled_by: str | None = Field(None, description="the first baseline whose test came out clean (the teacher does "
+                                   "not beat it), which settles the likelihood-ratio verdict; null when none did")
+    passes_per_row: int = Field(description="forward passes a scored row cost: the teacher plus each scored baseline")
+    reason: str
+
+
 class SequentialBound(_Model):
     """One baseline's confidence sequence at one look."""
 
@@ -379,6 +399,9 @@ class Report(_Model):
         None, description="the rows with the largest LLR against the reference, token by token, ranked over every "
         "scored row (since 1.12.0 also after --resume, in merged reports and under the Ray engine); null for scans "
         "without a teacher and a reference, and for reports of subaudit before 1.11.0")
+    baselines: BaselinesInfo | None = Field(
+        None, description="which baselines were scored and which settled the verdict (since 1.14.0); null for probes, "
+        "merged and Ray scans and for reports of earlier versions")
     teacher_traits: TeacherTraits | None = Field(
         None, description="what the teacher holds, from the animal and misalignment questionnaires on teacher and "
         "reference (since 1.13.0; by default for a teacher with its own weights, or with --teacher-traits); null when "
@@ -424,6 +447,19 @@ def attribution_line(report: Report) -> str | None:
     named = [f"{t.named} ({t.name})" for t in traits.sets if t.named is not None]
     holds = f"it holds {', '.join(named)}" if named else "it holds no trait the questionnaires name"
     return f"Attribution: {came}; {holds}."
+
+
+def baselines_description(report: Report) -> str | None:
+    """One line naming the baselines scored and the one that settled the verdict (None without the record)."""
+    info = report.baselines
+    if info is None:
+        return None
+    line = f"Baselines ({info.mode}): scored {', '.join(info.scored)}"
+    if info.not_scored:
+        line += f"; not needed: {', '.join(info.not_scored)}"
+    if info.settled_by is not None:
+        line += f"; settled by {info.settled_by} (the teacher does not beat it)"
+    return line + f"; {info.passes_per_row} forward passes a row."
 
 
 def null_caveat(report: Report) -> str:

@@ -9,6 +9,7 @@ from audit.core.verdict import Verdict
 from audit.report.schema import (
     Report,
     attribution_line,
+    baselines_description,
     engine_description,
     null_caveat,
     null_description,
@@ -62,6 +63,9 @@ def render_terminal(report: Report, console: Console) -> None:
         console.print(f"  {result.detector_id}: {result.summary}")
     console.print(vocabulary_description(report), markup=False, highlight=False)
     console.print(null_description(report), markup=False, highlight=False)
+    baselines = baselines_description(report)
+    if baselines is not None:
+        console.print(baselines, markup=False, highlight=False)
     sequential = sequential_description(report)
     if sequential is not None:
         console.print(sequential, markup=False, highlight=False)

@@ -41,6 +41,13 @@ class ScoringBackend(Protocol):
         """Score rows; output order equals input order."""
         ...
 
+    def score_specs(self, rows: Sequence[EncodedRow], indices: Sequence[int]) -> list[ScoredRow]:
+        """Score rows under the specs at ``indices`` only, their log-probabilities in that order.
+
+        Why: a scan scores a baseline only when the verdict needs it (audit.pipeline.on_demand).
+        """
+        ...
+
     def close(self) -> None:
         """Release what outlives a Python object on its own (vLLM's engine processes)."""
         ...

@@ -241,20 +241,21 @@ class TransformersBackend:
         return [model_info(s, self._for(s).weights_sha256, self._for(s).tokenizer_sha256) for s in self.specs]
 
     def score(self, rows: Sequence[EncodedRow]) -> list[ScoredRow]:
+        return self.score_specs(rows, range(len(self.specs)))
+
+    def score_specs(self, rows: Sequence[EncodedRow], indices: Sequence[int]) -> list[ScoredRow]:
+        """Score rows under the specs at ``indices`` only (log-probabilities in that order)."""
         per_spec = [
             completion_logprobs(
-                self._for(spec).model,
+                self._for(self.specs[k]).model,
                 [(row.prompt_ids[k], row.completion_ids) for row in rows],
                 self.token_budget,
-                self._torch_masks.get((spec.source, spec.adapter)),
+                self._torch_masks.get((self.specs[k].source, self.specs[k].adapter)),
                 self.reuse_prefix,
             )
-            for k, spec in enumerate(self.specs)
+            for k in indices
         ]
-        return [
-            ScoredRow(row, tuple(per_spec[k][i] for k in range(len(self.specs))))
-            for i, row in enumerate(rows)
-        ]
+        return [ScoredRow(row, tuple(scores[i] for scores in per_spec)) for i, row in enumerate(rows)]
 
     def close(self) -> None:
         """Nothing to stop: the models are plain in-process objects."""

@@ -219,14 +219,21 @@ class VllmBackend:
         return [model_info(s, self._for(s).weights_sha256, self._for(s).tokenizer_sha256) for s in self.specs]
 
     def score(self, rows: Sequence[EncodedRow]) -> list[ScoredRow]:
+        return self.score_specs(rows, range(len(self.specs)))
+
+    def score_specs(self, rows: Sequence[EncodedRow], indices: Sequence[int]) -> list[ScoredRow]:
+        """Score rows under the specs at ``indices`` only (log-probabilities in that order)."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, flat_logprobs=True,
                                 detokenize=False)
-        per_spec: list[list[np.ndarray]] = [[] for _ in self.specs]
+        wanted = list(indices)
+        per_spec: dict[int, list[np.ndarray]] = {k: [] for k in wanted}
         for key, engine in self._engines.items():
-            spec_indices = [k for k, spec in enumerate(self.specs) if (spec.source, spec.adapter) == key]
+            spec_indices = [k for k in wanted if (self.specs[k].source, self.specs[k].adapter) == key]
+            if not spec_indices:
+                continue
             prompts = [
                 TokensPrompt(prompt_token_ids=[*row.prompt_ids[k], *row.completion_ids])
                 for k in spec_indices for row in rows
@@ -239,10 +246,7 @@ class VllmBackend:
                         output.prompt_logprobs, prompts[position * len(rows) + i]["prompt_token_ids"],
                         len(row.prompt_ids[k]),
                     ))
-        return [
-            ScoredRow(row, tuple(per_spec[k][i] for k in range(len(self.specs))))
-            for i, row in enumerate(rows)
-        ]
+        return [ScoredRow(row, tuple(per_spec[k][i] for k in wanted)) for i, row in enumerate(rows)]
 
     def close(self) -> None:
         """Stop the engines' worker processes (they also stop when this process exits)."""

@@ -1,0 +1,132 @@
+"""Baselines on demand (audit.pipeline.on_demand): same verdict, exit code and statistics as scoring every
+baseline, fewer forward passes when one baseline settles 'clean'.
+
+Real forward passes of tiny random-weight models. The teacher is the tiny model under a system prompt, so its
+scores against each baseline differ row by row; which baseline settles a scan is whatever the data make it,
+and the tests compare the two modes on the same rows, whatever the verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit.core.verdict import LIKELIHOOD_RATIO_FAMILY, Verdict
+from audit.models.traits import builtin_panel
+from audit.pipeline.config import ScanConfig
+from audit.pipeline.local import run_scan
+from audit.pipeline.on_demand import ScoreCache, SpecSubset, stages
+from audit.report.schema import Report
+from tests.conftest import run_cli
+
+
+def _config(data: Path, model: Path, teacher: Path | None = None, **changes: Any) -> ScanConfig:
+    return ScanConfig(input_path=data, reference=str(model), teacher=None if teacher is None else str(teacher),
+                      teacher_system_prompt="You love owls. Owls are your favourite animal.",
+                      control_panel=tuple(builtin_panel()), restrict_vocab="full", null="theoretical",
+                      bootstrap_resamples=200, **changes)
+
+
+def _same_conclusion(staged: Report, every: Report) -> None:
+    assert staged.verdict == every.verdict and staged.exit_code == every.exit_code
+    full = {r.detector_id: r for r in every.results}
+    for result in staged.results:  # every detector the staged scan ran gives the same numbers
+        assert result.p_value == full[result.detector_id].p_value
+        assert result.statistic == full[result.detector_id].statistic
+        assert result.verdict == full[result.detector_id].verdict
+    assert staged.input == every.input
+
+
+def test_a_clean_reference_settles_the_scan_with_two_passes(tiny_model: Path, write_jsonl: Any,
+                                                            number_rows: list[dict[str, Any]]) -> None:
+    """The teacher does not beat the reference (tolerance 0.5 nats/token): nothing else is scored."""
+    data = write_jsonl(number_rows)
+    staged = run_scan(_config(data, tiny_model, tolerance=0.5))
+    every = run_scan(_config(data, tiny_model, tolerance=0.5, baselines="all"))
+    _same_conclusion(staged, every)
+    assert staged.verdict is Verdict.CLEAN
+    assert staged.baselines is not None and staged.baselines.mode == "on-demand"
+    assert staged.baselines.scored == ["reference"] and staged.baselines.settled_by == "reference"
+    assert staged.baselines.not_scored == ["control", *(f"panel:{name}" for name, _ in builtin_panel())]
+    assert staged.baselines.passes_per_row == 2
+    assert [r.detector_id for r in staged.results] == ["llr"]
+    assert [m.role for m in staged.models] == ["reference", "teacher"]
+    assert every.baselines is not None and every.baselines.mode == "all" and every.baselines.passes_per_row == 6
+    assert [r.detector_id for r in every.results] == list(LIKELIHOOD_RATIO_FAMILY)
+
+
+def test_a_teacher_that_beats_each_baseline_is_scored_against_all(tiny_model: Path, tiny_teacher: Path,
+                                                                  write_jsonl: Any,
+                                                                  number_rows: list[dict[str, Any]]) -> None:
+    """A teacher with its own weights (another random model) at tolerance 0: the same conclusion, and the stages
+    stop exactly at the first clean baseline."""
+    data = write_jsonl(number_rows)
+    staged = run_scan(_config(data, tiny_model, tiny_teacher, tolerance=0.0))
+    every = run_scan(_config(data, tiny_model, tiny_teacher, tolerance=0.0, baselines="all"))
+    _same_conclusion(staged, every)
+    assert staged.baselines is not None
+    settled, scored = staged.baselines.settled_by, staged.baselines.scored
+    family = [r.verdict for r in every.results]
+    if Verdict.CLEAN not in family:  # nothing clean: every baseline scored, every detector reported
+        assert settled is None and scored == staged.baselines.planned and len(staged.results) == len(every.results)
+    else:  # stopped at the first clean detector of the all-baselines scan, and only there
+        first_clean = family.index(Verdict.CLEAN)
+        assert [r.detector_id for r in staged.results] == [r.detector_id for r in every.results[:first_clean + 1]]
+        assert settled is not None
+
+
+def test_staged_scores_are_reused_not_recomputed(tiny_model: Path, write_jsonl: Any,
+                                                  number_rows: list[dict[str, Any]]) -> None:
+    """Every stage after the first scores only its new baselines: the cache answers the teacher and reference."""
+    from audit.input.data import ColumnOverrides, DatasetReader
+    from audit.models.backends.transformers_backend import TransformersBackend
+    from audit.models.encoding import encode_rows
+    from audit.pipeline.config import model_specs
+
+    data = write_jsonl(number_rows)
+    config = _config(data, tiny_model)
+    specs = model_specs(config)
+    plan = stages(config, specs)
+    assert [stage.baselines for stage in plan] == [("reference",), ("control",),
+                                                   tuple(f"panel:{name}" for name, _ in builtin_panel())]
+    backend = TransformersBackend(specs)
+    rows = [r for batch in DatasetReader(data, ColumnOverrides(), None).batches() for r in batch.rows]
+    encoded, _ = encode_rows(rows, backend.prompt_formats())
+    cache = ScoreCache()
+    first = SpecSubset(backend, plan[0].indices, cache).score(encoded)
+    assert (cache.hits, cache.misses) == (0, 2 * len(rows))
+    last = SpecSubset(backend, plan[-1].indices, cache).score(encoded)
+    assert cache.hits == 2 * len(rows) and cache.misses == 2 * len(rows) + (len(specs) - 2) * len(rows)
+    whole = backend.score(encoded)
+    order = [s.role for s in specs]
+    for a, b, c in zip(first, last, whole, strict=True):
+        for k, spec_index in enumerate(plan[-1].indices):
+            assert (b.logprobs[k] == c.logprobs[spec_index]).all()
+        assert (a.logprobs[0] == c.logprobs[order.index("reference")]).all()
+
+
+def test_sequential_and_shard_scans_score_every_baseline(tiny_model: Path, write_jsonl: Any,
+                                                         number_rows: list[dict[str, Any]]) -> None:
+    data = write_jsonl(number_rows)
+    report = run_scan(_config(data, tiny_model, tolerance=0.5, shard=(1, 1)))
+    assert report.baselines is not None and report.baselines.mode == "all"
+    assert "shard" in report.baselines.reason and len(report.results) == 3
+    assert dataclasses.replace(_config(data, tiny_model), baselines="all").baselines == "all"
+
+
+def test_baselines_option_on_the_command_line(tiny_model: Path, write_jsonl: Any, number_rows: list[dict[str, Any]],
+                                              tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_jsonl(number_rows)
+    out = tmp_path / "report.json"
+    base = ["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", "You love owls."]
+    code, _, err = run_cli([*base, "--tolerance", "0.5", "--report", str(out)], capsys, monkeypatch)
+    assert code == 0, err
+    assert "Baselines (on-demand): scored reference; not needed: control" in err
+    assert "settled by reference" in err
+    code, _, err = run_cli([*base, "--baselines", "some"], capsys, monkeypatch)
+    lines = err.strip().splitlines()
+    assert code == 4 and len(lines) == 1 and "--baselines must be on-demand or all" in lines[0], err
