@@ -49,8 +49,11 @@ def _scan_both_engines(model: Path, backend: str, tmp_path: Path, capsys: pytest
 
     # The local scan reads 7-row batches (batch boundaries exercised); the Ray scan keeps the default
     # 256, so the engine must cut the 45 rows into blocks itself for both actors to get work.
-    code, _, err = run_cli([command, str(whole), *common, "--batch-rows", "7", "--report", str(tmp_path / "local.json"),
-                            "--scores", str(tmp_path / "local.parquet")], capsys, monkeypatch)
+    # The Ray engine scores every baseline; so must the local scan it is compared with (a probe has no stages).
+    every = ["--baselines", "all"] if command == "scan" else []
+    code, _, err = run_cli([command, str(whole), *common, *every, "--batch-rows", "7", "--report",
+                            str(tmp_path / "local.json"), "--scores", str(tmp_path / "local.parquet")],
+                           capsys, monkeypatch)
     assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
     code_ray, _, err = run_cli([command, str(parts), *common, "--engine", "ray", "--ray-actors", "2",
                                 "--report", str(tmp_path / "ray.json"), "--scores", str(tmp_path / "ray.parquet")],

@@ -490,6 +490,10 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
     report.ray = RayRun(cluster=config.ray_address or "local", actors=plan.actors, cpus_per_actor=plan.threads,
                         gpus_per_actor=plan.gpus, rows_per_block=block_rows,
                         rows_per_actor=sorted(reducer.rows_per_actor.values(), reverse=True))
+    if not config.traits:
+        from audit.pipeline.on_demand import all_baselines
+
+        report.baselines = all_baselines(specs, "the Ray engine scores every baseline")
     return with_teacher_traits(report, config, specs)
 
 

@@ -400,8 +400,8 @@ class Report(_Model):
         "scored row (since 1.12.0 also after --resume, in merged reports and under the Ray engine); null for scans "
         "without a teacher and a reference, and for reports of subaudit before 1.11.0")
     baselines: BaselinesInfo | None = Field(
-        None, description="which baselines were scored and which settled the verdict (since 1.14.0); null for probes, "
-        "merged and Ray scans and for reports of earlier versions")
+        None, description="which baselines were scored and which settled the verdict (since 1.14.0); null for "
+        "probes and for reports of earlier versions")
     teacher_traits: TeacherTraits | None = Field(
         None, description="what the teacher holds, from the animal and misalignment questionnaires on teacher and "
         "reference (since 1.13.0; by default for a teacher with its own weights, or with --teacher-traits); null when "
