@@ -8,7 +8,9 @@ the user passes ``--trust-remote-code``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -96,10 +98,14 @@ def converted_folder(source: WeightsSource) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
-        model = AutoModelForCausalLM.from_pretrained(
-            source.path, gguf_file=source.gguf_file, dtype=torch.float32
-        )
+        # transformers draws its own tqdm bar while de-quantizing ("Converting and de-quantizing GGUF
+        # tensors..."), which no logging setting turns off; it would land in the middle of the scan's output
+        # on a first run. tqdm writes to sys.stderr as it is when the bar starts, so this swallows only it.
+        with contextlib.redirect_stderr(io.StringIO()):
+            tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+            model = AutoModelForCausalLM.from_pretrained(
+                source.path, gguf_file=source.gguf_file, dtype=torch.float32
+            )
         # The GGUF quantizer refuses save_pretrained, and the saved weights are plain fp32.
         setattr(model, "hf_quantizer", None)  # noqa: B010 (nn.Module typing rejects None here)
         if hasattr(model.config, "quantization_config"):
