@@ -317,6 +317,16 @@ def memory_run(rows: int, scored: int) -> dict[str, Any]:
             "rows_scored": data.get("input", {}).get("rows_scored")}
 
 
+def timed_scan(command: list[str], report: Path, name: str, cwd: Path) -> tuple[float, int, dict[str, Any]]:
+    """Run one whole CLI scan: its wall seconds, its exit code (0 or 1, else an error) and its parsed report."""
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    seconds = time.perf_counter() - started
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"{name}: exit {result.returncode}: {result.stderr.strip()[-400:]}")
+    return seconds, result.returncode, json.loads(report.read_text())
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

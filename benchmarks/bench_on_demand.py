@@ -18,18 +18,15 @@ Usage: python benchmarks/bench_on_demand.py [--rows 48] [--repeats 2]
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import cpu_name  # benchmarks/bench.py, beside this script
+from bench import cpu_name, timed_scan  # benchmarks/bench.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "out" / "bench-on-demand"
@@ -52,13 +49,8 @@ def run_scan(data: str, teacher: str, mode: str, rows: int, name: str) -> dict[s
     report = WORK / f"{name}.json"
     command = [str(SUBAUDIT), "scan", data, "--teacher-system-file", teacher, "--baselines", mode,
                "--max-rows", str(rows), "--quiet", "--report", str(report)]
-    started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - started
-    if result.returncode not in (0, 1):
-        raise RuntimeError(f"{name}: exit {result.returncode}: {result.stderr.strip()[-400:]}")
-    parsed = json.loads(report.read_text())
-    return {"seconds": seconds, "exit": result.returncode, "verdict": parsed["verdict"],
+    seconds, code, parsed = timed_scan(command, report, name, ROOT)
+    return {"seconds": seconds, "exit": code, "verdict": parsed["verdict"],
             "p": {r["detector_id"]: r["p_value"] for r in parsed["results"]},
             "baselines": parsed["baselines"]}
 

@@ -22,18 +22,15 @@ Usage: python benchmarks/bench_weight_teacher.py [--rows 48] [--repeats 2] [--nu
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import cpu_name  # benchmarks/bench.py, beside this script
+from bench import cpu_name, timed_scan  # benchmarks/bench.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "fixtures" / "numbers" / "owl-weights.parquet"
@@ -53,12 +50,7 @@ def run_scan(kind: str, rows: int, null_rows: int, name: str, extra: tuple[str, 
     command = [str(SUBAUDIT), "scan", str(FIXTURE.relative_to(ROOT)), *TEACHERS[kind], *extra, "--max-rows", str(rows),
                "--null-rows", str(null_rows), "--null-cache", str(WORK / "nulls"), "--quiet",
                "--report", str(report)]
-    started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    seconds = time.perf_counter() - started
-    if result.returncode not in (0, 1):
-        raise RuntimeError(f"{kind}: exit {result.returncode}: {result.stderr.strip()[-400:]}")
-    data = json.loads(report.read_text())
+    seconds, _, data = timed_scan(command, report, kind, ROOT)
     null = data.get("null") or {}
     return {"seconds": seconds, "verdict": data["verdict"], "models": [m["role"] for m in data["models"]],
             "null_made_in_s": null.get("made_in_s")}
