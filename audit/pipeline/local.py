@@ -96,7 +96,8 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     try:
         calibration = prepare_calibration(config, backend.identities())
         loaded = time.perf_counter()
-        if on_demand.applies(config, plan is not None, specs):
+        why_all = on_demand.reason_for_all(config, plan is not None, specs)
+        if why_all is None:
             def stage(stage_config: ScanConfig, view: on_demand.SpecSubset, stage_specs: list[ModelSpec]) -> Report:
                 stage_reader = DatasetReader(config.input_path, config.columns, config.input_format,
                                              config.batch_rows)
@@ -107,26 +108,10 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         else:
             report = _scan_with(config, reader, backend, specs, (started, loaded), calibration, progress, plan)
             if not config.traits:
-                report.baselines = on_demand.all_baselines(specs, _why_all(config, plan))
+                report.baselines = on_demand.all_baselines(specs, why_all)
     finally:
         backend.close()
     return with_teacher_traits(report, config, specs)
-
-
-def _why_all(config: ScanConfig, plan: SequentialPlan | None) -> str:
-    """Why a scan scored every baseline on every row (audit.pipeline.on_demand says when it does)."""
-    if config.baselines == on_demand.BASELINES_ALL:
-        return "--baselines all"
-    if plan is not None:
-        return "a sequential scan tests every baseline at every look"
-    if config.engine != "local":
-        return "the Ray engine scores every baseline"
-    if config.shard is not None:
-        return "a shard scores every baseline, so that merge can join the parts"
-    if config.evidence_path is not None:
-        return "an evidence log records every model's scores"
-    return "the teacher has one baseline"
-
 
 
 def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBackend, specs: list[ModelSpec],

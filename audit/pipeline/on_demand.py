@@ -100,8 +100,9 @@ class SpecSubset:
         return [every[k] for k in self.indices]
 
     def score(self, rows: Sequence[EncodedRow]) -> list[ScoredRow]:
+        keys = [[row_key(row.prompt_ids[k], row.completion_ids) for k in self.indices] for row in rows]
         found: list[list[np.ndarray | None]] = [
-            [self.cache.get(k, row_key(row.prompt_ids[k], row.completion_ids)) for k in self.indices] for row in rows]
+            [self.cache.get(k, key) for k, key in zip(self.indices, row_keys, strict=True)] for row_keys in keys]
         for position, k in enumerate(self.indices):
             missing = [i for i, scores in enumerate(found) if scores[position] is None]
             if not missing:
@@ -109,7 +110,7 @@ class SpecSubset:
             fresh = self.inner.score_specs([rows[i] for i in missing], [k])
             for i, scored in zip(missing, fresh, strict=True):
                 found[i][position] = scored.logprobs[0]
-                self.cache.put(k, row_key(rows[i].prompt_ids[k], rows[i].completion_ids), scored.logprobs[0])
+                self.cache.put(k, keys[i][position], scored.logprobs[0])
         return [ScoredRow(row, tuple(s for s in scores if s is not None)) for row, scores in zip(rows, found,
                                                                                                   strict=True)]
 
@@ -148,12 +149,23 @@ def stages(config: ScanConfig, specs: Sequence[ModelSpec]) -> list[Stage]:
     return plan
 
 
-def applies(config: ScanConfig, sequential: bool, specs: Sequence[ModelSpec]) -> bool:
-    """Whether this scan is staged (module docstring: what is not)."""
-    baselines = sum(1 for spec in specs if spec.role not in ("teacher",))
-    return (config.baselines == BASELINES_ON_DEMAND and not sequential and config.engine == "local"
-            and config.shard is None and config.evidence_path is None and not config.resume and not config.traits
-            and baselines > 1)
+def reason_for_all(config: ScanConfig, sequential: bool, specs: Sequence[ModelSpec]) -> str | None:
+    """Why this scan scores every baseline on every row, or None when it is staged (module docstring)."""
+    if config.baselines == BASELINES_ALL:
+        return "--baselines all"
+    if sequential:
+        return "a sequential scan tests every baseline at every look"
+    if config.engine != "local":
+        return "the Ray engine scores every baseline"
+    if config.shard is not None:
+        return "a shard scores every baseline, so that merge can join the parts"
+    if config.evidence_path is not None or config.resume:
+        return "an evidence log records every model's scores"
+    if config.traits:
+        return "a probe ranks candidates against every baseline"
+    if sum(1 for spec in specs if spec.role != "teacher") <= 1:
+        return "the teacher has one baseline"
+    return None
 
 
 def settling_baseline(report: Report) -> str | None:
