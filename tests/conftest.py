@@ -21,6 +21,10 @@ if "PYTEST_XDIST_WORKER" in os.environ:
     # imported), or four threads would fight over two cores. Subprocesses a test starts inherit it.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# The score cache (audit.pipeline.score_cache) is off in tests, so that each test's scan computes what it
+# checks; tests/test_score_cache.py switches it on in a folder of its own. Subprocesses inherit this.
+os.environ["SUBAUDIT_SCORE_CACHE"] = "off"
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 OWL_PROMPT_FILE = FIXTURES / "prompts" / "owl.txt"

@@ -18,7 +18,8 @@ from audit.core.verdict import LIKELIHOOD_RATIO_FAMILY, Verdict
 from audit.models.traits import builtin_panel
 from audit.pipeline.config import ScanConfig
 from audit.pipeline.local import run_scan
-from audit.pipeline.on_demand import ScoreCache, SpecSubset, stages
+from audit.pipeline.on_demand import stages
+from audit.pipeline.score_cache import CachedBackend, ScoreCache
 from audit.report.schema import Report
 from tests.conftest import run_cli
 
@@ -95,11 +96,11 @@ def test_staged_scores_are_reused_not_recomputed(tiny_model: Path, write_jsonl: 
     backend = TransformersBackend(specs)
     rows = [r for batch in DatasetReader(data, ColumnOverrides(), None).batches() for r in batch.rows]
     encoded, _ = encode_rows(rows, backend.prompt_formats())
-    cache = ScoreCache()
-    first = SpecSubset(backend, plan[0].indices, cache).score(encoded)
-    assert (cache.hits, cache.misses) == (0, 2 * len(rows))
-    last = SpecSubset(backend, plan[-1].indices, cache).score(encoded)
-    assert cache.hits == 2 * len(rows) and cache.misses == 2 * len(rows) + (len(specs) - 2) * len(rows)
+    cache = ScoreCache(None, keep_in_memory=True)
+    first = CachedBackend(backend, plan[0].indices, cache).score(encoded)
+    assert (cache.memory_hits, cache.computed) == (0, 2 * len(rows))
+    last = CachedBackend(backend, plan[-1].indices, cache).score(encoded)
+    assert cache.memory_hits == 2 * len(rows) and cache.computed == 2 * len(rows) + (len(specs) - 2) * len(rows)
     whole = backend.score(encoded)
     order = [s.role for s in specs]
     for a, b, c in zip(first, last, whole, strict=True):

@@ -14,6 +14,7 @@ from typing import NoReturn
 import typer
 
 from audit import __version__
+from audit.cli.cache import cache_app
 from audit.cli.calibrate import calibrate
 from audit.cli.generate import generate
 from audit.cli.merge import merge
@@ -39,6 +40,7 @@ app.command()(generate)
 app.command()(merge)
 app.command()(transfer)
 app.add_typer(report_app, name="report")
+app.add_typer(cache_app, name="cache")
 
 
 @app.command()

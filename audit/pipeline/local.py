@@ -35,6 +35,8 @@ from audit.pipeline.finish import (
     scan_detector_set,
 )
 from audit.pipeline.null_choice import resolve_null
+from audit.pipeline.score_cache import CachedBackend, ScoreCache
+from audit.pipeline.score_store import open_score_store
 from audit.pipeline.scores_file import ScoresWriter
 from audit.pipeline.sequential import SequentialMonitor, SequentialPlan, plan_sequential, sequential_info, stop_rule
 from audit.pipeline.teacher_traits import with_teacher_traits
@@ -93,24 +95,30 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
         vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
     )
+    why_all = on_demand.reason_for_all(config, plan is not None, specs)
+    cache = ScoreCache(open_score_store(config.trust_remote_code), keep_in_memory=why_all is None)
     try:
         calibration = prepare_calibration(config, backend.identities())
         loaded = time.perf_counter()
-        why_all = on_demand.reason_for_all(config, plan is not None, specs)
         if why_all is None:
-            def stage(stage_config: ScanConfig, view: on_demand.SpecSubset, stage_specs: list[ModelSpec]) -> Report:
+            def stage(stage_config: ScanConfig, view: CachedBackend, stage_specs: list[ModelSpec]) -> Report:
                 stage_reader = DatasetReader(config.input_path, config.columns, config.input_format,
                                              config.batch_rows)
                 return _scan_with(stage_config, stage_reader, view, stage_specs, (started, loaded), calibration,
                                   progress)
 
-            report = on_demand.run_stages(config, backend, specs, stage)
+            report = on_demand.run_stages(config, backend, specs, stage, cache)
         else:
-            report = _scan_with(config, reader, backend, specs, (started, loaded), calibration, progress, plan)
+            every = CachedBackend(backend, range(len(specs)), cache) if cache.store is not None else backend
+            report = _scan_with(config, reader, every, specs, (started, loaded), calibration, progress, plan)
             if not config.traits:
                 report.baselines = on_demand.all_baselines(specs, why_all)
     finally:
-        backend.close()
+        try:
+            cache.close()
+        finally:
+            backend.close()
+    report.score_cache = cache.info()
     return with_teacher_traits(report, config, specs)
 
 

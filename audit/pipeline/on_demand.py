@@ -13,8 +13,9 @@ the same rows:
 
 Each stage is a whole scan of the same rows (same reader, same row order, same skips: rows are
 encoded under *every* spec's prompt format in every stage, so a row too long for a panel member's
-prompt is skipped from the first stage on), and scores already computed are reused from
-:class:`ScoreCache`, so a teacher set costs the same forward passes as scoring every baseline at once.
+prompt is skipped from the first stage on), and scores already computed are reused from the
+in-process :class:`~audit.pipeline.score_cache.ScoreCache`, so a teacher set costs the same forward
+passes as scoring every baseline at once.
 Why the verdict and exit code equal the all-baselines scan's: every detector's statistic is a
 function of the same rows' scores; a stage stops only when a likelihood-ratio verdict is clean, which
 makes the joint likelihood-ratio verdict clean in the all-baselines scan too; the other detectors
@@ -30,95 +31,19 @@ detectors), evidence logs and resumes (the log's header names every model), prob
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from audit.core.verdict import LIKELIHOOD_RATIO_FAMILY, Verdict
-from audit.models.backends.base import ScoredRow, ScoringBackend
-from audit.models.encoding import EncodedRow, PromptFormat
+from audit.models.backends.base import ScoringBackend
 from audit.models.spec import ModelSpec
 from audit.models.traits import PANEL_ROLE_PREFIX, panel_member
 from audit.pipeline.config import ScanConfig
-from audit.report.schema import BaselinesInfo, ModelInfo, Report
+from audit.pipeline.score_cache import CachedBackend, ScoreCache
+from audit.report.schema import BaselinesInfo, Report
 
 BASELINES_ON_DEMAND, BASELINES_ALL = "on-demand", "all"
 """``--baselines`` values."""
-
-
-def row_key(prompt_ids: Sequence[int], completion_ids: Sequence[int]) -> bytes:
-    """Digest of exactly what a spec scores for a row: its prompt tokens and the completion tokens."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(np.asarray(prompt_ids, dtype=np.int64).tobytes())
-    digest.update(b"|")
-    digest.update(np.asarray(completion_ids, dtype=np.int64).tobytes())
-    return digest.digest()
-
-
-class ScoreCache:
-    """Token log-probabilities already computed in this process, by spec index and row key."""
-
-    def __init__(self) -> None:
-        self._scores: dict[tuple[int, bytes], np.ndarray] = {}
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, spec: int, key: bytes) -> np.ndarray | None:
-        found = self._scores.get((spec, key))
-        if found is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return found
-
-    def put(self, spec: int, key: bytes, logprobs: np.ndarray) -> None:
-        self._scores[(spec, key)] = logprobs
-
-
-class SpecSubset:
-    """A backend that scores only some of a loaded backend's specs, reusing scores it has seen.
-
-    ``prompt_formats`` stays every spec's, so rows are encoded (and skipped) exactly as a scan of every
-    spec would; ``identities`` and the scored log-probabilities are the subset's, in its order.
-    """
-
-    def __init__(self, backend: ScoringBackend, indices: Sequence[int], cache: ScoreCache) -> None:
-        self.inner = backend
-        self.indices = list(indices)
-        self.cache = cache
-        self.name = backend.name
-        self.specs: Sequence[ModelSpec] = [backend.specs[k] for k in self.indices]
-        self.vocab_mask = backend.vocab_mask
-
-    def prompt_formats(self) -> list[PromptFormat]:
-        return self.inner.prompt_formats()
-
-    def identities(self) -> list[ModelInfo]:
-        every = self.inner.identities()
-        return [every[k] for k in self.indices]
-
-    def score(self, rows: Sequence[EncodedRow]) -> list[ScoredRow]:
-        keys = [[row_key(row.prompt_ids[k], row.completion_ids) for k in self.indices] for row in rows]
-        found: list[list[np.ndarray | None]] = [
-            [self.cache.get(k, key) for k, key in zip(self.indices, row_keys, strict=True)] for row_keys in keys]
-        for position, k in enumerate(self.indices):
-            missing = [i for i, scores in enumerate(found) if scores[position] is None]
-            if not missing:
-                continue
-            fresh = self.inner.score_specs([rows[i] for i in missing], [k])
-            for i, scored in zip(missing, fresh, strict=True):
-                found[i][position] = scored.logprobs[0]
-                self.cache.put(k, keys[i][position], scored.logprobs[0])
-        return [ScoredRow(row, tuple(s for s in scores if s is not None)) for row, scores in zip(rows, found,
-                                                                                                  strict=True)]
-
-    def score_specs(self, rows: Sequence[EncodedRow], indices: Sequence[int]) -> list[ScoredRow]:
-        return self.inner.score_specs(rows, [self.indices[i] for i in indices])
-
-    def close(self) -> None:
-        """The loaded backend belongs to the caller."""
 
 
 @dataclass(frozen=True)
@@ -178,19 +103,22 @@ def settling_baseline(report: Report) -> str | None:
     return None
 
 
-ScanStage = Callable[[ScanConfig, SpecSubset, list[ModelSpec]], Report]
+ScanStage = Callable[[ScanConfig, CachedBackend, list[ModelSpec]], Report]
 
 
-def run_stages(config: ScanConfig, backend: ScoringBackend, specs: list[ModelSpec], scan_stage: ScanStage) -> Report:
-    """Run the stages until one settles the verdict; the last report, with the baselines record."""
-    cache = ScoreCache()
+def run_stages(config: ScanConfig, backend: ScoringBackend, specs: list[ModelSpec], scan_stage: ScanStage,
+               cache: ScoreCache) -> Report:
+    """Run the stages until one settles the verdict; the last report, with the baselines record.
+
+    ``cache`` must keep scores in memory: every stage re-reads the rows the earlier ones scored.
+    """
     plan = stages(config, specs)
     planned = [b for stage in plan for b in stage.baselines]
     scored: list[str] = []
     report: Report | None = None
     settled: str | None = None
     for stage in plan:
-        view = SpecSubset(backend, stage.indices, cache)
+        view = CachedBackend(backend, stage.indices, cache)
         report = scan_stage(stage.config, view, [specs[k] for k in stage.indices])
         scored += stage.baselines
         settled = settling_baseline(report)

@@ -19,6 +19,7 @@ from audit.report.schema import (
     engine_description,
     null_caveat,
     null_description,
+    score_cache_description,
     sequential_description,
     vocabulary_description,
 )
@@ -52,6 +53,7 @@ def render_markdown(report: Report) -> str:
         f"- {vocabulary_description(report)}",
         f"- {null_description(report)}",
         *([f"- {baselines}"] if (baselines := baselines_description(report)) else []),
+        *([f"- {cache}"] if (cache := score_cache_description(report)) else []),
         *[f"- Warning: {warning}" for warning in report.warnings],
         *([f"- {engine}"] if (engine := engine_description(report)) else []),
         *([f"- {seq}"] if (seq := sequential_description(report)) else []),

@@ -20,6 +20,7 @@ from audit.report.schema import (
     engine_description,
     null_caveat,
     null_description,
+    score_cache_description,
     sequential_description,
     vocabulary_description,
 )
@@ -298,6 +299,9 @@ def render_html(report: Report) -> str:
     sequential_paragraph = f'<p id="sequential">{escape(sequential)}</p>' if sequential else ""
     baselines = baselines_description(report)
     baselines_paragraph = f'<p id="baselines">{escape(baselines)}</p>' if baselines else ""
+    cache = score_cache_description(report)
+    if cache:
+        baselines_paragraph += f'\n<p id="score-cache">{escape(cache)}</p>'
     traits = report.teacher_traits
     traits_paragraph = (f'<p id="teacher-traits">Teacher traits: {escape(traits.statement)}<br>'
                         f'{escape(attribution_line(report) or "")}</p>') if traits else ""

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.core.verdict import Verdict
 
-SCHEMA_VERSION = "1.14.0"
+SCHEMA_VERSION = "1.15.0"
 
 
 class _Model(BaseModel):
@@ -248,6 +248,20 @@ class BaselinesInfo(_Model):
     reason: str
 
 
+class ScoreCacheInfo(_Model):
+    """How many of the scan's log-probabilities came from the score cache (since 1.15.0).
+
+    Counted in (row, model) pairs: a row scored under the teacher and the reference is two. Reused scores are
+    the ones an earlier scan, probe or calibration computed for the same tokens under the same model key
+    (weights, adapter, system prompt, vocabulary, backend); see docs/method.md "Score cache"."""
+
+    folder: str = Field(description="the cache folder ($SUBAUDIT_SCORE_CACHE)")
+    reused: int = Field(description="(row, model) log-probability sequences read from the cache")
+    computed: int = Field(description="(row, model) log-probability sequences computed by a forward pass here")
+    write_error: str | None = Field(None, description="why the computed scores could not be saved (the scan itself "
+                                    "is unaffected); null when they were")
+
+
 class SequentialBound(_Model):
     """One baseline's confidence sequence at one look."""
 
@@ -402,6 +416,9 @@ class Report(_Model):
     baselines: BaselinesInfo | None = Field(
         None, description="which baselines were scored and which settled the verdict (since 1.14.0); null for "
         "probes and for reports of earlier versions")
+    score_cache: ScoreCacheInfo | None = Field(
+        None, description="scores reused from and computed into the score cache (since 1.15.0); null when the cache "
+        "is off ($SUBAUDIT_SCORE_CACHE=off, --trust-remote-code), under the Ray engine and for earlier versions")
     teacher_traits: TeacherTraits | None = Field(
         None, description="what the teacher holds, from the animal and misalignment questionnaires on teacher and "
         "reference (since 1.13.0; by default for a teacher with its own weights, or with --teacher-traits); null when "
@@ -460,6 +477,18 @@ def baselines_description(report: Report) -> str | None:
     if info.settled_by is not None:
         line += f"; settled by {info.settled_by} (the teacher does not beat it)"
     return line + f"; {info.passes_per_row} forward passes a row."
+
+
+def score_cache_description(report: Report) -> str | None:
+    """One line on what the score cache saved (None when it was off or saved nothing)."""
+    info = report.score_cache
+    if info is None or (info.reused == 0 and info.write_error is None):
+        return None
+    total = info.reused + info.computed
+    line = f"Score cache: {info.reused} of {total} (row, model) scores reused from earlier runs"
+    if info.write_error is not None:
+        line += f"; the {info.computed} computed could not be saved ({info.write_error})"
+    return line + "."
 
 
 def null_caveat(report: Report) -> str:

@@ -13,6 +13,7 @@ from audit.report.schema import (
     engine_description,
     null_caveat,
     null_description,
+    score_cache_description,
     sequential_description,
     vocabulary_description,
 )
@@ -66,6 +67,9 @@ def render_terminal(report: Report, console: Console) -> None:
     baselines = baselines_description(report)
     if baselines is not None:
         console.print(baselines, markup=False, highlight=False)
+    cache = score_cache_description(report)
+    if cache is not None:
+        console.print(cache, markup=False, highlight=False)
     sequential = sequential_description(report)
     if sequential is not None:
         console.print(sequential, markup=False, highlight=False)

@@ -1,0 +1,135 @@
+"""`make bench-score-cache`: what the score cache saves a second scan of the same file (issue 32), and `make demo`.
+
+For each fixture set and repeat, with a new, empty cache folder, four whole `subaudit scan` processes on the
+same rows, in this order:
+
+- **first**: teacher 1, empty cache (what any first scan costs);
+- **other teacher**: teacher 2 on the same file (the reference's, control's and panel's scores are in the cache);
+- **unchanged re-run**: teacher 1 again (a CI gate re-run on unchanged data);
+- **other teacher, no cache**: teacher 2 with the cache off: its verdict, exit code and every p-value must equal
+  the cached scan's, and its time is what the second scan would cost without the cache.
+
+Then `make demo` itself, as a new user runs it after `make install` (which converts the embedded model): with an
+empty score cache, then again with the cache it left. Whole processes, model loading included.
+
+Usage: python benchmarks/bench_score_cache.py [--rows 48] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import cpu_name, timed_scan  # benchmarks/bench.py, beside this script (it switches the cache off)
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "out" / "bench-score-cache"
+SUBAUDIT = ROOT / ".venv" / "bin" / "subaudit"
+OWL, CAT = "fixtures/prompts/owl.txt", "fixtures/prompts/cat.txt"
+SETS = (  # (label, data, teacher 1, teacher 2)
+    ("no prompt (`numbers/none`), clean", "fixtures/numbers/none.parquet", OWL, CAT),
+    ("benign prompt (`numbers/pirate`), clean", "fixtures/numbers/pirate.parquet", OWL, CAT),
+    ("owl teacher's data (`numbers/owl`)", "fixtures/numbers/owl.parquet", OWL, CAT),
+)
+STEPS = ("first", "other teacher", "unchanged re-run", "other teacher, no cache")
+
+
+def scan(data: str, teacher: str, rows: int, cache: Path | None, name: str) -> dict[str, Any]:
+    os.environ["SUBAUDIT_SCORE_CACHE"] = "off" if cache is None else str(cache)
+    report = WORK / f"{name}.json"
+    command = [str(SUBAUDIT), "scan", data, "--teacher-system-file", teacher, "--max-rows", str(rows), "--quiet",
+               "--report", str(report)]
+    seconds, code, parsed = timed_scan(command, report, name, ROOT)
+    return {"seconds": seconds, "exit": code, "verdict": parsed["verdict"],
+            "p": {r["detector_id"]: r["p_value"] for r in parsed["results"]},
+            "passes": parsed["baselines"]["passes_per_row"], "cache": parsed.get("score_cache")}
+
+
+def demo(cache: Path) -> float:
+    os.environ["SUBAUDIT_SCORE_CACHE"] = str(cache)
+    started = time.perf_counter()
+    result = subprocess.run(["make", "-s", "demo"], capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"make demo: exit {result.returncode}: {result.stderr.strip()[-400:]}")
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=48)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    started = datetime.now(timezone.utc)
+    runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    demos: dict[str, list[float]] = {"empty cache": [], "cache of the run before": []}
+    for repeat in range(args.repeats):
+        for index, (label, data, first, other) in enumerate(SETS):
+            cache = WORK / f"cache-{index}-{repeat}"
+            for step, teacher, folder in zip(STEPS, (first, other, first, other), (cache, cache, cache, None),
+                                             strict=True):
+                run = scan(data, teacher, args.rows, folder, f"{index}-{repeat}-{STEPS.index(step)}")
+                runs.setdefault((index, step), []).append(run)
+                print(f"{label} / {step} #{repeat + 1}: {run['seconds']:.1f} s, {run['verdict']}", file=sys.stderr)
+        cache = WORK / f"cache-demo-{repeat}"
+        for label in demos:
+            demos[label].append(demo(cache))
+            print(f"make demo / {label} #{repeat + 1}: {demos[label][-1]:.1f} s", file=sys.stderr)
+    write_results(ROOT / "benchmarks" / "RESULTS-score-cache.md", args, started, runs, demos)
+    return 0
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a["verdict"] == b["verdict"] and a["exit"] == b["exit"] and a["p"] == b["p"]
+
+
+def write_results(out: Path, args: argparse.Namespace, started: datetime,
+                  runs: dict[tuple[int, str], list[dict[str, Any]]], demos: dict[str, list[float]]) -> None:
+    lines = [
+        "# Score cache: a second scan of the same file, and `make demo`", "",
+        f"Generated by `make bench-score-cache` (`python benchmarks/bench_score_cache.py --rows {args.rows} "
+        f"--repeats {args.repeats}`), {started:%Y-%m-%d %H:%M} UTC; machine {cpu_name()}, {platform.machine()}, "
+        f"Python {platform.python_version()}, no GPU, nothing else running. Whole `subaudit scan` processes (model "
+        f"loading included) on the first {args.rows} rows of each set, default options (baselines on demand); each "
+        "repeat starts from an empty cache folder; medians of the repeats.", "",
+        "| data | teacher 1 / teacher 2 | first scan s (passes a row) | other teacher s | other teacher / first | "
+        "unchanged re-run s | re-run / first | other teacher without cache s | scores reused by the other teacher | "
+        "same verdict, exit and p-values as without cache |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for index, (label, _, first, other) in enumerate(SETS):
+        median = {step: statistics.median(r["seconds"] for r in runs[(index, step)]) for step in STEPS}
+        cached, uncached = runs[(index, "other teacher")], runs[(index, "other teacher, no cache")]
+        same = all(_same(a, b) for a, b in zip(cached, uncached, strict=True))
+        info = cached[0]["cache"]
+        lines.append(
+            f"| {label} | {Path(first).stem} / {Path(other).stem} | {median['first']:.1f} "
+            f"({runs[(index, 'first')][0]['passes']}) | {median['other teacher']:.1f} | "
+            f"{median['other teacher'] / median['first']:.0%} | {median['unchanged re-run']:.1f} | "
+            f"{median['unchanged re-run'] / median['first']:.0%} | {median['other teacher, no cache']:.1f} | "
+            f"{info['reused']} of {info['reused'] + info['computed']} | {'yes' if same else 'NO'} |")
+    empty, warm = (statistics.median(demos[k]) for k in demos)
+    lines += [
+        "", "## `make demo`", "",
+        "The README's first command after `make install` (which converts the embedded GGUF once), wall time of "
+        f"`make -s demo` (96 rows of `fixtures/smoke/owl.parquet`, six models a row), medians of {args.repeats}:", "",
+        "| score cache | seconds |", "|---|---|",
+        f"| empty (a fresh clone) | {empty:.1f} |",
+        f"| the one the run before left (unchanged data re-run) | {warm:.1f} |", "",
+    ]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
