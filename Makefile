@@ -7,7 +7,7 @@ PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
 .PHONY: install install-vllm browser-check test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text \
-	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
+	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
 
 install: $(VENV)/.installed
 
@@ -272,6 +272,13 @@ defaults: install
 sequential: install
 	$(PY) -m experiments.control_scores
 	$(PY) -m experiments.sequential --seed 0 --orders 1000 --cap 20000 --alpha 0.01 --validity-streams 4000
+
+# Sequential scans with baselines on demand beside every baseline (issue 32), replayed on the held-out sets'
+# cached scores (make heldout): writes experiments/SEQUENTIAL-ON-DEMAND.md (minutes); exits 1 if any stream's
+# verdict differs. `--source control` replays the prompted teachers' scores of make defaults instead.
+sequential-on-demand: install
+	$(PY) -m experiments.sequential_on_demand --source heldout --seed 0 --orders 1000 --cap 20000 --alpha 0.01 \
+		--validity-streams 2000
 
 bench-sequential: install
 	$(PY) benchmarks/bench_sequential.py --rows 1000000 --slice 10000

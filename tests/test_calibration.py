@@ -76,9 +76,10 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
 
     # Sequentially, each baseline's bound is two-sample: centred on the audited minus the null rows' mean
     # (here the same rows, so 0), never decided on fewer rows than the minimum, then the fixed-N test.
+    # --baselines all: this reads every baseline's bound (on demand, the reference's clean test settles it).
     code, out, err = run_cli(["scan", str(known), "--reference", str(tiny_model), *teacher, "--calibration",
-                              str(calibration), *PLAIN_NULL, "--sequential", "--batch-rows", "8", "--format", "json"],
-                             capsys, monkeypatch)
+                              str(calibration), *PLAIN_NULL, "--sequential", "--batch-rows", "8", "--format", "json",
+                              "--baselines", "all"], capsys, monkeypatch)
     assert code == ExitCode.CLEAN, err
     sequential = json.loads(out)["sequential"]
     assert sequential["rule"] == "end of data" and sequential["rows_scored"] == rows

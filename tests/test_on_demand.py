@@ -109,7 +109,78 @@ def test_staged_scores_are_reused_not_recomputed(tiny_model: Path, write_jsonl: 
         assert (a.logprobs[0] == c.logprobs[order.index("reference")]).all()
 
 
-def test_sequential_and_shard_scans_score_every_baseline(tiny_model: Path, write_jsonl: Any,
+def _teacher_written(records: list[dict[str, Any]], teacher: Path) -> list[dict[str, Any]]:
+    """The records with completions the teacher wrote (greedy over the tokens of the records' own completions, so
+    numbers and separators, 8 tokens): data it beats every baseline on."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(teacher)
+    model = AutoModelForCausalLM.from_pretrained(teacher)
+    allowed = sorted({t for r in records if r["completion"] for t in tokenizer(r["completion"]).input_ids})
+    banned = torch.ones(len(tokenizer), dtype=torch.bool)
+    banned[allowed] = False
+    written = []
+    for record in records:
+        if record["completion"] is None:
+            written.append(record)
+            continue
+        text = tokenizer.apply_chat_template([{"role": "user", "content": record["prompt"]}],
+                                             add_generation_prompt=True, tokenize=False)
+        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
+        new: list[int] = []
+        with torch.no_grad():
+            for _ in range(8):  # a random model's own favourite is a newline, over and over
+                logits = model(torch.cat([ids, torch.tensor([new], dtype=torch.long)], dim=1)).logits[0, -1]
+                logits[banned[:logits.shape[0]]] = float("-inf")
+                new.append(int(logits.argmax()))
+        written.append({**record, "completion": tokenizer.decode(new)})
+    return written
+
+
+@pytest.mark.parametrize("regime", ["prompted teacher cleared", "weight teacher", "teacher's own data"])
+def test_a_sequential_scan_in_stages_reaches_the_verdict_of_every_baseline(
+        regime: str, tiny_model: Path, tiny_teacher: Path, write_jsonl: Any) -> None:
+    """Sequential scans (a look every 8 rows): the staged scan's verdict and exit code equal the all-baselines
+    scan's (the argument in audit.pipeline.on_demand), and a stage settles only on a clean stop.
+
+    Three regimes: a prompted teacher at tolerance 0.5 (the reference clears it by the sequences), a teacher with
+    its own weights at tolerance 0 (whatever the data make it), and that teacher on data it wrote itself (it beats
+    every baseline: flagged, every stage run, the last one the all-baselines scan).
+    """
+    from tests.test_resume import _records
+
+    records = _records(300 if regime != "teacher's own data" else 160)
+    if regime == "teacher's own data":
+        records = _teacher_written(records, tiny_teacher)
+    data = write_jsonl(records)
+    teacher = None if regime == "prompted teacher cleared" else tiny_teacher
+    tolerance = 0.5 if regime == "prompted teacher cleared" else 0.0
+    staged = run_scan(_config(data, tiny_model, teacher, tolerance=tolerance, sequential=True, batch_rows=8))
+    every = run_scan(_config(data, tiny_model, teacher, tolerance=tolerance, sequential=True, batch_rows=8,
+                             baselines="all"))
+    assert staged.verdict == every.verdict and staged.exit_code == every.exit_code
+    assert staged.sequential is not None and every.sequential is not None and staged.baselines is not None
+    assert staged.baselines.mode == "on-demand"
+    if staged.baselines.settled_by is not None:  # settled by a clean stop or a clean fixed-N test, nothing else
+        assert staged.verdict is Verdict.CLEAN
+        assert staged.sequential.rule in ("clean within tolerance", "end of data")
+    else:  # every stage ran: the last one is the all-baselines scan itself
+        assert staged.baselines.scored == staged.baselines.planned
+        assert staged.sequential.rule == every.sequential.rule
+        assert staged.input.rows_scored == every.input.rows_scored
+        assert [r.p_value for r in staged.results] == [r.p_value for r in every.results]
+    if regime == "prompted teacher cleared":
+        assert staged.baselines.scored == ["reference"] and staged.sequential.rule == "clean within tolerance"
+        assert staged.input.rows_read < 300
+    if regime == "teacher's own data":
+        assert staged.verdict is Verdict.FLAGGED and staged.sequential.rule == "flagged"
+        assert staged.baselines.scored == staged.baselines.planned
+        assert staged.baselines.rows_scored is None or staged.baselines.rows_scored["teacher"] >= \
+            staged.input.rows_scored
+
+
+def test_a_shard_scan_scores_every_baseline(tiny_model: Path, write_jsonl: Any,
                                                          number_rows: list[dict[str, Any]]) -> None:
     data = write_jsonl(number_rows)
     report = run_scan(_config(data, tiny_model, tolerance=0.5, shard=(1, 1)))

@@ -95,7 +95,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
         vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
     )
-    why_all = on_demand.reason_for_all(config, plan is not None, specs)
+    why_all = on_demand.reason_for_all(config, specs)
     cache = ScoreCache(open_score_store(config.trust_remote_code), keep_in_memory=why_all is None)
     try:
         calibration = prepare_calibration(config, backend.identities())
@@ -103,9 +103,9 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         if why_all is None:
             def stage(stage_config: ScanConfig, view: CachedBackend, stage_specs: list[ModelSpec]) -> Report:
                 stage_reader = DatasetReader(config.input_path, config.columns, config.input_format,
-                                             config.batch_rows)
+                                             reader.batch_rows)  # a sequential scan's look every plan.every rows
                 return _scan_with(stage_config, stage_reader, view, stage_specs, (started, loaded), calibration,
-                                  progress)
+                                  progress, plan)
 
             report = on_demand.run_stages(config, backend, specs, stage, cache)
         else:

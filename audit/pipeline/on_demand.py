@@ -23,9 +23,23 @@ makes the joint likelihood-ratio verdict clean in the all-baselines scan too; th
 does not stop the stages, since the next one may still be clean. alpha keeps its meaning: the
 test is the same intersection-union test; only what is computed of it changes.
 
-Not staged (every baseline scored, as the report's ``baselines.mode`` says): sequential scans (their
-confidence sequences look at every baseline at every look), shards (merge needs every part's
-detectors), evidence logs and resumes (the log's header names every model), probes, and the Ray engine.
+A sequential scan (``--sequential``) runs the same stages, each a whole sequential scan over the same
+seeded visiting order with the same batches (so the same looks), reusing the scores of the rows the
+earlier stages visited. A stage settles when its confidence sequences stop "clean within tolerance"
+(some baseline's upper bound below 0), or when its rows run out and a baseline's fixed-N test is clean.
+Why the verdict still equals the all-baselines scan's: a stage's bounds at a look are the
+all-baselines scan's bounds of the same baselines at that look (same rows). If stage k stops clean at
+look s, the all-baselines scan sees the same upper bound below 0 at s, so it has stopped by s; it could
+only have stopped earlier as flagged if every bound, stage k's included, was above 0 at that earlier
+look, and then stage k would have stopped there (flagged, which settles nothing). Run to the end, a stage
+never saw its baselines all beaten, so neither did the all-baselines scan, and the clean fixed-N test
+is one of the all-baselines scan's tests. A flag comes only from the last stage, which *is* the
+all-baselines scan: the false-flag rate cannot exceed it (experiments/SEQUENTIAL.md, section 4). Rows to
+the verdict can differ: the all-baselines scan may have stopped earlier on a baseline a stage lacked.
+
+Not staged (every baseline scored, as the report's ``baselines.mode`` says): shards (merge needs every
+part's detectors), evidence logs and resumes (the log's header names every model), probes, and the Ray
+engine.
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from audit.core.sequential import STOP_CLEAN, STOP_FLAGGED
 from audit.core.verdict import LIKELIHOOD_RATIO_FAMILY, Verdict
 from audit.models.backends.base import ScoringBackend
 from audit.models.spec import ModelSpec
@@ -74,12 +89,10 @@ def stages(config: ScanConfig, specs: Sequence[ModelSpec]) -> list[Stage]:
     return plan
 
 
-def reason_for_all(config: ScanConfig, sequential: bool, specs: Sequence[ModelSpec]) -> str | None:
+def reason_for_all(config: ScanConfig, specs: Sequence[ModelSpec]) -> str | None:
     """Why this scan scores every baseline on every row, or None when it is staged (module docstring)."""
     if config.baselines == BASELINES_ALL:
         return "--baselines all"
-    if sequential:
-        return "a sequential scan tests every baseline at every look"
     if config.engine != "local":
         return "the Ray engine scores every baseline"
     if config.shard is not None:
@@ -94,7 +107,16 @@ def reason_for_all(config: ScanConfig, sequential: bool, specs: Sequence[ModelSp
 
 
 def settling_baseline(report: Report) -> str | None:
-    """The baseline whose likelihood-ratio test came out clean, if any (panel: the binding member)."""
+    """The baseline whose likelihood-ratio test came out clean, if any (panel: the binding member).
+
+    A sequential scan stopped by its confidence sequences is settled by the sequences, not by the fixed-N
+    statistics it also reports: clean by the first baseline whose upper bound is below 0, never when flagged.
+    """
+    sequential = report.sequential
+    if sequential is not None and sequential.rule == STOP_CLEAN and sequential.looks:
+        return next((baseline_name(b.baseline) for b in sequential.looks[-1].bounds if b.upper < 0), None)
+    if sequential is not None and sequential.rule == STOP_FLAGGED:
+        return None
     for result in report.results:
         if result.detector_id in LIKELIHOOD_RATIO_FAMILY and result.verdict is Verdict.CLEAN:
             if result.detector_id == "llr-panel":
@@ -117,10 +139,13 @@ def run_stages(config: ScanConfig, backend: ScoringBackend, specs: list[ModelSpe
     scored: list[str] = []
     report: Report | None = None
     settled: str | None = None
+    rows: dict[str, int] = {}
     for stage in plan:
         view = CachedBackend(backend, stage.indices, cache)
         report = scan_stage(stage.config, view, [specs[k] for k in stage.indices])
         scored += stage.baselines
+        for name in ["teacher", *scored]:
+            rows[name] = max(rows.get(name, 0), report.input.rows_scored)
         settled = settling_baseline(report)
         if settled is not None:
             break
@@ -130,8 +155,10 @@ def run_stages(config: ScanConfig, backend: ScoringBackend, specs: list[ModelSpe
     reason = (f"the teacher does not beat {settled}, so it does not beat every baseline: clean whatever the "
               "others would say" if settled is not None and not_scored else
               "every baseline was needed: the teacher beat each one scored before the last")
+    uneven = len(set(rows.values())) > 1  # a sequential scan's stages stop at different looks
     report.baselines = BaselinesInfo(mode=BASELINES_ON_DEMAND, planned=planned, scored=scored, not_scored=not_scored,
-                                     settled_by=settled, passes_per_row=1 + len(scored), reason=reason)
+                                     settled_by=settled, passes_per_row=1 + len(scored), reason=reason,
+                                     rows_scored=rows if uneven else None)
     return report
 
 

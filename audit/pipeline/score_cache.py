@@ -36,6 +36,10 @@ from audit.report.schema import ModelInfo, ScoreCacheInfo
 KEY_FORMAT = 1
 """Bump when what a model key covers changes (old entries then stop matching)."""
 
+MEMORY_ENTRIES = 200_000
+"""(row, model) sequences a staged scan keeps in memory (about 160 MB at 100 tokens a row); the oldest go first,
+and a later stage that needs one again reads it from the disk cache or scores it again (same values)."""
+
 
 def row_key(prompt_ids: Sequence[int], completion_ids: Sequence[int]) -> bytes:
     """Digest of exactly what a spec scores for a row: its prompt tokens and the completion tokens."""
@@ -107,6 +111,8 @@ class ScoreCache:
         if self._memory is not None:
             for row, value in zip(rows, values, strict=True):
                 self._memory[(key, row)] = value
+            while len(self._memory) > MEMORY_ENTRIES:  # dicts keep insertion order: the oldest go first
+                del self._memory[next(iter(self._memory))]
         if self.store is not None:
             self.store.add(key, rows, values)
 

@@ -246,6 +246,10 @@ class BaselinesInfo(_Model):
                                    "not beat it), which settles the likelihood-ratio verdict; null when none did")
     passes_per_row: int = Field(description="forward passes a scored row cost: the teacher plus each scored baseline")
     reason: str
+    rows_scored: dict[str, int] | None = Field(
+        None, description="rows each model (teacher, each scored baseline) was scored on, when they differ: a "
+        "sequential scan's stages stop at different looks (since 1.15.0); null when every model scored the report's "
+        "rows")
 
 
 class ScoreCacheInfo(_Model):
@@ -476,6 +480,8 @@ def baselines_description(report: Report) -> str | None:
         line += f"; not needed: {', '.join(info.not_scored)}"
     if info.settled_by is not None:
         line += f"; settled by {info.settled_by} (the teacher does not beat it)"
+    if info.rows_scored:
+        return line + "; rows scored per model: " + ", ".join(f"{k} {v}" for k, v in info.rows_scored.items()) + "."
     return line + f"; {info.passes_per_row} forward passes a row."
 
 
