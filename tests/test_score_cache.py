@@ -201,3 +201,27 @@ def test_a_bad_size_limit_is_one_line_and_exit_4(cache_folder: Path, tiny_model:
                                                                "megabytes, not 'lots'")
     assert "Traceback" not in err
     assert dataclasses.replace(_config(data, tiny_model), baselines="all").baselines == "all"
+
+
+def test_a_probe_reuses_the_baselines_a_scan_scored(cache_folder: Path, tiny_model: Path, write_jsonl: Any,
+                                                    number_rows: list[dict[str, Any]], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe of the file a scan scored computes only its candidates: reference, control and panel are read."""
+    import json
+
+    data = write_jsonl(number_rows)
+    n = len(number_rows)
+    code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), "--teacher-system-prompt", OWLS,
+                            "--restrict-vocab", "full", "--null", "theoretical", "--baselines", "all", "--quiet"],
+                           capsys, monkeypatch)
+    assert code in (0, 1), err
+    report = tmp_path / "probe.json"
+    code, _, err = run_cli(["probe", str(data), "--reference", str(tiny_model), "--traits", "owl,cat",
+                            "--restrict-vocab", "full", "--null", "theoretical", "--report", str(report), "--quiet"],
+                           capsys, monkeypatch)
+    assert code in (0, 1), err
+    probe = json.loads(report.read_text())
+    roles = [m["role"] for m in probe["models"]]
+    assert roles[:5] == ["reference", "control", "panel:precise", "panel:formal", "panel:engineer"]
+    assert probe["score_cache"]["reused"] == 5 * n and probe["score_cache"]["computed"] == 2 * n
