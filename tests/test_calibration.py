@@ -25,12 +25,16 @@ PLAIN_NULL = ("--tolerance", "0")
 """Known-source rows tested against their own null sit at exactly p = 0.5 only under the plain null
 (H0: mean <= the null's); the default tolerance shifts it (tested in tests/test_cli_scan.py)."""
 
+NOT_UNDER_TEST = ("--no-teacher-traits",)
+"""A weight teacher's scan also runs the animal and misalignment questionnaires by default; not what these tests
+check (tests/test_teacher_traits.py does), and most of a tiny scan's time."""
+
 
 def _scan(data: Path, tiny_model: Path, teacher: list[str], calibration: Path, report: Path,
           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), *teacher,
                             "--calibration", str(calibration), *PLAIN_NULL, "--report", str(report), "--quiet",
-                            "--baselines", "all"], capsys, monkeypatch)
+                            "--baselines", "all", *NOT_UNDER_TEST], capsys, monkeypatch)
     return code, err
 
 
@@ -79,7 +83,7 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
     # --baselines all: this reads every baseline's bound (on demand, the reference's clean test settles it).
     code, out, err = run_cli(["scan", str(known), "--reference", str(tiny_model), *teacher, "--calibration",
                               str(calibration), *PLAIN_NULL, "--sequential", "--batch-rows", "8", "--format", "json",
-                              "--baselines", "all"], capsys, monkeypatch)
+                              "--baselines", "all", *NOT_UNDER_TEST], capsys, monkeypatch)
     assert code == ExitCode.CLEAN, err
     sequential = json.loads(out)["sequential"]
     assert sequential["rule"] == "end of data" and sequential["rows_scored"] == rows
@@ -107,7 +111,7 @@ def test_calibrated_scan_separates_teacher_data_from_known_source_data(
         code, _, err = run_cli(["scan", str(data), "--reference", str(tiny_model), *teacher, "--calibration",
                                 str(calibration), *PLAIN_NULL, "--adjust-confounds", "--report",
                                 str(tmp_path / f"{name}.json"),
-                                "--quiet", "--baselines", "all"], capsys, monkeypatch)
+                                "--quiet", "--baselines", "all", *NOT_UNDER_TEST], capsys, monkeypatch)
         assert code == expected, err
         adjusted = json.loads((tmp_path / f"{name}.json").read_text())
         assert adjusted["parameters"]["adjust_confounds"]

@@ -65,8 +65,8 @@ def test_a_teacher_that_beats_each_baseline_is_scored_against_all(tiny_model: Pa
     """A teacher with its own weights (another random model) at tolerance 0: the same conclusion, and the stages
     stop exactly at the first clean baseline."""
     data = write_jsonl(number_rows)
-    staged = run_scan(_config(data, tiny_model, tiny_teacher, tolerance=0.0))
-    every = run_scan(_config(data, tiny_model, tiny_teacher, tolerance=0.0, baselines="all"))
+    staged = run_scan(_config(data, tiny_model, tiny_teacher, tolerance=0.0, teacher_traits=False))
+    every = run_scan(_config(data, tiny_model, tiny_teacher, tolerance=0.0, baselines="all", teacher_traits=False))
     _same_conclusion(staged, every)
     assert staged.baselines is not None
     settled, scored = staged.baselines.settled_by, staged.baselines.scored
@@ -120,45 +120,52 @@ def _teacher_written(records: list[dict[str, Any]], teacher: Path) -> list[dict[
     allowed = sorted({t for r in records if r["completion"] for t in tokenizer(r["completion"]).input_ids})
     banned = torch.ones(len(tokenizer), dtype=torch.bool)
     banned[allowed] = False
-    written = []
-    for record in records:
+    prompts: dict[int, list[int]] = {}  # records by prompt length: each group runs as one batch, no padding
+    encoded: dict[int, list[int]] = {}
+    for i, record in enumerate(records):
         if record["completion"] is None:
-            written.append(record)
             continue
         text = tokenizer.apply_chat_template([{"role": "user", "content": record["prompt"]}],
                                              add_generation_prompt=True, tokenize=False)
-        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids
-        new: list[int] = []
-        with torch.no_grad():
+        encoded[i] = tokenizer(text, add_special_tokens=False).input_ids
+        prompts.setdefault(len(encoded[i]), []).append(i)
+    written = [dict(record) for record in records]
+    with torch.no_grad():
+        for group in prompts.values():
+            ids = torch.tensor([encoded[i] for i in group], dtype=torch.long)
+            start = ids.shape[1]
             for _ in range(8):  # a random model's own favourite is a newline, over and over
-                logits = model(torch.cat([ids, torch.tensor([new], dtype=torch.long)], dim=1)).logits[0, -1]
-                logits[banned[:logits.shape[0]]] = float("-inf")
-                new.append(int(logits.argmax()))
-        written.append({**record, "completion": tokenizer.decode(new)})
+                logits = model(ids).logits[:, -1]
+                logits[:, banned[:logits.shape[1]]] = float("-inf")
+                ids = torch.cat([ids, logits.argmax(dim=1, keepdim=True)], dim=1)
+            for row, i in enumerate(group):
+                written[i]["completion"] = tokenizer.decode(ids[row, start:].tolist())
     return written
 
 
-@pytest.mark.parametrize("regime", ["prompted teacher cleared", "weight teacher", "teacher's own data"])
+@pytest.mark.parametrize("regime", ["prompted teacher cleared", "teacher's own data"])
 def test_a_sequential_scan_in_stages_reaches_the_verdict_of_every_baseline(
         regime: str, tiny_model: Path, tiny_teacher: Path, write_jsonl: Any) -> None:
     """Sequential scans (a look every 8 rows): the staged scan's verdict and exit code equal the all-baselines
     scan's (the argument in audit.pipeline.on_demand), and a stage settles only on a clean stop.
 
-    Three regimes: a prompted teacher at tolerance 0.5 (the reference clears it by the sequences), a teacher with
-    its own weights at tolerance 0 (whatever the data make it), and that teacher on data it wrote itself (it beats
-    every baseline: flagged, every stage run, the last one the all-baselines scan).
+    Two regimes: a prompted teacher at tolerance 0.5 (the reference clears it by the sequences: the first stage
+    settles), and a teacher with its own weights on data it wrote itself (it beats every baseline: flagged, every
+    stage run, the last one the all-baselines scan).
     """
     from tests.test_resume import _records
 
-    records = _records(300 if regime != "teacher's own data" else 160)
+    records = _records({"prompted teacher cleared": 300, "teacher's own data": 96}[regime])
     if regime == "teacher's own data":
         records = _teacher_written(records, tiny_teacher)
     data = write_jsonl(records)
-    teacher = None if regime == "prompted teacher cleared" else tiny_teacher
-    tolerance = 0.5 if regime == "prompted teacher cleared" else 0.0
-    staged = run_scan(_config(data, tiny_model, teacher, tolerance=tolerance, sequential=True, batch_rows=8))
+    cleared = regime == "prompted teacher cleared"
+    teacher, tolerance = (None, 0.5) if cleared else (tiny_teacher, 0.0)
+    # teacher_traits off: the questionnaire is not under test, and it is most of a weight teacher's scan time.
+    staged = run_scan(_config(data, tiny_model, teacher, tolerance=tolerance, sequential=True, batch_rows=8,
+                              teacher_traits=False))
     every = run_scan(_config(data, tiny_model, teacher, tolerance=tolerance, sequential=True, batch_rows=8,
-                             baselines="all"))
+                             baselines="all", teacher_traits=False))
     assert staged.verdict == every.verdict and staged.exit_code == every.exit_code
     assert staged.sequential is not None and every.sequential is not None and staged.baselines is not None
     assert staged.baselines.mode == "on-demand"
@@ -170,10 +177,10 @@ def test_a_sequential_scan_in_stages_reaches_the_verdict_of_every_baseline(
         assert staged.sequential.rule == every.sequential.rule
         assert staged.input.rows_scored == every.input.rows_scored
         assert [r.p_value for r in staged.results] == [r.p_value for r in every.results]
-    if regime == "prompted teacher cleared":
+    if cleared:
         assert staged.baselines.scored == ["reference"] and staged.sequential.rule == "clean within tolerance"
-        assert staged.input.rows_read < 300
-    if regime == "teacher's own data":
+        assert staged.input.rows_read < len(records)
+    else:
         assert staged.verdict is Verdict.FLAGGED and staged.sequential.rule == "flagged"
         assert staged.baselines.scored == staged.baselines.planned
         assert staged.baselines.rows_scored is None or staged.baselines.rows_scored["teacher"] >= \

@@ -34,7 +34,7 @@ only have stopped earlier as flagged if every bound, stage k's included, was abo
 look, and then stage k would have stopped there (flagged, which settles nothing). Run to the end, a stage
 never saw its baselines all beaten, so neither did the all-baselines scan, and the clean fixed-N test
 is one of the all-baselines scan's tests. A flag comes only from the last stage, which *is* the
-all-baselines scan: the false-flag rate cannot exceed it (experiments/SEQUENTIAL.md, section 4). Rows to
+all-baselines scan: the false-flag rate cannot exceed it (experiments/SEQUENTIAL-ON-DEMAND.md). Rows to
 the verdict can differ: the all-baselines scan may have stopped earlier on a baseline a stage lacked.
 
 Not staged (every baseline scored, as the report's ``baselines.mode`` says): shards (merge needs every
