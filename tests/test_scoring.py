@@ -94,3 +94,32 @@ def test_prefix_reuse_and_batch_size_do_not_change_scores(tiny_model: Path, numb
         for a, b in zip(results[0], other, strict=True):
             for k in range(2):
                 np.testing.assert_allclose(a.logprobs[k], b.logprobs[k], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", 1), ("3", 3), (" 2 ", 2), ("0", None), ("-1", None),
+                                                 ("two", None), ("", None), (None, None)])
+def test_threads_from_environment_reads_a_positive_omp_num_threads(
+        monkeypatch: pytest.MonkeyPatch, value: str | None, expected: int | None) -> None:
+    from audit.models.backends.transformers_backend import threads_from_environment
+
+    if value is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert threads_from_environment() == expected
+
+
+def test_the_backend_obeys_omp_num_threads_unless_given_threads(
+        monkeypatch: pytest.MonkeyPatch, tiny_model: Path) -> None:
+    """Two processes sharing two cores that each took both ran 2.4x slower than one alone; a runner that
+    sets OMP_NUM_THREADS=1 per process must get it, and an explicit thread count still wins."""
+    before = torch.get_num_threads()
+    specs = [ModelSpec("reference", resolve_source(str(tiny_model)))]
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        TransformersBackend(specs).close()
+        assert torch.get_num_threads() == 1
+        TransformersBackend(specs, threads=2).close()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

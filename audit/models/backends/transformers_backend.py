@@ -38,6 +38,18 @@ _LOGIT_CHUNK = 1024
 """Positions per output-layer chunk: bounds the [positions, vocab] fp32 logits buffer (~200 MB)."""
 
 
+def threads_from_environment() -> int | None:
+    """``OMP_NUM_THREADS`` when it is a positive whole number, else None.
+
+    Torch reads that variable at import, but :class:`TransformersBackend` sets its thread count itself
+    (every CPU by default); a user or a test runner that asked for fewer threads, so that processes
+    sharing the cores do not fight over them, is obeyed. Two pytest workers on two cores that each took
+    both cores ran a 48-row scan 2.4x slower than one scan alone.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def length_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
     """Group indices, sorted by length, so that rows x longest length stays within the budget.
 
@@ -195,7 +207,7 @@ class TransformersBackend:
         vocabulary: Vocabulary | None = None,
         reuse_prefix: bool = True,
     ) -> None:
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        torch.set_num_threads(threads or threads_from_environment() or os.cpu_count() or 1)
         self.specs: Sequence[ModelSpec] = list(specs)
         self.token_budget = token_budget
         self.reuse_prefix = reuse_prefix
