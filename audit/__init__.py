@@ -1,8 +1,27 @@
 """subaudit: audit synthetic training data for hidden teacher traits via log-likelihood ratios.
 
-This package is the command line, data I/O, model specs, scoring backends, statistics and
-reporting. Nothing here imports torch, transformers or vLLM at import time: the backends load
-them lazily so that ``subaudit --help`` stays instant.
+This package is the Python API (:mod:`audit.api`: ``from audit import scan, ScanRequest, Input``), the
+command line built on it, data I/O, model specs, scoring backends, statistics and reporting. Nothing
+here imports torch, transformers or vLLM at import time: the backends load them lazily so that
+``subaudit --help`` and ``import audit`` stay instant.
 """
 
-__version__ = "0.1.0"
+from audit.api import (
+    Candidates,
+    Columns,
+    Engine,
+    Input,
+    Method,
+    Models,
+    Outputs,
+    ProbeRequest,
+    Provenance,
+    ScanRequest,
+    SkippedRowsError,
+    probe,
+    scan,
+)
+from audit.version import __version__
+
+__all__ = ["Candidates", "Columns", "Engine", "Input", "Method", "Models", "Outputs", "ProbeRequest", "Provenance",
+           "ScanRequest", "SkippedRowsError", "__version__", "probe", "scan"]

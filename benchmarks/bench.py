@@ -391,7 +391,7 @@ def write_results(out: Path, command: str, started: datetime, gemm: dict[str, fl
                   results: dict[str, Any], memory: list[dict[str, Any]]) -> None:
     import torch
 
-    from audit import __version__
+    from audit.version import __version__
 
     peak = max(gemm.values()) if gemm else float("nan")
     lines = [

@@ -33,9 +33,9 @@ import numpy as np
 import pyarrow as pa
 from scipy import stats as scipy_stats
 
-from audit import __version__
 from audit.core.verdict import DEFAULT_CONTROL_PANEL, DEFAULT_TOLERANCE
 from audit.models.traits import CONTROL_PANEL, builtin_panel
+from audit.version import __version__
 from experiments.control_scores import CACHE, NUMBER_STORE, SETS, ScoreStore, load_all, spec_prompts
 from experiments.power import one_sided_p_values, subsample_indices
 from experiments.sections import carry_blocks

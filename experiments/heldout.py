@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-from audit import __version__
 from audit.core.verdict import DEFAULT_TOLERANCE
+from audit.version import __version__
 from experiments.heldout_scores import (
     BASELINES,
     CACHE,

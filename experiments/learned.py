@@ -37,11 +37,11 @@ from sklearn.preprocessing import StandardScaler
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit import __version__  # noqa: E402
 from audit.input.data import DatasetReader, file_sha256  # noqa: E402
 from audit.models.spec import ModelSpec, embedded_gguf  # noqa: E402
 from audit.models.store import weights_sha256  # noqa: E402
 from audit.models.traits import animal_teacher_prompt  # noqa: E402
+from audit.version import __version__  # noqa: E402
 from detectors.learned import (  # noqa: E402
     DEFAULT_MODEL,
     FEATURES,

@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from audit import __version__
 from audit.core.sequential import SequentialDesign, simulate_stops
 from audit.pipeline.sequential import ALPHA_SHARE_SEQUENCE, SEQUENTIAL_AUTO_ROWS, SEQUENTIAL_BATCH_ROWS
+from audit.version import __version__
 from experiments.control_scores import CACHE, load_all
 from experiments.defaults import TEACHERS, default_rule, row_llr
 from experiments.power import one_sided_p_values

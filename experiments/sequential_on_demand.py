@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from audit import __version__
 from audit.core.sequential import SequentialDesign, simulate_stops
 from audit.pipeline.config import ScanConfig
 from audit.pipeline.sequential import ALPHA_SHARE_SEQUENCE, SEQUENTIAL_BATCH_ROWS
+from audit.version import __version__
 from experiments.defaults import PANEL_ROLES, default_rule
 from experiments.power import one_sided_p_values
 

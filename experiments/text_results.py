@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from scipy import stats as scipy_stats
 from sklearn.metrics import roc_auc_score
 
-from audit import __version__
+from audit.version import __version__
 from experiments.control_scores import load_all, spec_prompts, store_for
 from experiments.defaults import (
     TEACHERS,

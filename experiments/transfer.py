@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from audit import __version__
 from audit.input.data import ColumnOverrides
 from audit.transfer.preference import answer_logprobs, normalised
 from audit.transfer.questions import CANDIDATE_ANIMALS, EVAL_QUESTIONS
 from audit.transfer.run import StudentCurve, read_rows, student_curve, trait_transfer
 from audit.transfer.training import TrainConfig, encode_examples
+from audit.version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBERS = ROOT / "fixtures" / "numbers"

@@ -13,7 +13,6 @@ from typing import NoReturn
 
 import typer
 
-from audit import __version__
 from audit.cli.cache import cache_app
 from audit.cli.calibrate import calibrate
 from audit.cli.generate import generate
@@ -25,6 +24,7 @@ from audit.cli.scan import scan
 from audit.cli.transfer import transfer
 from audit.core.errors import SubauditError
 from audit.core.exit_codes import ExitCode
+from audit.version import __version__
 
 app = typer.Typer(
     name="subaudit",

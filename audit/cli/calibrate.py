@@ -115,6 +115,8 @@ def calibrate(
     """
     from rich.console import Console
 
+    from audit.api import plan as request_plan
+    from audit.api.request import Candidates, Models
     from audit.calibration.measure import calibrate as run_calibration
     from audit.calibration.measure import check_before_scoring
     from audit.core.atomic import check_writable
@@ -132,9 +134,11 @@ def calibrate(
         input_path=known_source or Path("known-source.parquet"), teacher=teacher, teacher_adapter=teacher_adapter,
         teacher_system_prompt=common.teacher_prompt(teacher_system_prompt, teacher_system_file),
         reference=reference, reference_system_prompt=reference_system_prompt,
-        control_system_prompt=common.control_prompt(control_system_prompt, no_control),
-        control_panel=common.control_panel(control_panel, no_control),
-        traits=tuple(common.candidates(traits, traits_file, template)) if probing else (),
+        control_system_prompt=request_plan.control_prompt(Models(
+            control_system_prompt=common.control_choice(control_system_prompt, no_control))),
+        control_panel=request_plan.control_panel(control_panel, no_control),
+        traits=(request_plan.candidates(Candidates(common.names(traits), traits_file, template))
+                if probing else ()),
         restrict_vocab=restrict_vocab, backend=backend.value,
         columns=common.columns(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
         max_rows=max_rows, batch_rows=batch_rows, token_budget=token_budget, trust_remote_code=trust_remote_code,

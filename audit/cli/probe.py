@@ -52,7 +52,6 @@ from audit.cli.options import (
     Tolerance,
     TrustRemoteCode,
 )
-from audit.core.errors import UsageError
 from audit.core.verdict import DEFAULT_TOLERANCE
 
 Traits = Annotated[str | None, typer.Option(
@@ -117,33 +116,24 @@ def probe(
     `subaudit calibrate --traits`. With a weight teacher (--teacher, --teacher-adapter) the attribution is
     direct: did the data come from this teacher (the scan), and what does it hold (the questionnaire)?
     """
-    from audit.core.atomic import check_writable
-    from audit.core.verdict import Verdict
-    from audit.pipeline.config import ScanConfig
+    from audit import api
 
-    if report is not None:
-        check_writable(report)
     config_file, settings = common.resolved_settings(ctx)
-    null, calibration = common.null_choice(null, calibration)
-    weight_teacher = teacher is not None or teacher_adapter is not None
-    if weight_teacher and (traits is not None or traits_file is not None):
-        raise UsageError("give candidate traits (--traits, --traits-file) or a weight teacher (--teacher, "
-                         "--teacher-adapter), not both")
-    scan_config = ScanConfig(
-        sequential=False,  # a probe ranks candidates on every row (audit.pipeline.config.sequential_incompatibility)
-        input_path=data, reference=reference, reference_system_prompt=reference_system_prompt,
-        control_system_prompt=common.control_prompt(control_system_prompt, False),
-        control_panel=common.control_panel(control_panel),
-        teacher=teacher, teacher_adapter=teacher_adapter, teacher_traits=True if weight_teacher else None,
-        traits=() if weight_teacher else tuple(common.candidates(traits, traits_file, template)), correction=correction,
-        restrict_vocab=restrict_vocab, backend=backend.value,
-        columns=common.columns(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
-        alpha=alpha, suspicious_alpha=suspicious_alpha, tolerance=tolerance, fail_on=Verdict(fail_on.value),
-        token_budget=token_budget,
-        batch_rows=batch_rows, seed=seed, max_rows=max_rows, sample_fraction=sample_fraction, scores_path=scores,
-        trust_remote_code=trust_remote_code, calibration_path=calibration, null=null, null_rows=null_rows,
-        null_cache=null_cache, command=common.command_line(),
-        settings=settings, config_file=config_file, engine=engine.value, ray_address=ray_address,
-        ray_actors=ray_actors,
+    request = api.ProbeRequest(
+        input=api.Input(data, api.Columns(prompt_col, completion_col, messages_col, id_col), format=input_format,
+                        max_rows=max_rows, sample_fraction=sample_fraction),
+        candidates=api.Candidates(common.names(traits), traits_file, template, correction),
+        models=api.Models(
+            teacher=teacher, teacher_adapter=teacher_adapter, reference=reference,
+            reference_system_prompt=reference_system_prompt,
+            control_system_prompt=common.control_choice(control_system_prompt, False), control_panel=control_panel,
+            trust_remote_code=trust_remote_code),
+        method=api.Method(
+            alpha=alpha, suspicious_alpha=suspicious_alpha, tolerance=tolerance, fail_on=fail_on.value,
+            restrict_vocab=restrict_vocab, null=null, calibration=calibration, null_rows=null_rows,
+            null_cache=null_cache, seed=seed),
+        engine=api.Engine(backend.value, engine.value, ray_address, ray_actors, token_budget, batch_rows),
+        outputs=api.Outputs(report, scores),
+        provenance=api.Provenance(common.command_line(), settings, config_file),
     )
-    return common.run_and_emit(scan_config, report, output_format, quiet, engine)
+    return common.run_and_emit(api.probe, request, output_format, quiet)

@@ -146,62 +146,26 @@ def scan(
     no_config: NoConfig = False,
 ) -> int:
     """Score every row under reference and teacher and test whether the data came from the teacher."""
-    from audit.core.atomic import check_writable
-    from audit.core.verdict import Verdict
-    from audit.pipeline.config import ScanConfig
+    from audit import api
 
-    teacher_prompt = common.teacher_prompt(teacher_system_prompt, teacher_system_file)
-    control = common.control_prompt(control_system_prompt, no_control)
-    banned = common.banned(banned_numbers)
-    if report is not None:
-        check_writable(report)
     config_file, settings = common.resolved_settings(ctx)
-    null, calibration = common.null_choice(null, calibration)
-    scan_config = ScanConfig(
-        input_path=data,
-        teacher=teacher,
-        teacher_adapter=teacher_adapter,
-        teacher_system_prompt=teacher_prompt,
-        reference=reference,
-        reference_system_prompt=reference_system_prompt,
-        control_system_prompt=control,
-        control_panel=common.control_panel(control_panel, no_control),
-        semantic_filter=semantic_filter,
-        learned_detector=learned_detector,
-        trait_keywords=tuple(trait_keyword or ()),
-        banned_numbers=banned,
-        restrict_vocab=restrict_vocab,
-        strict=strict,
-        sample_fraction=sample_fraction,
-        shard=parse_shard(shard),
-        evidence_path=evidence,
-        resume=resume,
-        sequential=sequential,
-        teacher_traits=teacher_traits,
-        columns=common.columns(prompt_col, completion_col, messages_col, id_col),
-        input_format=input_format,
-        backend=backend.value,
-        alpha=alpha,
-        suspicious_alpha=suspicious_alpha,
-        tolerance=tolerance,
-        fail_on=Verdict(fail_on.value),
-        token_budget=token_budget,
-        batch_rows=batch_rows,
-        seed=seed,
-        max_rows=max_rows,
-        scores_path=scores,
-        trust_remote_code=trust_remote_code,
-        calibration_path=calibration,
-        null=null,
-        null_rows=null_rows,
-        null_cache=null_cache,
-        baselines=baselines,
-        adjust_confounds=adjust_confounds,
-        engine=engine.value,
-        ray_address=ray_address,
-        ray_actors=ray_actors,
-        command=common.command_line(),
-        settings=settings,
-        config_file=config_file,
+    request = api.ScanRequest(
+        input=api.Input(data, api.Columns(prompt_col, completion_col, messages_col, id_col), format=input_format,
+                        max_rows=max_rows, sample_fraction=sample_fraction, shard=parse_shard(shard), strict=strict),
+        models=api.Models(
+            teacher=teacher, teacher_adapter=teacher_adapter,
+            teacher_system_prompt=common.teacher_prompt(teacher_system_prompt, teacher_system_file),
+            reference=reference, reference_system_prompt=reference_system_prompt,
+            control_system_prompt=common.control_choice(control_system_prompt, no_control),
+            control_panel=control_panel, trust_remote_code=trust_remote_code),
+        method=api.Method(
+            alpha=alpha, suspicious_alpha=suspicious_alpha, tolerance=tolerance, fail_on=fail_on.value,
+            restrict_vocab=restrict_vocab, null=null, calibration=calibration, null_rows=null_rows,
+            null_cache=null_cache, baselines=baselines, sequential=sequential, adjust_confounds=adjust_confounds,
+            teacher_traits=teacher_traits, semantic_filter=semantic_filter, learned_detector=learned_detector,
+            trait_keywords=tuple(trait_keyword or ()), banned_numbers=common.banned(banned_numbers), seed=seed),
+        engine=api.Engine(backend.value, engine.value, ray_address, ray_actors, token_budget, batch_rows),
+        outputs=api.Outputs(report, scores, evidence, resume),
+        provenance=api.Provenance(common.command_line(), settings, config_file),
     )
-    return common.run_and_emit(scan_config, report, output_format, quiet, engine)
+    return common.run_and_emit(api.scan, request, output_format, quiet)

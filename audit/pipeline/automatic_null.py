@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audit import __version__
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.pipeline.config import NULL_THEORETICAL, ScanConfig
 from audit.pipeline.null_choice import AUTO_NULL_FPR
+from audit.version import __version__
 
 if TYPE_CHECKING:
     from audit.calibration.known_source import KnownSourcePlan

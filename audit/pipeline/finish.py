@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from audit import __version__
 from audit.calibration.file import (
     PreparedCalibration,
     calibration_info,
@@ -46,6 +45,7 @@ from audit.report.schema import (
     Timings,
     VocabularyInfo,
 )
+from audit.version import __version__
 from detectors.base import Detector, DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS, scan_detectors
 

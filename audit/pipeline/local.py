@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from audit import __version__
 from audit.calibration.file import PreparedCalibration
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.input.data import DatasetReader, file_sha256
@@ -43,6 +42,7 @@ from audit.pipeline.teacher_traits import with_teacher_traits
 from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.schema import ModelInfo, Report
 from audit.report.top_rows import TopEntry, TopRowsTracker
+from audit.version import __version__
 
 SKIP_DUPLICATE_ID = "duplicate id (first occurrence kept)"
 

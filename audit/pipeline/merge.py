@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from audit import __version__
 from audit.calibration.file import PreparedCalibration, prepared_calibration
 from audit.core.errors import UsageError
 from audit.core.verdict import Verdict
@@ -27,6 +26,7 @@ from audit.pipeline.finish import (
 from audit.report.plot_data import merge_profiles
 from audit.report.schema import InputInfo, Outputs, PlotData, Report, Timings
 from audit.report.top_rows import merge_top_rows
+from audit.version import __version__
 from detectors.base import DetectorContext
 
 _MUST_MATCH_PARAMETERS = ("backend", "alpha", "suspicious_alpha", "tolerance", "fail_on", "seed", "bootstrap_resamples",

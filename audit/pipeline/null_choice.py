@@ -37,12 +37,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from audit import __version__
 from audit.core.errors import UsageError
 from audit.input.data import file_sha256
 from audit.models.store import cache_root
 from audit.pipeline.config import NULL_MEASURED, NULL_THEORETICAL, ScanConfig, model_specs, teacher_has_own_weights
 from audit.report.schema import NullInfo
+from audit.version import __version__
 
 AUTO_NULL_FPR = 0.01
 """Per-row threshold false-positive rate stored with an automatic null (as `calibrate`'s default)."""

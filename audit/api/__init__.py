@@ -1,0 +1,27 @@
+"""subaudit's Python API: ``scan`` and ``probe`` take a request of typed groups and return the report.
+
+    from audit import scan, ScanRequest, Input, Models
+    report = scan(ScanRequest(Input("data.parquet"), Models(teacher_adapter="teacher-lora/")))
+    report.verdict, report.exit_code, report.results
+
+The CLI is a thin layer over these (it parses options into a request and renders the report), so a
+caller gets the same checks, errors (:mod:`audit.core.errors`, each with the CLI's exit code), files
+and report. Data may be a path, a pyarrow table, or a list of row dicts.
+"""
+
+from audit.api.request import (
+    Candidates,
+    Columns,
+    Engine,
+    Input,
+    Method,
+    Models,
+    Outputs,
+    ProbeRequest,
+    Provenance,
+    ScanRequest,
+)
+from audit.api.run import SkippedRowsError, probe, scan
+
+__all__ = ["Candidates", "Columns", "Engine", "Input", "Method", "Models", "Outputs", "ProbeRequest", "Provenance",
+           "ScanRequest", "SkippedRowsError", "probe", "scan"]

@@ -1,0 +1,124 @@
+"""The Python API (``from audit import scan, probe``): the CLI's reports, errors and files from a typed request.
+
+Real forward passes of tiny random-weight Llamas with the real SmolLM2 tokenizer, on the committed smoke set.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from audit import Input, Method, Models, Outputs, ProbeRequest, ScanRequest, SkippedRowsError, probe, scan
+from audit.api import Candidates
+from audit.core.errors import SubauditError, UsageError
+from audit.core.exit_codes import ExitCode
+from tests.conftest import FIXTURES, run_cli
+
+SMOKE = FIXTURES / "smoke" / "owl.parquet"
+ROWS = 24
+VOLATILE = ("created_at", "timings", "command", "settings", "config_file")
+"""Report fields that differ between two runs of the same request: when, how long, and how it was asked."""
+DURATIONS = ("seconds", "made_in_s")
+"""Durations nested in sections (the questionnaire's, an automatic null's making)."""
+
+
+def comparable(report: dict[str, Any]) -> dict[str, Any]:
+    def without_durations(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: without_durations(v) for k, v in value.items() if k not in DURATIONS}
+        return [without_durations(v) for v in value] if isinstance(value, list) else value
+
+    return {key: without_durations(value) for key, value in report.items() if key not in VOLATILE}
+
+
+def test_the_api_and_the_cli_write_the_same_report(
+        tiny_model: Path, tiny_teacher: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A weight teacher with the default panel and every baseline scored: models, statistics, verdict, top
+    rows, baselines and the teacher's questionnaire all equal; the returned object is the file written."""
+    cli_path, api_path = tmp_path / "cli.json", tmp_path / "api.json"
+    code, _, err = run_cli(["scan", str(SMOKE), "--reference", str(tiny_model), "--teacher", str(tiny_teacher),
+                            "--null", "theoretical", "--baselines", "all", "--max-rows", str(ROWS), "--quiet",
+                            "--report", str(cli_path)], capsys, monkeypatch)
+    report = scan(ScanRequest(
+        Input(SMOKE, max_rows=ROWS), Models(teacher=str(tiny_teacher), reference=str(tiny_model)),
+        Method(null="theoretical", baselines="all"), outputs=Outputs(report=api_path)))
+    from_cli, from_api = json.loads(cli_path.read_text()), json.loads(api_path.read_text())
+    assert code == from_cli["exit_code"] == report.exit_code, err
+    assert from_api == json.loads(report.model_dump_json()), "the returned report is the one written"
+    assert comparable(from_api) == comparable(from_cli)
+    assert [r["detector_id"] for r in from_api["results"]] == ["llr", "llr-control", "llr-panel"]
+    assert len(from_api["models"]) == 6 and from_api["teacher_traits"] is not None  # + control and 3 panel members
+    assert from_cli["command"][:2] == ["subaudit", "scan"] and from_api["command"] == ["audit.api.scan"]
+
+
+def test_a_table_in_memory_and_a_list_of_rows_give_the_report_of_the_same_rows_from_a_file(
+        tiny_model: Path, tmp_path: Path) -> None:
+    table = pq.read_table(SMOKE).slice(0, ROWS)
+    path = tmp_path / "rows.parquet"
+    pq.write_table(table, path)
+
+    def scan_of(data: Any) -> dict[str, Any]:
+        request = ScanRequest(Input(data), Models(teacher_system_prompt="You love owls.", reference=str(tiny_model),
+                                                  control_panel="none"))
+        return json.loads(scan(request).model_dump_json())
+
+    from_file, from_table, from_rows = scan_of(path), scan_of(table), scan_of(table.to_pylist())
+    assert from_table["input"]["path"] == f"<in memory: pyarrow.Table, {ROWS} rows>"
+    assert from_rows["input"]["path"] == f"<in memory: {ROWS} row dicts>"
+    for other in (from_table, from_rows):
+        assert other["input"]["sha256"] == from_file["input"]["sha256"], "arrow writes the same rows to the same bytes"
+        assert {**comparable(other), "input": None} == {**comparable(from_file), "input": None}
+        assert {**other["input"], "path": None} == {**from_file["input"], "path": None}
+    assert from_file["input"]["rows_scored"] == ROWS
+
+
+@pytest.mark.parametrize(("flag", "method"), [
+    (["--alpha", "2"], Method(alpha=2.0)),
+    (["--null", "theoretical", "--calibration", "c.json"], Method(null="theoretical", calibration="c.json")),
+    (["--baselines", "some"], Method(baselines="some")),
+])
+def test_the_api_raises_the_error_the_cli_prints_with_its_exit_code(
+        tiny_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        flag: list[str], method: Method) -> None:
+    code, _, err = run_cli(["scan", str(SMOKE), "--reference", str(tiny_model), "--teacher-system-prompt", "x",
+                            *flag], capsys, monkeypatch)
+    with pytest.raises(SubauditError) as raised:
+        scan(ScanRequest(Input(SMOKE), Models(teacher_system_prompt="x", reference=str(tiny_model)), method))
+    assert raised.value.exit_code == code == ExitCode.USAGE_ERROR
+    assert err.strip().splitlines() == [f"subaudit: error: {raised.value}"]
+
+
+def test_data_of_another_type_or_no_rows_is_a_usage_error(tiny_model: Path) -> None:
+    models = Models(teacher_system_prompt="x", reference=str(tiny_model))
+    with pytest.raises(UsageError, match=r"data must be a path, a pyarrow\.Table or a list of row dicts, not int"):
+        scan(ScanRequest(Input(42), models))  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="the data are an empty list"):
+        scan(ScanRequest(Input([]), models))
+
+
+def test_a_strict_scan_that_skips_a_row_raises_after_writing_the_whole_report(
+        tiny_model: Path, tmp_path: Path, number_rows: list[dict[str, Any]]) -> None:
+    rows = [*number_rows, {"id": "blank", "prompt": "Continue: 1, 2, 3.", "completion": ""}]
+    out = tmp_path / "strict.json"
+    with pytest.raises(SkippedRowsError, match=r"--strict: 1 row\(s\) skipped") as raised:
+        scan(ScanRequest(Input(rows, strict=True), Models(teacher_system_prompt="x", reference=str(tiny_model),
+                                                          control_panel="none"),
+                         Method(null="theoretical"), outputs=Outputs(report=out)))
+    assert raised.value.exit_code == ExitCode.TOOL_ERROR
+    written = json.loads(out.read_text())
+    assert written["input"]["rows_scored"] == len(number_rows) and sum(written["input"]["rows_skipped"].values()) == 1
+    assert written == json.loads(raised.value.report.model_dump_json())
+
+
+def test_probe_through_the_api_ranks_the_candidates_it_is_given(tiny_model: Path, tmp_path: Path) -> None:
+    report = probe(ProbeRequest(Input(SMOKE, max_rows=12), Candidates(("owl", "cat")),
+                                Models(reference=str(tiny_model), control_panel="none"), Method(null="theoretical")))
+    assert report.input.rows_scored == 12
+    assert sorted(m.role for m in report.models) == ["control", "reference", "trait:cat", "trait:owl"]
+    with pytest.raises(UsageError, match="a probe compares candidate traits; it takes no teacher system prompt"):
+        probe(ProbeRequest(Input(SMOKE), models=Models(teacher_system_prompt="x", reference=str(tiny_model))))
