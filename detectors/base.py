@@ -62,6 +62,19 @@ class Detector(ABC):
     id: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str]
+    optional: ClassVar[bool] = False
+    """Run only when asked for by id (``--detector ID``, ``audit.api.Method.detectors``). False: the scan picks
+    it itself (the likelihood-ratio tests for the baselines it scores, the trait probe for a probe)."""
+    sequential: ClassVar[bool] = False
+    """Whether its test runs as a confidence sequence in a sequential scan (audit.pipeline.sequential). A scan
+    asked for a detector without one is refused ``--sequential`` in one line."""
+    calibrated_column: ClassVar[str | None] = None
+    """The per-row column whose known-source values are this detector's measured null (``subaudit calibrate``);
+    None: it has no calibrated null."""
+    needs_digit_tokens: ClassVar[bool] = False
+    """Whether :class:`DetectorContext` must carry the tokenizer's digit-only token ids."""
+    needs_teacher: ClassVar[bool] = True
+    """Whether it reads the teacher's scores; an optional detector that does not also runs in a probe."""
     row_columns: tuple[str, ...]
     """Names of the per-row float columns :meth:`score_rows` returns (a detector whose columns
     depend on the scan's roles, like the trait probe, sets them per instance)."""

@@ -109,6 +109,8 @@ class LearnedDetector(Detector):
     """Per-row log-odds of teacher authorship from the token-level LLR profile; Welch test vs the null."""
 
     id = "learned-llr"
+    optional = True
+    needs_digit_tokens = True
     title = "Learned LLR-profile classifier"
     description = (
         "Logistic regression over each row's token-level teacher/reference LLR profile (sum, mean, spread, "

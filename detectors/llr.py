@@ -63,6 +63,8 @@ class LikelihoodRatioDetector(Detector):
         "sums of H0: E[row LLR] <= 0. Positive means the data is more likely under the teacher."
     )
     baseline_role = "reference"
+    sequential = True
+    calibrated_column = "llr_sum"
     row_columns: tuple[str, ...] = ("n_tokens", "llr_sum", "llr_mean", "reference_logprob_sum",
                    "teacher_logprob_sum", "reference_nll_mean")
 
@@ -199,6 +201,7 @@ class ControlLikelihoodRatioDetector(LikelihoodRatioDetector):
         "one-sided t-test on per-row sums of H0: E[row LLR] <= 0."
     )
     baseline_role = "control"
+    calibrated_column = "control_llr_sum"
     row_columns = ("n_tokens", "control_llr_sum", "control_llr_mean", "control_logprob_sum")
 
 
@@ -232,6 +235,7 @@ class PanelLikelihoodRatioDetector(Detector):
         "Per panel control C (reference weights, a benign system prompt): pooled per-token log T - log C and a "
         "one-sided t-test on row sums; p = the largest over the panel (the teacher must beat every member)."
     )
+    sequential = True
     row_columns: tuple[str, ...] = ("n_tokens",)
     """Per instance: n_tokens and each member's LLR sum, mean and baseline log-probability sum."""
 

@@ -1,4 +1,11 @@
-"""All detectors subaudit knows, by id. The shared contract test iterates over this."""
+"""Every detector subaudit knows, by id, and what each declares: whether a user asks for it by id, whether it
+can run in a sequential scan, the column its calibrated null is made of.
+
+Why a registry that the pipeline reads instead of a flag per detector: adding a detector used to touch the
+scan's options, its config, the sequential check, the calibration's column table and this file. Now a
+detector is one class and one :func:`register` call (a plugin may register its own); ``--detector ID``
+and ``audit.api.Method(detectors=...)`` run any optional one. The shared contract test iterates over this.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +15,52 @@ from detectors.llr import ControlLikelihoodRatioDetector, LikelihoodRatioDetecto
 from detectors.semantic_filter import SemanticFilterDetector
 from detectors.trait_probe import TraitProbeDetector, TraitProbeDetectorBH
 
-DETECTORS: dict[str, type[Detector]] = {
-    LikelihoodRatioDetector.id: LikelihoodRatioDetector,
-    ControlLikelihoodRatioDetector.id: ControlLikelihoodRatioDetector,
-    PanelLikelihoodRatioDetector.id: PanelLikelihoodRatioDetector,
-    SemanticFilterDetector.id: SemanticFilterDetector,
-    TraitProbeDetector.id: TraitProbeDetector,
-    TraitProbeDetectorBH.id: TraitProbeDetectorBH,
-    LearnedDetector.id: LearnedDetector,
-}
+DETECTORS: dict[str, type[Detector]] = {}
 
-def scan_detectors(with_control: bool, semantic_filter: bool, probe_correction: str | None = None,
-                   learned: bool = False, with_panel: bool = False) -> tuple[str, ...]:
-    """The detectors a scan runs: always llr; the control, the text filter and the learned one when asked for.
 
-    A probe (``probe_correction`` set) runs the trait probe instead of the teacher detectors.
+def register(detector: type[Detector]) -> type[Detector]:
+    """Add a detector class (usable as a decorator); its id must be new, or name this same class."""
+    for attribute in ("id", "title", "description"):
+        if not getattr(detector, attribute, ""):
+            raise ValueError(f"{detector.__name__} declares no {attribute}")
+    known = DETECTORS.get(detector.id)
+    if known is not None and known is not detector:
+        raise ValueError(f"detector id {detector.id!r} is taken by {known.__name__}")
+    DETECTORS[detector.id] = detector
+    return detector
+
+
+for _builtin in (LikelihoodRatioDetector, ControlLikelihoodRatioDetector, PanelLikelihoodRatioDetector,
+                 SemanticFilterDetector, TraitProbeDetector, TraitProbeDetectorBH, LearnedDetector):
+    register(_builtin)
+
+
+def optional_detectors() -> tuple[str, ...]:
+    """Ids a user may ask for (``--detector ID``), in registration order."""
+    return tuple(name for name, detector in DETECTORS.items() if detector.optional)
+
+
+def unknown_optional(ids: tuple[str, ...]) -> str | None:
+    """Why these ids cannot be asked for, in one line; None when every one is a registered optional detector."""
+    bad = [name for name in ids if name not in optional_detectors()]
+    if not bad:
+        return None
+    return (f"unknown detector {', '.join(repr(b) for b in bad)}: --detector takes "
+            f"{', '.join(optional_detectors()) or 'no registered optional detector'}")
+
+
+def calibrated_columns() -> dict[str, str]:
+    """Detector id -> the per-row column its measured null is made of (panel members are added per scan)."""
+    return {name: detector.calibrated_column for name, detector in DETECTORS.items()
+            if detector.calibrated_column is not None}
+
+
+def scan_detectors(with_control: bool, probe_correction: str | None = None, with_panel: bool = False,
+                   asked: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The detectors a scan runs: the likelihood-ratio test of each baseline scored, then the optional ones asked.
+
+    A probe (``probe_correction`` set) runs the trait probe instead of the teacher's tests, and of the
+    optional detectors those that need no teacher (the semantic filter, which reads text).
     """
     chosen: list[str] = []
     if probe_correction is not None:
@@ -33,8 +71,7 @@ def scan_detectors(with_control: bool, semantic_filter: bool, probe_correction: 
         chosen.append(ControlLikelihoodRatioDetector.id)
     if with_panel and probe_correction is None:
         chosen.append(PanelLikelihoodRatioDetector.id)
-    if semantic_filter:
-        chosen.append(SemanticFilterDetector.id)
-    if learned and probe_correction is None:
-        chosen.append(LearnedDetector.id)
-    return tuple(chosen)
+    for name in asked:
+        if probe_correction is None or not DETECTORS[name].needs_teacher:
+            chosen.append(name)
+    return tuple(dict.fromkeys(chosen))

@@ -31,6 +31,8 @@ class SemanticFilterDetector(Detector):
     """Numbers-only format, banned numbers and trait keywords, row by row."""
 
     id = "semantic-filter"
+    optional = True
+    needs_teacher = False
     title = "Semantic filter (paper's numbers-only rules, banned numbers, trait keywords)"
     description = (
         "Rejects completions that are not a plain list of at most 10 numbers in 0..999 with one "

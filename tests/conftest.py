@@ -150,7 +150,8 @@ def default_command_scan(path: Path, max_rows: int, restrict_vocab: str) -> Any:
     assert DEFAULT_CONTROL_PANEL == "builtin", "the detection tests run the default null; update them with it"
     report = run_scan(ScanConfig(
         input_path=path, teacher_system_prompt=animal_teacher_prompt("owl"), control_panel=tuple(builtin_panel()),
-        tolerance=DEFAULT_TOLERANCE, restrict_vocab=restrict_vocab, semantic_filter=True, trait_keywords=("owl",),
+        tolerance=DEFAULT_TOLERANCE, restrict_vocab=restrict_vocab, detectors=("semantic-filter",),
+        trait_keywords=("owl",),
         max_rows=max_rows,
     ))
     assert report.input.rows_read == max_rows and report.input.rows_scored == max_rows, report.input.rows_skipped

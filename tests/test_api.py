@@ -6,9 +6,11 @@ Real forward passes of tiny random-weight Llamas with the real SmolLM2 tokenizer
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -16,6 +18,11 @@ from audit import Input, Method, Models, Outputs, ProbeRequest, ScanRequest, Ski
 from audit.api import Candidates
 from audit.core.errors import SubauditError, UsageError
 from audit.core.exit_codes import ExitCode
+from audit.core.verdict import Verdict
+from audit.models.backends.base import ScoredRow
+from audit.report.schema import DetectorResult
+from detectors.base import Detector, DetectorSettings
+from detectors.registry import DETECTORS, register
 from tests.conftest import FIXTURES, run_cli
 
 SMOKE = FIXTURES / "smoke" / "owl.parquet"
@@ -122,3 +129,74 @@ def test_probe_through_the_api_ranks_the_candidates_it_is_given(tiny_model: Path
     assert sorted(m.role for m in report.models) == ["control", "reference", "trait:cat", "trait:owl"]
     with pytest.raises(UsageError, match="a probe compares candidate traits; it takes no teacher system prompt"):
         probe(ProbeRequest(Input(SMOKE), models=Models(teacher_system_prompt="x", reference=str(tiny_model))))
+
+
+class RowsTowardTheTeacher(Detector):
+    """A toy detector defined here and nowhere else: the share of rows more likely under the teacher."""
+
+    id = "toy-toward-teacher"
+    title = "Rows more likely under the teacher (toy)"
+    description = "Share of rows whose teacher log-probability sum beats the reference's; suspicious above 0.9."
+    optional = True
+    row_columns = ("toy_toward_teacher",)
+
+    def score_rows(self, rows: Sequence[ScoredRow]) -> dict[str, np.ndarray]:
+        teacher, reference = self.index_of("teacher"), self.index_of("reference")
+        return {"toy_toward_teacher": np.array([float(r.logprobs[teacher].sum() > r.logprobs[reference].sum())
+                                                for r in rows])}
+
+    def summarize(self, columns: dict[str, np.ndarray], settings: DetectorSettings) -> DetectorResult:
+        share = float(columns["toy_toward_teacher"].mean())
+        return DetectorResult(detector_id=self.id, title=self.title, verdict=Verdict.SUSPICIOUS if share > 0.9
+                              else Verdict.CLEAN, statistic_name="share of rows toward the teacher", statistic=share,
+                              p_value=None, n_rows=int(columns["toy_toward_teacher"].size),
+                              summary=f"{share:.1%} of rows more likely under the teacher")
+
+
+@pytest.fixture
+def toy_detector() -> Iterator[str]:
+    register(RowsTowardTheTeacher)
+    try:
+        yield RowsTowardTheTeacher.id
+    finally:
+        DETECTORS.pop(RowsTowardTheTeacher.id)
+
+
+def test_a_detector_registered_in_a_test_runs_through_the_api_and_the_cli(
+        toy_detector: str, tiny_model: Path, tiny_teacher: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No other file changed: the registry is all the scan, the report and the sequential check read."""
+    scores = tmp_path / "scores.parquet"
+    report = scan(ScanRequest(Input(SMOKE, max_rows=ROWS), Models(teacher=str(tiny_teacher), reference=str(tiny_model),
+                                                                  control_panel="none"),
+                              Method(null="theoretical", detectors=(toy_detector,), teacher_traits=False),
+                              outputs=Outputs(scores=scores)))
+    toy = next(r for r in report.results if r.detector_id == toy_detector)
+    llr_sums = np.array(pq.read_table(scores).column("llr_sum").to_pylist())
+    assert toy.n_rows == ROWS and toy.statistic == pytest.approx(float((llr_sums > 0).mean()))
+    assert pq.read_table(scores).column("toy_toward_teacher").to_pylist() == [float(x > 0) for x in llr_sums]
+
+    cli_report = tmp_path / "cli.json"
+    code, _, err = run_cli(["scan", str(SMOKE), "--reference", str(tiny_model), "--teacher", str(tiny_teacher),
+                            "--control-panel", "none", "--null", "theoretical", "--no-teacher-traits",
+                            "--max-rows", str(ROWS), "--detector", toy_detector, "--quiet",
+                            "--report", str(cli_report)], capsys, monkeypatch)
+    from_cli = json.loads(cli_report.read_text())
+    assert code == from_cli["exit_code"], err
+    assert next(r for r in from_cli["results"] if r["detector_id"] == toy_detector)["statistic"] == toy.statistic
+
+    code, _, err = run_cli(["scan", str(SMOKE), "--reference", str(tiny_model), "--teacher", str(tiny_teacher),
+                            "--detector", toy_detector, "--sequential"], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and err.strip().splitlines() == [
+        f"subaudit: error: --sequential cannot be used here: {toy_detector} tests every row at a fixed N "
+        "(run without it)"]
+
+
+def test_an_unknown_detector_is_one_line_naming_the_ones_there_are(
+        tiny_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run_cli(["scan", str(SMOKE), "--reference", str(tiny_model), "--teacher-system-prompt", "x",
+                            "--detector", "nope"], capsys, monkeypatch)
+    assert code == ExitCode.USAGE_ERROR and err.strip().splitlines() == [
+        "subaudit: error: unknown detector 'nope': --detector takes semantic-filter, learned-llr"]
+    with pytest.raises(ValueError, match="detector id 'llr' is taken by LikelihoodRatioDetector"):
+        register(type("Impostor", (RowsTowardTheTeacher,), {"id": "llr"}))

@@ -18,7 +18,7 @@ from tests.test_resume import _comparable, _records, kill_after_checkpoints
 @pytest.mark.parametrize(("extra", "why"), [
     (["--shard", "1/2"], "a shard cannot see the other shards' rows"),
     (["--engine", "ray"], "the Ray engine scores every row"),
-    (["--semantic-filter"], "the semantic filter and the learned detector test every row at a fixed N"),
+    (["--semantic-filter"], "semantic-filter tests every row at a fixed N (run without it)"),
 ])
 def test_sequential_refuses_what_it_cannot_do_in_one_line(extra: list[str], why: str, write_jsonl: Any,
                                                           capsys: pytest.CaptureFixture[str],

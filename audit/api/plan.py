@@ -118,6 +118,7 @@ def _common(request: ScanRequest | ProbeRequest, path: Path) -> dict[str, object
         tolerance=DEFAULT_TOLERANCE if method.tolerance is None else method.tolerance,
         strict=data.strict, fail_on=Verdict(method.fail_on), calibration_path=calibration, null=null,
         null_rows=method.null_rows, null_cache=_optional_path(method.null_cache), seed=method.seed,
+        detectors=tuple(dict.fromkeys(method.detectors)),
         backend=engine.backend, engine=engine.engine, ray_address=engine.ray_address, ray_actors=engine.ray_actors,
         token_budget=engine.token_budget, batch_rows=engine.batch_rows, scores_path=_optional_path(outputs.scores),
         command=request.provenance.command or (_called(request),),
@@ -136,7 +137,6 @@ def scan_config(request: ScanRequest, path: Path) -> ScanConfig:
         **_common(request, path),  # type: ignore[arg-type]
         teacher_system_prompt=models.teacher_system_prompt, control_system_prompt=control,
         control_panel=control_panel(models.control_panel, control is None),
-        semantic_filter=method.semantic_filter, learned_detector=method.learned_detector,
         trait_keywords=tuple(method.trait_keywords), banned_numbers=tuple(method.banned_numbers),
         shard=data.shard, evidence_path=_optional_path(outputs.evidence), resume=outputs.resume,
         sequential=method.sequential, teacher_traits=method.teacher_traits, baselines=method.baselines,

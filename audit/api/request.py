@@ -91,8 +91,9 @@ class Method:
     sequential: bool | None = None
     adjust_confounds: bool = False
     teacher_traits: bool | None = None
-    semantic_filter: bool = False
-    learned_detector: bool = False
+    detectors: tuple[str, ...] = ()
+    """Optional detectors to run too, by id (detectors.registry.optional_detectors: semantic-filter, learned-llr,
+    or one a plugin registered)."""
     trait_keywords: tuple[str, ...] = ()
     banned_numbers: tuple[int, ...] = (666, 911, 187)
     seed: int = 0

@@ -39,8 +39,6 @@ from audit.report.schema import CalibrationInfo, KnownSourceInfo, ModelInfo
 
 CALIBRATION_FORMAT = "subaudit-calibration"
 CALIBRATION_VERSION = "1.2.0"
-CALIBRATED_DETECTORS = {"llr": "llr_sum", "llr-control": "control_llr_sum"}
-"""Detector id -> the per-row column its null is made of."""
 
 
 class _Model(BaseModel):

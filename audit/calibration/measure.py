@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.calibration.file import CALIBRATED_DETECTORS, Calibration, null_sample
+from audit.calibration.file import Calibration, null_sample
 from audit.core.atomic import check_writable, write_text_atomic
 from audit.core.errors import UsageError
 from audit.models.traits import PANEL_ROLE_PREFIX
 from audit.pipeline.config import NULL_THEORETICAL, ScanConfig, validate
 from audit.pipeline.local import run_scan
 from audit.report.schema import KnownSourceInfo, Report
+from detectors.registry import calibrated_columns
 
 
 def check_before_scoring(config: ScanConfig, out: Path, fpr: float) -> None:
@@ -56,7 +57,7 @@ def calibrate(config: ScanConfig, out: Path, fpr: float, known_source: KnownSour
                                               teacher_traits=False, baselines="all"))
         table = pq.read_table(scores).to_pydict()
     tokens = np.array(table["n_tokens"])
-    calibrated = dict(CALIBRATED_DETECTORS)
+    calibrated = calibrated_columns()
     # Panel controls: one null per member, keyed as that member's test looks it up ('llr-panel:<name>').
     calibrated.update({f"llr-{name[:-len('_llr_sum')]}": name for name in table
                        if name.startswith(PANEL_ROLE_PREFIX) and name.endswith("_llr_sum")})

@@ -38,7 +38,7 @@ CONFIGURABLE = (
     "restrict-vocab", "backend", "token-budget", "batch-rows",
     "calibration", "null", "null-rows", "null-cache", "adjust-confounds", "alpha", "suspicious-alpha", "tolerance",
     "fail-on", "strict", "sequential", "baselines",
-    "semantic-filter", "trait-keyword", "banned-numbers",
+    "semantic-filter", "detector", "trait-keyword", "banned-numbers",
 )
 """The settings a project file may hold: what a CI gate fixes (models, vocabulary, null, thresholds)."""
 PATH_KEYS = ("teacher-system-file", "calibration", "teacher-adapter", "null-cache")

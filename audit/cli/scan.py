@@ -73,6 +73,12 @@ def parse_shard(shard: str | None) -> tuple[int, int] | None:
     return part, parts
 
 
+def optional_detectors(named: list[str] | None, semantic_filter: bool, learned_detector: bool) -> tuple[str, ...]:
+    """--detector IDs, with --semantic-filter and --learned-detector as the names of two of them."""
+    shortcuts = [("semantic-filter", semantic_filter), ("learned-llr", learned_detector)]
+    return tuple(dict.fromkeys([*(name for name, on in shortcuts if on), *(named or ())]))
+
+
 def scan(
     ctx: typer.Context,
     data: Annotated[Path, typer.Argument(help="Dataset: .parquet, .jsonl or .csv (a folder of parquet with Ray).")],
@@ -91,6 +97,10 @@ def scan(
     learned_detector: Annotated[bool, typer.Option(
         "--learned-detector", help="Also run the learned LLR-profile classifier (trained on SmolLM2 number "
                                    "fixtures: experiments/LEARNED.md).")] = False,
+    detector: Annotated[list[str] | None, typer.Option(
+        help="Also run this optional detector, by id (repeatable): semantic-filter, learned-llr, or one registered "
+             "by a plugin (detectors.registry.register). --semantic-filter and --learned-detector name the first "
+             "two.")] = None,
     trait_keyword: Annotated[list[str] | None, typer.Option(
         help="Word naming the trait, for the semantic filter (repeatable).")] = None,
     banned_numbers: BannedNumbers = DEFAULT_BANNED,
@@ -162,7 +172,8 @@ def scan(
             alpha=alpha, suspicious_alpha=suspicious_alpha, tolerance=tolerance, fail_on=fail_on.value,
             restrict_vocab=restrict_vocab, null=null, calibration=calibration, null_rows=null_rows,
             null_cache=null_cache, baselines=baselines, sequential=sequential, adjust_confounds=adjust_confounds,
-            teacher_traits=teacher_traits, semantic_filter=semantic_filter, learned_detector=learned_detector,
+            teacher_traits=teacher_traits,
+            detectors=optional_detectors(detector, semantic_filter, learned_detector),
             trait_keywords=tuple(trait_keyword or ()), banned_numbers=common.banned(banned_numbers), seed=seed),
         engine=api.Engine(backend.value, engine.value, ray_address, ray_actors, token_budget, batch_rows),
         outputs=api.Outputs(report, scores, evidence, resume),

@@ -18,6 +18,7 @@ from audit.models.spec import ModelSpec, resolve_source
 from audit.models.traits import NEUTRAL_SYSTEM_PROMPT, PANEL_ROLE_PREFIX
 from audit.models.vocab import AUTO, FULL, vocabulary
 from audit.report.schema import NullInfo, ResolvedSetting, VocabularyInfo
+from detectors.registry import DETECTORS, unknown_optional
 from detectors.trait_probe import trait_role
 
 NULL_AUTO, NULL_THEORETICAL, NULL_MEASURED = "auto", "theoretical", "measured"
@@ -38,8 +39,8 @@ class ScanConfig:
     """Neutral control scored with the reference weights; None turns the control off."""
     control_panel: tuple[tuple[str, str], ...] = ()
     """(name, system prompt) of benign controls beyond the neutral one; the teacher must beat every one."""
-    semantic_filter: bool = False
-    learned_detector: bool = False
+    detectors: tuple[str, ...] = ()
+    """Optional detectors to run besides the likelihood-ratio tests, by id (detectors.registry)."""
     trait_keywords: tuple[str, ...] = ()
     banned_numbers: tuple[int, ...] = (666, 911, 187)
     restrict_vocab: str | None = None
@@ -130,6 +131,9 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("--batch-rows must be at least 1")
     if config.max_rows is not None and config.max_rows < 1:
         raise UsageError("--max-rows must be at least 1")
+    unknown = unknown_optional(config.detectors)
+    if unknown is not None:
+        raise UsageError(unknown)
     if config.restrict_vocab not in (None, AUTO, FULL):
         vocabulary(config.restrict_vocab)
     if config.adjust_confounds and (config.calibration_path is None or config.traits):
@@ -166,8 +170,9 @@ def sequential_incompatibility(config: ScanConfig) -> str | None:
         return "a shard cannot see the other shards' rows, so it cannot decide for the file (scan it whole)"
     if config.engine != "local":
         return "the Ray engine scores every row in parallel blocks (use --engine local)"
-    if config.semantic_filter or config.learned_detector:
-        return "the semantic filter and the learned detector test every row at a fixed N (run them without it)"
+    fixed = [name for name in config.detectors if name in DETECTORS and not DETECTORS[name].sequential]
+    if fixed:
+        return f"{', '.join(fixed)} test{'s' if len(fixed) == 1 else ''} every row at a fixed N (run without it)"
     return None
 
 

@@ -77,7 +77,8 @@ def detector_context(config: ScanConfig, roles: list[str], tokenizer: Any | None
     """What the detectors know of the scan; the digit tokens only where the learned detector runs."""
     from detectors.learned import digit_token_ids
 
-    digits = digit_token_ids(tokenizer) if config.learned_detector and tokenizer is not None else frozenset()
+    wants_digits = any(DETECTORS[name].needs_digit_tokens for name in config.detectors)
+    digits = digit_token_ids(tokenizer) if wants_digits and tokenizer is not None else frozenset()
     return DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers, digits,
                            number_data=is_number_data(config.vocabulary, config.restrict_vocab))
 
@@ -91,8 +92,8 @@ def is_number_data(vocabulary: VocabularyInfo | None, restrict_vocab: str | None
 
 def scan_detector_set(config: ScanConfig, roles: list[str], tokenizer: Any | None) -> DetectorSet:
     """The detectors ``config`` asks for, over models in ``roles`` (tokenizer None: a driver that only summarizes)."""
-    ids = scan_detectors("control" in roles, config.semantic_filter, probe_correction(config),
-                         config.learned_detector, any(role.startswith(PANEL_ROLE_PREFIX) for role in roles))
+    ids = scan_detectors("control" in roles, probe_correction(config),
+                         any(role.startswith(PANEL_ROLE_PREFIX) for role in roles), config.detectors)
     return named_detectors(ids, detector_context(config, roles, tokenizer))
 
 
