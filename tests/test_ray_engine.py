@@ -111,6 +111,21 @@ def test_ray_engine_equals_local_engine(tiny_model: Path, tmp_path: Path, capsys
     _scan_both_engines(tiny_model, "transformers", tmp_path, capsys, monkeypatch)
 
 
+def test_ray_engine_scores_an_adapter_teacher_as_the_local_engine_does(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every actor merges the LoRA adapter into its own copy of the weights, as the local backend does. (The
+    theoretical null and no questionnaire: a random tiny reference cannot write the measured null's numbers,
+    and the questionnaire runs on the driver after either engine.)"""
+    from tests.test_lora import write_adapter
+
+    adapter = write_adapter(tiny_model, tmp_path / "adapter")
+    _scan_both_engines(tiny_model, "transformers", tmp_path, capsys, monkeypatch, "--teacher-adapter", str(adapter),
+                       "--null", "theoretical", "--no-teacher-traits", "--control-panel", "none")
+    ray = json.loads((tmp_path / "ray.json").read_text())
+    teacher = next(m for m in ray["models"] if m["role"] == "teacher")
+    assert teacher["adapter_sha256"] is not None and teacher["system_prompt"] == "You love owls."
+
+
 def test_ray_probe_equals_local_probe(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """`probe --engine ray`: the candidates' ranking, tests and per-role sums equal the local probe's (without the

@@ -137,8 +137,6 @@ def check_engine_settings(config: ScanConfig) -> None:
     ) if used]
     if unsupported:
         raise UsageError(f"--engine ray does not support {', '.join(unsupported)}")
-    if config.teacher_adapter is not None:
-        raise UsageError("--engine ray does not take --teacher-adapter in this version; use the local engine")
     if config.backend not in ("transformers", "vllm"):
         raise UsageError(f"--engine ray has no backend {config.backend!r}; use transformers or vllm")
     if config.backend == "vllm":
@@ -182,16 +180,20 @@ def plan_actors(backend: str, requested: int | None, scoring_cpus: int, gpus: in
     return ActorPlan(actors=actors, threads=max(1, scoring_cpus // actors), gpus=0)
 
 
-def driver_identities(specs: list[ModelSpec], trust_remote_code: bool) -> list[ModelInfo]:
+def driver_identities(specs: list[ModelSpec], trust_remote_code: bool, backend: str = "transformers"
+                      ) -> list[ModelInfo]:
     """Provenance of every spec, computed on the driver from tokenizers and weight hashes only.
 
     Also fails fast, before Ray starts, on a missing model or tokenizers that differ; and any GGUF
-    conversion happens here once, not concurrently in every actor.
+    conversion, and for vLLM actors the merge of a LoRA teacher into a copy of its weights, happens here
+    once, not concurrently in every actor. (Transformers actors merge an adapter in memory, as the local
+    backend does.)
     """
     from audit.models.backends.base import model_info
     from audit.models.store import (
         converted_folder,
         load_tokenizer,
+        merged_folder,
         require_shared_tokenizer,
         tokenizer_fingerprint,
         weights_sha256,
@@ -199,6 +201,8 @@ def driver_identities(specs: list[ModelSpec], trust_remote_code: bool) -> list[M
 
     fingerprints: dict[Any, str] = {}
     for spec in specs:
+        if spec.adapter is not None and backend == "vllm":
+            merged_folder(spec.source, spec.adapter, trust_remote_code)
         if spec.source not in fingerprints:
             converted_folder(spec.source)
             fingerprints[spec.source] = tokenizer_fingerprint(load_tokenizer(spec.source, trust_remote_code))
@@ -425,7 +429,7 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
         # row-index ids of the local engine cannot be reproduced there.
         raise UsageError("--engine ray needs an id column (found none; name it with --id-col)")
     specs = model_specs(config)
-    models = driver_identities(specs, config.trust_remote_code)
+    models = driver_identities(specs, config.trust_remote_code, config.backend)
     calibration = prepare_calibration(config, models)
     roles = [spec.role for spec in specs]
     detectors = scan_detector_set(config, roles, None)  # the driver only summarizes
