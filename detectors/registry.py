@@ -3,12 +3,16 @@ can run in a sequential scan, the column its calibrated null is made of.
 
 Why a registry that the pipeline reads instead of a flag per detector: adding a detector used to touch the
 scan's options, its config, the sequential check, the calibration's column table and this file. Now a
-detector is one class and one :func:`register` call (a plugin may register its own); ``--detector ID``
-and ``audit.api.Method(detectors=...)`` run any optional one. The shared contract test iterates over this.
+detector is one class and one :func:`register` call; an installed package declares its own under the
+``subaudit.detectors`` entry-point group and is registered on import. ``--detector ID`` and
+``audit.api.Method(detectors=...)`` run any optional one. The shared contract test iterates over this.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
+from audit.core.errors import ToolError
 from detectors.base import Detector
 from detectors.learned import LearnedDetector
 from detectors.llr import ControlLikelihoodRatioDetector, LikelihoodRatioDetector, PanelLikelihoodRatioDetector
@@ -33,6 +37,33 @@ def register(detector: type[Detector]) -> type[Detector]:
 for _builtin in (LikelihoodRatioDetector, ControlLikelihoodRatioDetector, PanelLikelihoodRatioDetector,
                  SemanticFilterDetector, TraitProbeDetector, TraitProbeDetectorBH, LearnedDetector):
     register(_builtin)
+
+
+PLUGIN_GROUP = "subaudit.detectors"
+"""Entry-point group a package declares its detector classes in (``name = "package.module:DetectorClass"``)."""
+
+
+def load_plugins() -> None:
+    """Register every detector class an installed package declares under :data:`PLUGIN_GROUP`.
+
+    A plugin that cannot be imported, or is not a detector, stops the run in one line naming it: a scan
+    that silently lacked a detector its user asked for would be worse.
+    """
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            detector = entry.load()
+        except Exception as exc:  # any failure of a third party's import is reported the same way
+            raise ToolError(f"detector plugin {entry.name} ({entry.value}) failed to import: "
+                            f"{exc.__class__.__name__}: {exc}") from exc
+        if not (isinstance(detector, type) and issubclass(detector, Detector)):
+            raise ToolError(f"detector plugin {entry.name} ({entry.value}) is not a detectors.base.Detector class")
+        try:
+            register(detector)
+        except ValueError as exc:
+            raise ToolError(f"detector plugin {entry.name}: {exc}") from exc
+
+
+load_plugins()
 
 
 def optional_detectors() -> tuple[str, ...]:

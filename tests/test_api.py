@@ -200,3 +200,64 @@ def test_an_unknown_detector_is_one_line_naming_the_ones_there_are(
         "subaudit: error: unknown detector 'nope': --detector takes semantic-filter, learned-llr"]
     with pytest.raises(ValueError, match="detector id 'llr' is taken by LikelihoodRatioDetector"):
         register(type("Impostor", (RowsTowardTheTeacher,), {"id": "llr"}))
+
+
+PLUGIN = '''
+import numpy as np
+from audit.core.verdict import Verdict
+from audit.report.schema import DetectorResult
+from detectors.base import Detector
+
+
+class LongRows(Detector):
+    id = "plugin-long-rows"
+    title = "Rows of more than 8 completion tokens (plugin)"
+    description = "A detector an installed package declares under the subaudit.detectors entry-point group."
+    optional = True
+    row_columns = ("plugin_long",)
+
+    def score_rows(self, rows):
+        return {"plugin_long": np.array([float(row.logprobs[0].size > 8) for row in rows])}
+
+    def summarize(self, columns, settings):
+        share = float(columns["plugin_long"].mean())
+        return DetectorResult(detector_id=self.id, title=self.title, verdict=Verdict.CLEAN, p_value=None,
+                              statistic_name="share of long rows", statistic=share,
+                              n_rows=int(columns["plugin_long"].size), summary=f"{share:.0%} long")
+'''
+
+
+def _installed_plugin(folder: Path, target: str) -> dict[str, str]:
+    """A package installed the way pip leaves one: its module and a dist-info folder declaring the entry point."""
+    import os
+
+    folder.mkdir()
+    (folder / "long_rows_plugin.py").write_text(PLUGIN)
+    info = folder / "long_rows_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: long-rows-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[subaudit.detectors]\nlong-rows = {target}\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_an_installed_package_registers_its_detector_through_the_entry_point_group(
+        tiny_model: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "audit.cli", "scan", str(SMOKE), "--reference", str(tiny_model),
+            "--teacher-system-prompt", "You love owls.", "--control-panel", "none", "--null", "theoretical",
+            "--max-rows", "6", "--quiet", "--detector", "plugin-long-rows", "--report"]
+    env = _installed_plugin(tmp_path / "site", "long_rows_plugin:LongRows")
+    done = subprocess.run([*base, str(tmp_path / "r.json")], env=env, capture_output=True, text=True)
+    assert done.returncode in (ExitCode.CLEAN, ExitCode.FINDINGS), done.stderr
+    result = next(r for r in json.loads((tmp_path / "r.json").read_text())["results"]
+                  if r["detector_id"] == "plugin-long-rows")
+    assert result["n_rows"] == 6 and 0.0 <= result["statistic"] <= 1.0
+
+    env = _installed_plugin(tmp_path / "broken", "long_rows_plugin:NoSuchClass")
+    done = subprocess.run([*base, str(tmp_path / "b.json")], env=env, capture_output=True, text=True)
+    assert done.returncode == ExitCode.TOOL_ERROR and not (tmp_path / "b.json").exists()
+    assert done.stderr.strip().splitlines() == [
+        "subaudit: error: detector plugin long-rows (long_rows_plugin:NoSuchClass) failed to import: "
+        "AttributeError: module 'long_rows_plugin' has no attribute 'NoSuchClass'"]
