@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 from audit.input.rows import AuditRow, Message
 from audit.models.backends.base import ScoredRow
 from audit.models.encoding import EncodedRow
+from audit.pipeline.top_rows import TopEntry, TopRowsTracker, merge_top_rows
 from audit.report.formats import render_markdown
 from audit.report.html import render_html
 from audit.report.schema import Report
-from audit.report.top_rows import TopEntry, TopRowsTracker, merge_top_rows
 from tests.test_render_formats import saved_report
 
 __all__ = ["saved_report"]  # the module fixture: a real scan's report, shared with test_render_formats

@@ -117,11 +117,11 @@ def calibrate(
 
     from audit.api import plan as request_plan
     from audit.api.request import Candidates, Models
-    from audit.calibration.measure import calibrate as run_calibration
-    from audit.calibration.measure import check_before_scoring
     from audit.core.atomic import check_writable
     from audit.input.data import ColumnOverrides
     from audit.pipeline.config import ScanConfig
+    from audit.pipeline.measure_null import calibrate as run_calibration
+    from audit.pipeline.measure_null import check_before_scoring
     from audit.report.schema import KnownSourceInfo
 
     if (data is None) == (known_source is None):

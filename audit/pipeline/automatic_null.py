@@ -1,7 +1,7 @@
 """Making an automatic null (``--null auto|measured``): the reference's answers to the audited prompts, measured.
 
 Apart from :mod:`audit.pipeline.null_choice`, which decides, because making one runs a scan
-(:mod:`audit.calibration.measure` -> :mod:`audit.pipeline.local`) and the engines import the
+(:mod:`audit.pipeline.measure_null` -> :mod:`audit.pipeline.local`) and the engines import the
 decision: the command line passes this maker in before any engine starts.
 
 Two caches, two keys. The reference's answers depend on the data, the reference and how they are
@@ -62,8 +62,8 @@ def make_automatic_null(config: ScanConfig, folder: Path, key: str, path: Path) 
     The caller (audit.cli.common.prepared_null) has already checked that the backend is installed.
     """
     from audit.calibration.known_source import generate_known_source
-    from audit.calibration.measure import calibrate
     from audit.input.data import ColumnOverrides
+    from audit.pipeline.measure_null import calibrate
     from audit.report.schema import KnownSourceInfo
 
     try:

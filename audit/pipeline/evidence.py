@@ -41,7 +41,7 @@ class ScanProgress:
     columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
     scored_ids: list[str] = field(default_factory=list)
     positions: dict[str, Any] | None = None
-    """Running per-position sums of the plot data (audit.report.plot_data.PositionAccumulator.state)."""
+    """Running per-position sums of the plot data (audit.pipeline.plot_data.PositionAccumulator.state)."""
     skipped_ids: list[str] = field(default_factory=list)
     """Ids of rows that were parsed but not scored (duplicate-id detection must remember them)."""
     top_records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)

@@ -29,8 +29,8 @@ from audit.input.seen_ids import canonical_order
 from audit.models.traits import PANEL_ROLE_PREFIX
 from audit.pipeline.config import ScanConfig, probe_correction
 from audit.pipeline.evidence import ScanProgress
+from audit.pipeline.plot_data import PositionAccumulator, row_histograms
 from audit.pipeline.sequential import decided_verdict, final_test_config
-from audit.report.plot_data import PositionAccumulator, row_histograms
 from audit.report.schema import (
     ColumnsInfo,
     DetectorResult,
@@ -124,6 +124,11 @@ class Conclusion:
     exit_code: ExitCode
 
 
+def described(result: DetectorResult, detector: Detector) -> DetectorResult:
+    """The result with its detector's description, so renderers (SARIF's rules) need not look detectors up."""
+    return result.model_copy(update={"description": result.description or detector.description})
+
+
 def conclude(detectors: DetectorSet, columns: dict[str, np.ndarray], settings: DetectorSettings, fail_on: Verdict,
              strict: bool, skipped: bool, decided: Verdict | None = None) -> Conclusion:
     """Summarize each detector over the rows' columns, combine the verdicts and map them to an exit code.
@@ -134,7 +139,7 @@ def conclude(detectors: DetectorSet, columns: dict[str, np.ndarray], settings: D
     audit.pipeline.sequential); it is the dataset verdict, the detectors' fixed-N results are kept
     for their statistics (a sequential scan runs only the likelihood-ratio detectors).
     """
-    results = [detector.summarize(columns, settings) for detector in detectors.detectors]
+    results = [described(detector.summarize(columns, settings), detector) for detector in detectors.detectors]
     verdict = decided if decided is not None else dataset_verdict([(r.detector_id, r.verdict) for r in results])
     exit_code = ExitCode.FINDINGS if verdict.at_least(fail_on) else ExitCode.CLEAN
     if strict and skipped:

@@ -39,9 +39,9 @@ from audit.pipeline.score_store import open_score_store
 from audit.pipeline.scores_file import ScoresWriter
 from audit.pipeline.sequential import SequentialMonitor, SequentialPlan, plan_sequential, sequential_info, stop_rule
 from audit.pipeline.teacher_traits import with_teacher_traits
+from audit.pipeline.top_rows import TopEntry, TopRowsTracker
 from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.schema import ModelInfo, Report
-from audit.report.top_rows import TopEntry, TopRowsTracker
 from audit.version import __version__
 
 SKIP_DUPLICATE_ID = "duplicate id (first occurrence kept)"

@@ -23,9 +23,9 @@ from audit.pipeline.finish import (
     is_number_data,
     named_detectors,
 )
-from audit.report.plot_data import merge_profiles
+from audit.pipeline.plot_data import merge_profiles
+from audit.pipeline.top_rows import merge_top_rows
 from audit.report.schema import InputInfo, Outputs, PlotData, Report, Timings
-from audit.report.top_rows import merge_top_rows
 from audit.version import __version__
 from detectors.base import DetectorContext
 

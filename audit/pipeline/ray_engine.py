@@ -41,11 +41,11 @@ from audit.pipeline.finish import (
 )
 from audit.pipeline.local import SKIP_DUPLICATE_ID, ProgressCallback
 from audit.pipeline.null_choice import resolve_null
+from audit.pipeline.plot_data import PositionAccumulator
 from audit.pipeline.teacher_traits import with_teacher_traits
+from audit.pipeline.top_rows import TopEntry, TopRowsTracker
 from audit.pipeline.vocabulary import resolve_vocabulary
-from audit.report.plot_data import PositionAccumulator
 from audit.report.schema import ModelInfo, RayRun, Report
-from audit.report.top_rows import TopEntry, TopRowsTracker
 
 STATUS_SCORED = "scored"
 STATUS_SKIPPED = "skipped"

@@ -150,16 +150,13 @@ def _sarif_result(report: Report, result: DetectorResult, rule_index: int) -> di
 
 def render_sarif(report: Report) -> str:
     """SARIF 2.1.0: one rule per detector, one result per detector (pass or fail)."""
-    from detectors.registry import DETECTORS
-
     rules = []
     for result in report.results:
-        detector = DETECTORS.get(result.detector_id)
         rules.append({
             "id": result.detector_id,
             "name": result.title.replace(" ", ""),
             "shortDescription": {"text": result.title},
-            "fullDescription": {"text": detector.description if detector else result.statistic_name},
+            "fullDescription": {"text": result.description or result.statistic_name},
         })
     log = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",

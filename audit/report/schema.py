@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.core.verdict import Verdict
 
-SCHEMA_VERSION = "1.15.0"
+SCHEMA_VERSION = "1.16.0"
 
 
 class _Model(BaseModel):
@@ -104,6 +104,8 @@ class DetectorResult(_Model):
     n_rows: int
     summary: str
     details: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = Field(
+        None, description="what the detector tests, from the detector itself (since 1.16.0; SARIF's rule text)")
 
 
 class Timings(_Model):

@@ -1,7 +1,8 @@
-"""How a null is measured: the ordinary scan run on data of known source, its per-row LLRs stored.
+"""How a null is measured (``subaudit calibrate``, the automatic null): the ordinary scan run on data of
+known source, its per-row LLRs stored in a calibration file (audit.calibration.file).
 
-Kept apart from the file format (``file.py``) so that the pipeline, which reads calibrations,
-does not import the code that runs the pipeline to make one.
+Here in the pipeline, not beside the file format in audit.calibration: it runs a scan, and the file
+format sits below the pipeline, which reads calibrations.
 """
 
 from __future__ import annotations
