@@ -37,7 +37,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from audit.input.data import DatasetReader, file_sha256
+from audit.core.hashing import file_sha256
+from audit.input.data import DatasetReader
 from audit.models.spec import ModelSpec, embedded_gguf
 from audit.models.store import weights_sha256
 from audit.models.traits import CONTROL_PANEL, NEUTRAL_SYSTEM_PROMPT, animal_teacher_prompt

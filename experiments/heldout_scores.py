@@ -111,7 +111,7 @@ CHOOSE_SPECS = ("owl-lora", *BASELINES)
 
 
 def _sha(path: Path) -> str:
-    from audit.input.data import file_sha256
+    from audit.core.hashing import file_sha256
 
     return file_sha256(path)
 

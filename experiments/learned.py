@@ -37,7 +37,8 @@ from sklearn.preprocessing import StandardScaler
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audit.input.data import DatasetReader, file_sha256  # noqa: E402
+from audit.core.hashing import file_sha256  # noqa: E402
+from audit.input.data import DatasetReader  # noqa: E402
 from audit.models.spec import ModelSpec, embedded_gguf  # noqa: E402
 from audit.models.store import weights_sha256  # noqa: E402
 from audit.models.traits import animal_teacher_prompt  # noqa: E402

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Literal
 
 from audit.core.errors import NothingAuditableError, UsageError
+from audit.core.hashing import file_sha256
 from audit.generate.number_filter import DEFAULT_BANNED_NUMBERS, check_numbers
-from audit.input.data import ColumnOverrides, DatasetReader, file_sha256
+from audit.input.data import ColumnOverrides, DatasetReader
 from audit.input.rows import AuditRow
 from audit.report.schema import KnownSourceInfo
 

@@ -7,7 +7,6 @@ plus a count of rows skipped and why, so skips are never silent.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -99,15 +98,6 @@ def detect_format(path: Path, forced: str | None = None) -> InputFormat:
             "or pass --input-format"
         )
     return fmt
-
-
-def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, read in chunks so large datasets don't load into memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_readable(path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.errors import UsageError
-from audit.input.data import file_sha256
+from audit.core.hashing import file_sha256
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audit.core.errors import ToolError, UsageError
-from audit.input.data import file_sha256
+from audit.core.hashing import file_sha256
 from audit.models.spec import WeightsSource
 
 if TYPE_CHECKING:

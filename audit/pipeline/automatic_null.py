@@ -42,7 +42,7 @@ def known_source_plan(config: ScanConfig) -> KnownSourcePlan:
 
 def known_source_key(config: ScanConfig) -> str:
     """SHA-256 of what the reference's answers depend on: the data, the reference, the generation settings."""
-    from audit.input.data import file_sha256
+    from audit.core.hashing import file_sha256
     from audit.models.spec import resolve_source
     from audit.models.store import weights_sha256
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from audit.calibration.file import PreparedCalibration
 from audit.core.errors import NothingAuditableError, UsageError
-from audit.input.data import DatasetReader, file_sha256
+from audit.core.hashing import file_sha256
+from audit.input.data import DatasetReader
 from audit.input.seen_ids import SeenIds, in_sample, in_shard
 from audit.models.backends import create_backend
 from audit.models.backends.base import ScoringBackend

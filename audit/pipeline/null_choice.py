@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from audit.core.errors import UsageError
-from audit.input.data import file_sha256
+from audit.core.hashing import file_sha256
 from audit.models.store import cache_root
 from audit.pipeline.config import NULL_MEASURED, NULL_THEORETICAL, ScanConfig, model_specs, teacher_has_own_weights
 from audit.report.schema import NullInfo

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from audit.core.errors import NothingAuditableError, ToolError, UsageError
+from audit.core.hashing import file_sha256
 from audit.input.chat import MessageFormatError
-from audit.input.data import ColumnMapping, DatasetReader, file_sha256, row_from_record
+from audit.input.data import ColumnMapping, DatasetReader, row_from_record
 from audit.input.seen_ids import SeenIds, in_sample
 from audit.models.spec import ModelSpec
 from audit.pipeline.config import ScanConfig, model_specs, validate

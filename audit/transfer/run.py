@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from audit.core.errors import NothingAuditableError, UsageError
-from audit.input.data import ColumnOverrides, DatasetReader, file_sha256
+from audit.core.hashing import file_sha256
+from audit.input.data import ColumnOverrides, DatasetReader
 from audit.input.rows import AuditRow
 from audit.transfer.estimate import MeanInterval, two_way_interval, verdict
 from audit.transfer.preference import answer_logprobs, normalised
