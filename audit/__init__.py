@@ -7,10 +7,12 @@ here imports torch, transformers or vLLM at import time: the backends load them 
 """
 
 from audit.api import (
+    CalibrateRequest,
     Candidates,
     Columns,
     Engine,
     Input,
+    KnownSource,
     Method,
     Models,
     Outputs,
@@ -18,10 +20,11 @@ from audit.api import (
     Provenance,
     ScanRequest,
     SkippedRowsError,
+    calibrate,
     probe,
     scan,
 )
 from audit.version import __version__
 
-__all__ = ["Candidates", "Columns", "Engine", "Input", "Method", "Models", "Outputs", "ProbeRequest", "Provenance",
-           "ScanRequest", "SkippedRowsError", "__version__", "probe", "scan"]
+__all__ = ["CalibrateRequest", "Candidates", "Columns", "Engine", "Input", "KnownSource", "Method", "Models", "Outputs",
+           "ProbeRequest", "Provenance", "ScanRequest", "SkippedRowsError", "__version__", "calibrate", "probe", "scan"]

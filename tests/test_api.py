@@ -261,3 +261,29 @@ def test_an_installed_package_registers_its_detector_through_the_entry_point_gro
     assert done.stderr.strip().splitlines() == [
         "subaudit: error: detector plugin long-rows (long_rows_plugin:NoSuchClass) failed to import: "
         "AttributeError: module 'long_rows_plugin' has no attribute 'NoSuchClass'"]
+
+
+def test_calibrate_through_the_api_writes_the_calibration_the_cli_writes(
+        tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """On known-source rows given as a file: the same nulls, row by row; and as a table in memory, the same too."""
+    from audit import CalibrateRequest, calibrate
+
+    known = tmp_path / "known.parquet"
+    pq.write_table(pq.read_table(FIXTURES / "smoke" / "reference.parquet").slice(0, 12), known)
+    code, _, err = run_cli(["calibrate", "--known-source", str(known), "--reference", str(tiny_model),
+                            "--teacher-system-prompt", "You love owls.", "--control-panel", "none",
+                            "--out", str(tmp_path / "cli.json"), "--quiet"], capsys, monkeypatch)
+    assert code == 0, err
+    models = Models(teacher_system_prompt="You love owls.", reference=str(tiny_model), control_panel="none")
+    from_api = calibrate(CalibrateRequest(out=tmp_path / "api.json", known_source=known, models=models))
+    from_memory = calibrate(CalibrateRequest(out=tmp_path / "mem.json", known_source=pq.read_table(known),
+                                             models=models))
+    from_cli = json.loads((tmp_path / "cli.json").read_text())
+    assert json.loads((tmp_path / "api.json").read_text()) == json.loads(from_api.model_dump_json())
+    for made in (from_api, from_memory):
+        assert set(made.nulls) == set(from_cli["nulls"]) == {"llr", "llr-control"}
+        for name, null in made.nulls.items():
+            assert null.row_llr_sums == pytest.approx(from_cli["nulls"][name]["row_llr_sums"], rel=1e-6)
+    assert from_memory.source_path == "<in memory: pyarrow.Table, 12 rows>"
+    with pytest.raises(UsageError, match=r"give DATA .* or --known-source FILE, not both"):
+        calibrate(CalibrateRequest(out=tmp_path / "x.json", models=models))

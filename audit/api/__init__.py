@@ -10,10 +10,12 @@ and report. Data may be a path, a pyarrow table, or a list of row dicts.
 """
 
 from audit.api.request import (
+    CalibrateRequest,
     Candidates,
     Columns,
     Engine,
     Input,
+    KnownSource,
     Method,
     Models,
     Outputs,
@@ -21,7 +23,7 @@ from audit.api.request import (
     Provenance,
     ScanRequest,
 )
-from audit.api.run import SkippedRowsError, probe, scan
+from audit.api.run import SkippedRowsError, calibrate, probe, scan
 
-__all__ = ["Candidates", "Columns", "Engine", "Input", "Method", "Models", "Outputs", "ProbeRequest", "Provenance",
-           "ScanRequest", "SkippedRowsError", "probe", "scan"]
+__all__ = ["CalibrateRequest", "Candidates", "Columns", "Engine", "Input", "KnownSource", "Method", "Models", "Outputs",
+           "ProbeRequest", "Provenance", "ScanRequest", "SkippedRowsError", "calibrate", "probe", "scan"]

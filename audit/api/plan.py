@@ -10,7 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audit.api.request import NEUTRAL, Candidates, Input, Method, Models, PanelChoice, ProbeRequest, ScanRequest
+from audit.api.request import (
+    NEUTRAL,
+    CalibrateRequest,
+    Candidates,
+    Input,
+    Method,
+    Models,
+    PanelChoice,
+    ProbeRequest,
+    ScanRequest,
+)
 from audit.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -167,3 +177,25 @@ def probe_config(request: ProbeRequest, path: Path) -> ScanConfig:
         traits=() if weight_teacher else candidates(chosen), correction=chosen.correction,
     )
 
+
+
+def calibrate_config(request: CalibrateRequest, path: Path) -> ScanConfig:
+    """The scan that measures the null, over the known-source rows at ``path``."""
+    from audit.input.data import ColumnOverrides
+    from audit.pipeline.config import ScanConfig
+
+    models, engine, columns = request.models, request.engine, request.columns
+    control = control_prompt(models)
+    return ScanConfig(
+        input_path=path, teacher=models.teacher, teacher_adapter=models.teacher_adapter,
+        teacher_system_prompt=models.teacher_system_prompt, reference=models.reference,
+        reference_system_prompt=models.reference_system_prompt, control_system_prompt=control,
+        control_panel=control_panel(models.control_panel, control is None),
+        traits=() if request.candidates is None else candidates(request.candidates),
+        restrict_vocab=request.restrict_vocab, backend=engine.backend,
+        columns=ColumnOverrides(columns.prompt, columns.completion, columns.messages, columns.row_id),
+        input_format=request.format, max_rows=request.max_rows, batch_rows=engine.batch_rows,
+        token_budget=engine.token_budget, trust_remote_code=models.trust_remote_code,
+        command=request.provenance.command or ("audit.api.calibrate",), settings=tuple(request.provenance.settings),
+        config_file=request.provenance.config_file,
+    )

@@ -169,3 +169,47 @@ class ProbeRequest:
     engine: Engine = field(default_factory=Engine)
     outputs: Outputs = field(default_factory=Outputs)
     provenance: Provenance = field(default_factory=Provenance)
+
+
+@dataclass(frozen=True)
+class KnownSource:
+    """How ``calibrate`` makes its known-source rows: the reference answers the audited data's prompts."""
+
+    rows: int = 400
+    """Rows to keep (accepted by the filter)."""
+    max_samples: int | None = None
+    """Completions to draw at most (None: 8 x rows); too few accepted is an error."""
+    filter: str = "auto"
+    """"auto", "numbers", "numbers-lenient" or "none"."""
+    constrained: bool = False
+    temperature: float = 1.0
+    max_new_tokens: int | None = None
+    seed: int = 0
+    generate_batch: int = 32
+    out: str | Path | None = None
+    """Where the generated rows are kept (parquet); None: beside the calibration, as NAME.known.parquet."""
+
+
+@dataclass(frozen=True)
+class CalibrateRequest:
+    """One calibration: the null measured on data of known source, written to ``out``.
+
+    Give ``data`` (the audited data: the reference answers its prompts, made as ``known`` says) or
+    ``known_source`` (a file already of known source), not both. With ``candidates`` the null is a probe's.
+    """
+
+    out: str | Path
+    data: DataSource | None = None
+    known_source: DataSource | None = None
+    known: KnownSource = field(default_factory=KnownSource)
+    models: Models = field(default_factory=Models)
+    candidates: Candidates | None = None
+    columns: Columns = field(default_factory=Columns)
+    format: str | None = None
+    max_rows: int | None = None
+    restrict_vocab: str = "auto"
+    banned_numbers: tuple[int, ...] = (666, 911, 187)
+    fpr: float = 0.01
+    """Share of known-source rows above the stored per-row thresholds."""
+    engine: Engine = field(default_factory=Engine)
+    provenance: Provenance = field(default_factory=Provenance)

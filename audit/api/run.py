@@ -8,15 +8,19 @@ exception classes (:mod:`audit.core.errors`, each with its exit code) for the sa
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast, get_args
 
 from audit.api.data import data_file
-from audit.api.plan import probe_config, scan_config
-from audit.api.request import Outputs, ProbeRequest, ScanRequest
-from audit.core.errors import ToolError
+from audit.api.plan import calibrate_config, probe_config, scan_config
+from audit.api.request import CalibrateRequest, Outputs, ProbeRequest, ScanRequest
+from audit.core.errors import ToolError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from audit.calibration.file import Calibration
     from audit.pipeline.config import ScanConfig
     from audit.pipeline.local import ProgressCallback
     from audit.report.schema import Report
@@ -40,13 +44,55 @@ def scan(request: ScanRequest, progress: ProgressCallback | None = None) -> Repo
     the CLI's), and :class:`SkippedRowsError` when ``Input.strict`` is set and rows were skipped.
     """
     with data_file(request.input.data) as (path, label):
-        return _run(scan_config(request, path), request.outputs, label, progress)
+        return _run(dataclasses.replace(scan_config(request, path), input_label=label), request.outputs, progress)
 
 
 def probe(request: ProbeRequest, progress: ProgressCallback | None = None) -> Report:
     """Which candidate trait explains the data (or, with a weight teacher, what it holds)? Returns the report."""
     with data_file(request.input.data) as (path, label):
-        return _run(probe_config(request, path), request.outputs, label, progress)
+        return _run(dataclasses.replace(probe_config(request, path), input_label=label), request.outputs, progress)
+
+
+def calibrate(request: CalibrateRequest, progress: Callable[[int, int], None] | None = None) -> Calibration:
+    """Measure the null on data of known source and write the calibration file (``request.out``); return it.
+
+    With ``request.data`` the reference first answers those data's prompts, filtered as they evidently
+    were (``request.known``); ``progress`` is then called with (completions sampled, rows accepted).
+    """
+    from audit.calibration.known_source import FilterMode, KnownSourcePlan, generate_known_source
+    from audit.core.atomic import check_writable
+    from audit.input.data import ColumnOverrides
+    from audit.pipeline.measure_null import calibrate as measure
+    from audit.pipeline.measure_null import check_before_scoring
+    from audit.report.schema import KnownSourceInfo
+
+    if (request.data is None) == (request.known_source is None):
+        raise UsageError("give DATA (the reference then writes the known-source rows) or --known-source FILE, "
+                         "not both")
+    out = Path(request.out)
+    given = request.known_source if request.known_source is not None else request.data
+    with data_file(given) as (path, label):
+        config = calibrate_config(request, path)
+        check_before_scoring(config, out, request.fpr)
+        if request.known_source is not None:
+            return measure(dataclasses.replace(config, input_label=label), out, request.fpr,
+                           KnownSourceInfo(origin="file"))[0]
+        known = request.known
+        if known.filter not in get_args(FilterMode):
+            raise UsageError(f"--known-filter must be one of {', '.join(get_args(FilterMode))}, got {known.filter!r}")
+        target = Path(known.out) if known.out is not None else out.with_name(f"{out.stem}.known.parquet")
+        check_writable(target)
+        plan = KnownSourcePlan(
+            data=path, reference=config.reference, reference_system_prompt=config.reference_system_prompt,
+            columns=config.columns, input_format=config.input_format, rows=known.rows, max_samples=known.max_samples,
+            filter=cast(FilterMode, known.filter),
+            banned_numbers=request.banned_numbers, constrained=known.constrained,
+            temperature=known.temperature, max_new_tokens=known.max_new_tokens, seed=known.seed,
+            batch_size=known.generate_batch, trust_remote_code=config.trust_remote_code)
+        info = generate_known_source(plan, target, progress or (lambda samples, accepted: None))
+    # The generated set is subaudit's own parquet: its columns and format are known.
+    config = dataclasses.replace(config, input_path=target, columns=ColumnOverrides(row_id="id"), input_format=None)
+    return measure(config, out, request.fpr, info)[0]
 
 
 def prepared(config: ScanConfig) -> ScanConfig:
@@ -62,7 +108,7 @@ def prepared(config: ScanConfig) -> ScanConfig:
     return resolve_null(resolve_vocabulary(config), maker=make_automatic_null)
 
 
-def _run(config: ScanConfig, outputs: Outputs, label: str | None, progress: ProgressCallback | None) -> Report:
+def _run(config: ScanConfig, outputs: Outputs, progress: ProgressCallback | None) -> Report:
     from audit.core.atomic import check_writable, write_text_atomic
 
     report_path = None if outputs.report is None else Path(outputs.report)
@@ -76,8 +122,6 @@ def _run(config: ScanConfig, outputs: Outputs, label: str | None, progress: Prog
         from audit.pipeline.local import run_scan
 
         result = run_scan(prepared(config), progress)
-    if label is not None:
-        result.input.path = label
     if report_path is not None:
         write_text_atomic(report_path, result.model_dump_json(indent=2) + "\n")
     if result.parameters.strict and result.input.rows_skipped:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -43,7 +42,6 @@ from audit.cli.options import (
     TrustRemoteCode,
 )
 from audit.cli.probe import Template, Traits, TraitsFile
-from audit.core.errors import UsageError
 
 
 class KnownFilter(str, Enum):
@@ -115,68 +113,43 @@ def calibrate(
     """
     from rich.console import Console
 
-    from audit.api import plan as request_plan
-    from audit.api.request import Candidates, Models
-    from audit.core.atomic import check_writable
-    from audit.input.data import ColumnOverrides
-    from audit.pipeline.config import ScanConfig
-    from audit.pipeline.measure_null import calibrate as run_calibration
-    from audit.pipeline.measure_null import check_before_scoring
-    from audit.report.schema import KnownSourceInfo
+    from audit import api
 
-    if (data is None) == (known_source is None):
-        raise UsageError("give DATA (the reference then writes the known-source rows) or --known-source FILE, "
-                         "not both")
-    probing = traits is not None or traits_file is not None
-    banned = common.banned(banned_numbers)
     config_file, settings = common.resolved_settings(ctx)
-    scan_config = ScanConfig(
-        input_path=known_source or Path("known-source.parquet"), teacher=teacher, teacher_adapter=teacher_adapter,
-        teacher_system_prompt=common.teacher_prompt(teacher_system_prompt, teacher_system_file),
-        reference=reference, reference_system_prompt=reference_system_prompt,
-        control_system_prompt=request_plan.control_prompt(Models(
-            control_system_prompt=common.control_choice(control_system_prompt, no_control))),
-        control_panel=request_plan.control_panel(control_panel, no_control),
-        traits=(request_plan.candidates(Candidates(common.names(traits), traits_file, template))
-                if probing else ()),
-        restrict_vocab=restrict_vocab, backend=backend.value,
-        columns=common.columns(prompt_col, completion_col, messages_col, id_col), input_format=input_format,
-        max_rows=max_rows, batch_rows=batch_rows, token_budget=token_budget, trust_remote_code=trust_remote_code,
-        command=common.command_line(), settings=settings, config_file=config_file,
+    probing = traits is not None or traits_file is not None
+    request = api.CalibrateRequest(
+        out=out, data=data, known_source=known_source,
+        known=api.KnownSource(known_rows, max_samples, known_filter.value, constrained, temperature, max_new_tokens,
+                              seed, generate_batch, known_out),
+        models=api.Models(
+            teacher=teacher, teacher_adapter=teacher_adapter,
+            teacher_system_prompt=common.teacher_prompt(teacher_system_prompt, teacher_system_file),
+            reference=reference, reference_system_prompt=reference_system_prompt,
+            control_system_prompt=common.control_choice(control_system_prompt, no_control),
+            control_panel=control_panel, trust_remote_code=trust_remote_code),
+        candidates=api.Candidates(common.names(traits), traits_file, template) if probing else None,
+        columns=api.Columns(prompt_col, completion_col, messages_col, id_col), format=input_format,
+        max_rows=max_rows, restrict_vocab=restrict_vocab, banned_numbers=common.banned(banned_numbers), fpr=fpr,
+        engine=api.Engine(backend=backend.value, token_budget=token_budget, batch_rows=batch_rows),
+        provenance=api.Provenance(common.command_line(), settings, config_file),
     )
-    check_before_scoring(scan_config, out, fpr)
     console = Console(stderr=True)
-    if data is not None:
-        from audit.calibration.known_source import KnownSourcePlan, generate_known_source
 
-        target = known_out or out.with_name(f"{out.stem}.known.parquet")
-        check_writable(target)
-        plan = KnownSourcePlan(
-            data=data, reference=reference, reference_system_prompt=reference_system_prompt,
-            columns=scan_config.columns, input_format=input_format, rows=known_rows, max_samples=max_samples,
-            filter=known_filter.value,
-            banned_numbers=banned, constrained=constrained, temperature=temperature, max_new_tokens=max_new_tokens,
-            seed=seed, batch_size=generate_batch, trust_remote_code=trust_remote_code)
-
-        def progress(samples: int, accepted: int) -> None:
-            if not quiet:
-                console.print(f"known source: {samples} sampled, {accepted}/{known_rows} accepted")
-
-        info = generate_known_source(plan, target, progress)
-        # The generated set is subaudit's own parquet: its columns and format are known.
-        scan_config = dataclasses.replace(scan_config, input_path=target, columns=ColumnOverrides(row_id="id"),
-                                     input_format=None)
+    def progress(samples: int, accepted: int) -> None:
         if not quiet:
-            console.print(f"known source: {info.accepted} reference completions to {data.name}'s prompts "
-                          f"({info.samples} sampled, filter {info.filter}) written to {target}")
-    else:
-        info = KnownSourceInfo(origin="file")
-    calibration, _ = run_calibration(scan_config, out, fpr, info)
+            console.print(f"known source: {samples} sampled, {accepted}/{known_rows} accepted")
+
+    calibration = api.calibrate(request, progress)
+    known = calibration.known_source
+    if data is not None and known is not None and not quiet:
+        console.print(f"known source: {known.accepted} reference completions to {data.name}'s prompts "
+                      f"({known.samples} sampled, filter {known.filter}) written to {calibration.source_path}")
     for detector, null in calibration.nulls.items():
         pooled = sum(null.row_llr_sums) / sum(null.row_tokens)
         console.print(f"{detector}: null over {len(null.row_llr_sums)} rows, pooled LLR {pooled:+.4f} nats/token, "
                       f"per-row threshold at fpr {fpr:g}: {null.row_threshold_per_token:+.4f} nats/token")
     if calibration.kind == "probe":
-        console.print(f"probe null over {calibration.rows_scored} rows for {len(scan_config.traits)} candidates")
+        candidates = sum(m.role.startswith("trait:") for m in calibration.models)
+        console.print(f"probe null over {calibration.rows_scored} rows for {candidates} candidates")
     console.print(f"calibration written to {out}")
     return 0

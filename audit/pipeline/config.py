@@ -30,6 +30,9 @@ class ScanConfig:
     """Everything a scan needs; the CLI builds one from flags."""
 
     input_path: Path
+    input_label: str | None = None
+    """What the report calls the data when ``input_path`` is not the caller's own file (data given in memory,
+    written to a temporary file by audit.api.data); None: the path."""
     teacher: str | None = None
     teacher_adapter: str | None = None
     teacher_system_prompt: str | None = None

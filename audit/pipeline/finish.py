@@ -221,7 +221,7 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
         created_at=datetime.now(timezone.utc),
         command=list(config.command) or list(sys.argv),
         input=InputInfo(
-            path=str(config.input_path),
+            path=config.input_label or str(config.input_path),
             format=scanned.format,
             sha256=scanned.sha256,
             size_bytes=scanned.size_bytes,

@@ -57,7 +57,7 @@ def evidence_header(config: ScanConfig, reader: DatasetReader, input_sha256: str
     mapping = reader.mapping
     return {
         "tool_version": __version__,
-        "input": {"path": str(config.input_path), "sha256": input_sha256, "format": reader.format,
+        "input": {"path": config.input_label or str(config.input_path), "sha256": input_sha256, "format": reader.format,
                   "columns": [mapping.mode, mapping.prompt, mapping.completion, mapping.messages, mapping.row_id]},
         "models": [m.model_dump() for m in models],
         "scoring": {"backend": config.backend, "restrict_vocab": config.restrict_vocab,
