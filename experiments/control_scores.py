@@ -196,7 +196,7 @@ def main() -> int:
 
     source = embedded_gguf()
     specs = [ModelSpec(role, source, prompt) for role, prompt in spec_prompts(store.placebo).items()]
-    backend = TransformersBackend(specs, token_budget=8192, threads=args.threads,
+    backend = TransformersBackend(specs, token_budget=8192, cpu_threads=args.threads,
                                   vocabulary=vocabulary(store.vocabulary) if store.vocabulary else None)
     store.cache.mkdir(parents=True, exist_ok=True)
     for name in todo:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from audit import Input, Method, Models, Outputs, ProbeRequest, ScanRequest, SkippedRowsError, probe, scan
+from audit import Engine, Input, Method, Models, Outputs, ProbeRequest, ScanRequest, SkippedRowsError, probe, scan
 from audit.api import Candidates
 from audit.core.errors import SubauditError, UsageError
 from audit.core.exit_codes import ExitCode
@@ -287,3 +287,29 @@ def test_calibrate_through_the_api_writes_the_calibration_the_cli_writes(
     assert from_memory.source_path == "<in memory: pyarrow.Table, 12 rows>"
     with pytest.raises(UsageError, match=r"give DATA .* or --known-source FILE, not both"):
         calibrate(CalibrateRequest(out=tmp_path / "x.json", models=models))
+
+
+def test_a_backend_is_known_by_what_it_declares(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend registered without a restricted vocabulary (the transformers class under another name): the
+    scan falls back to the full vocabulary on number data and says so, as it does for vLLM, with no backend
+    named in the code that decides; an unknown backend is one line listing the registered ones."""
+    import dataclasses
+
+    from audit.models.backends import BACKENDS, BackendInfo, register_backend
+
+    monkeypatch.setitem(BACKENDS, "full-only", BackendInfo(
+        "full-only", "audit.models.backends.transformers_backend:TransformersBackend", restricted_vocabulary=False,
+        restricted_vocabulary_refusal="full-only cannot restrict the vocabulary"))
+    with pytest.raises(ValueError, match="backend 'full-only' is registered already"):
+        register_backend(dataclasses.replace(BACKENDS["full-only"], whole_gpu=True))
+    request = ScanRequest(Input(FIXTURES / "numbers" / "owl.parquet", max_rows=8), Models(
+                              teacher_system_prompt="You love owls.",
+                                                           reference=str(tiny_model), control_panel="none"),
+                          Method(null="theoretical"))
+    report = scan(dataclasses.replace(request, engine=Engine(backend="full-only")))
+    assert report.vocabulary is not None and report.vocabulary.used is None
+    assert report.vocabulary.fitting_format == "numbers"
+    assert any("but the full-only backend cannot score given a format" in w for w in report.warnings)
+    assert scan(request).vocabulary.used == "numbers"  # type: ignore[union-attr]
+    with pytest.raises(UsageError, match="unknown backend 'nope'; available: transformers, vllm, full-only"):
+        scan(dataclasses.replace(request, engine=Engine(backend="nope")))

@@ -119,7 +119,7 @@ def test_the_backend_obeys_omp_num_threads_unless_given_threads(
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
         TransformersBackend(specs).close()
         assert torch.get_num_threads() == 1
-        TransformersBackend(specs, threads=2).close()
+        TransformersBackend(specs, cpu_threads=2).close()
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)

@@ -13,6 +13,7 @@ from audit.core.atomic import check_writable
 from audit.core.errors import UsageError
 from audit.core.verdict import DEFAULT_TOLERANCE, Verdict
 from audit.input.data import ColumnOverrides
+from audit.models.backends import backend_info
 from audit.models.lora import resolve_adapter
 from audit.models.spec import ModelSpec, resolve_source
 from audit.models.traits import NEUTRAL_SYSTEM_PROMPT, PANEL_ROLE_PREFIX
@@ -134,6 +135,7 @@ def validate(config: ScanConfig) -> None:
         raise UsageError("--batch-rows must be at least 1")
     if config.max_rows is not None and config.max_rows < 1:
         raise UsageError("--max-rows must be at least 1")
+    backend_info(config.backend)  # an unknown backend: one line naming the registered ones
     unknown = unknown_optional(config.detectors)
     if unknown is not None:
         raise UsageError(unknown)

@@ -29,6 +29,7 @@ from audit.core.hashing import file_sha256
 from audit.input.chat import MessageFormatError
 from audit.input.data import ColumnMapping, DatasetReader, row_from_record
 from audit.input.seen_ids import SeenIds, in_sample
+from audit.models.backends import backend_info
 from audit.models.spec import ModelSpec
 from audit.pipeline.config import ScanConfig, model_specs, validate
 from audit.pipeline.evidence import ScanProgress
@@ -138,16 +139,13 @@ def check_engine_settings(config: ScanConfig) -> None:
     ) if used]
     if unsupported:
         raise UsageError(f"--engine ray does not support {', '.join(unsupported)}")
-    if config.backend not in ("transformers", "vllm"):
-        raise UsageError(f"--engine ray has no backend {config.backend!r}; use transformers or vllm")
-    if config.backend == "vllm":
-        from audit.models.backends.vllm_backend import INSTALL_HINT, RESTRICT_VOCAB_REFUSED, vllm_available
-
-        if config.restrict_vocab is not None:
-            raise UsageError(RESTRICT_VOCAB_REFUSED)
-        if not config.ray_address and not vllm_available():
-            # A cluster's nodes may have vLLM where the driver does not; a local runtime is this machine.
-            raise UsageError(INSTALL_HINT)
+    backend = backend_info(config.backend)
+    if not backend.restricted_vocabulary and config.restrict_vocab is not None:
+        raise UsageError(backend.restricted_vocabulary_refusal)
+    missing = backend.missing()
+    if not config.ray_address and missing is not None:
+        # A cluster's nodes may have the backend where the driver does not; a local runtime is this machine.
+        raise UsageError(missing)
     if config.ray_actors is not None and config.ray_actors < 1:
         raise UsageError("--ray-actors must be at least 1")
 
@@ -171,7 +169,7 @@ def plan_actors(backend: str, requested: int | None, scoring_cpus: int, gpus: in
     a GPU that never frees. On CPU every actor asks for ``scoring_cpus // actors`` CPUs and uses
     that many threads, whichever backend it holds.
     """
-    if backend == "vllm" and gpus >= 1:
+    if backend_info(backend).whole_gpu and gpus >= 1:
         actors = requested or gpus
         if actors > gpus:
             raise UsageError(f"--ray-actors {actors} is more than the cluster's {gpus} GPU(s); "
@@ -202,7 +200,7 @@ def driver_identities(specs: list[ModelSpec], trust_remote_code: bool, backend: 
 
     fingerprints: dict[Any, str] = {}
     for spec in specs:
-        if spec.adapter is not None and backend == "vllm":
+        if spec.adapter is not None and backend_info(backend).lora_on_disk:
             merged_folder(spec.source, spec.adapter, trust_remote_code)
         if spec.source not in fingerprints:
             converted_folder(spec.source)

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from audit.input.data import DatasetReader
+from audit.models.backends import backend_info
 from audit.models.vocab import AUTO, AUTO_ROWS, FULL, choose_vocabulary
 from audit.pipeline.config import ScanConfig
 from audit.report.schema import VocabularyInfo
 
-VLLM_FALLBACK = ("the data fit the {name} format, but the vllm backend cannot score given a format (its prompt "
+FORMAT_FALLBACK = ("the data fit the {name} format, but the {backend} backend cannot score given a format (its prompt "
                  "logprobs are normalised over the full vocabulary); scored over the full vocabulary, where any "
                  "system prompt makes format-following text likelier, so the theoretical null does not hold there "
                  "(--null auto measures one; or use --backend transformers)")
@@ -57,9 +58,9 @@ def resolve_vocabulary(config: ScanConfig, read_from: list[Path] | None = None) 
     choice = choose_vocabulary(requested, first_completions(read_from or [config.input_path], config),
                                reference_tokenizer(config))
     used, reason, warnings = choice.used, choice.reason, list(config.warnings)
-    if used is not None and config.backend == "vllm" and requested == AUTO:
-        warnings.append(VLLM_FALLBACK.format(name=used))
-        used, reason = None, f"{reason}; but the vllm backend cannot, so the full vocabulary"
+    if used is not None and not backend_info(config.backend).restricted_vocabulary and requested == AUTO:
+        warnings.append(FORMAT_FALLBACK.format(name=used, backend=config.backend))
+        used, reason = None, f"{reason}; but the {config.backend} backend cannot, so the full vocabulary"
     info = VocabularyInfo(requested=requested, used=used, fitting_format=choice.fitting_format,
                           rows_checked=choice.rows_checked, reason=reason, rows_outside=choice.rows_outside,
                           outside_examples=list(choice.outside_examples))

