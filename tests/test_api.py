@@ -313,3 +313,34 @@ def test_a_backend_is_known_by_what_it_declares(tiny_model: Path, monkeypatch: p
     assert scan(request).vocabulary.used == "numbers"  # type: ignore[union-attr]
     with pytest.raises(UsageError, match="unknown backend 'nope'; available: transformers, vllm, full-only"):
         scan(dataclasses.replace(request, engine=Engine(backend="nope")))
+
+
+def test_a_data_format_registered_in_a_test_is_read_by_its_suffix(
+        tiny_model: Path, tmp_path: Path, number_rows: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A format is one reader class: this one reads JSON lines written backwards (a stand-in for any encoding),
+    picked by its suffix; the scan, its sequential order and its row count need nothing else."""
+    from audit.input.formats import FORMATS, JsonlFormat, parse_json_line
+
+    class ReversedLines(JsonlFormat):
+        name = "reversed-jsonl"
+        suffixes = (".rjsonl",)
+
+        def batches(self, path: Path, needed: list[str], batch_rows: int) -> Iterator[list[dict[str, Any]]]:
+            lines = [raw for raw in path.read_bytes().splitlines() if raw.strip()]
+            yield [parse_json_line(raw[::-1], n, path) for n, raw in enumerate(lines, start=1)]
+
+        def columns(self, path: Path) -> list[str]:
+            return list(next(self.batches(path, [], 1))[0])
+
+    monkeypatch.setitem(FORMATS, ReversedLines.name, ReversedLines())
+    plain, backwards = tmp_path / "rows.jsonl", tmp_path / "rows.rjsonl"
+    plain.write_text("".join(json.dumps(r) + "\n" for r in number_rows))
+    backwards.write_bytes(b"".join(json.dumps(r).encode()[::-1] + b"\n" for r in number_rows))
+    models = Models(teacher_system_prompt="You love owls.", reference=str(tiny_model), control_panel="none")
+    method = Method(null="theoretical")
+    read = scan(ScanRequest(Input(backwards), models, method))
+    expected = scan(ScanRequest(Input(plain), models, method))
+    assert read.input.format == "reversed-jsonl" and read.input.rows_scored == len(number_rows)
+    assert [r.statistic for r in read.results] == [r.statistic for r in expected.results]
+    with pytest.raises(UsageError, match="unknown input format 'xml'; use parquet, jsonl, csv or reversed-jsonl"):
+        scan(ScanRequest(Input(plain, format="xml"), models, method))

@@ -7,7 +7,6 @@ plus a count of rows skipped and why, so skips are never silent.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,23 +16,9 @@ from typing import Any, Literal
 
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.input.chat import MessageFormatError, parse_messages, split_completion
+from audit.input.formats import DataFormat, format_of, one_line
 from audit.input.rows import AuditRow, Message
-from audit.input.visit_order import (
-    IndexedRecord,
-    count_csv_records,
-    count_jsonl_records,
-    visit_csv,
-    visit_jsonl,
-    visit_parquet,
-)
-
-InputFormat = Literal["parquet", "jsonl", "csv"]
-
-_SUFFIX_FORMATS: dict[str, InputFormat] = {
-    ".parquet": "parquet", ".pq": "parquet",
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-    ".csv": "csv",
-}
+from audit.input.visit_order import IndexedRecord
 
 #: Column pairs recognised automatically, in order of preference.
 PAIR_ALIASES: tuple[tuple[str, str], ...] = (
@@ -85,21 +70,6 @@ class RowBatch:
     sharded scan can count only its own part's skips."""
 
 
-def detect_format(path: Path, forced: str | None = None) -> InputFormat:
-    """Pick the reader from ``--input-format`` or the file suffix."""
-    if forced is not None:
-        if forced not in ("parquet", "jsonl", "csv"):
-            raise UsageError(f"unknown input format {forced!r}; use parquet, jsonl or csv")
-        return forced  # type: ignore[return-value]
-    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise UsageError(
-            f"cannot tell the format of {path.name}: use a .parquet, .jsonl or .csv name "
-            "or pass --input-format"
-        )
-    return fmt
-
-
 def _check_readable(path: Path) -> None:
     if not path.exists():
         raise UsageError(f"input file not found: {path}")
@@ -107,58 +77,6 @@ def _check_readable(path: Path) -> None:
         raise UsageError(f"input path is a directory, not a file: {path}")
     if path.stat().st_size == 0:
         raise NothingAuditableError(f"input file is empty: {path}")
-
-
-def _parquet_columns(path: Path) -> list[str]:
-    import pyarrow.parquet as pq
-
-    with path.open("rb") as handle:
-        if handle.read(4) != b"PAR1":
-            raise UsageError(f"{path.name} is not a parquet file (no PAR1 magic bytes)")
-    try:
-        return list(pq.ParquetFile(path).schema_arrow.names)
-    except Exception as exc:  # pyarrow raises several types for corrupt files
-        raise UsageError(f"cannot read parquet file {path.name}: {_one_line(exc)}") from exc
-
-
-def _csv_columns(path: Path) -> list[str]:
-    import pyarrow.csv as pacsv
-
-    try:
-        reader = pacsv.open_csv(path)
-    except Exception as exc:
-        raise UsageError(f"cannot read CSV file {path.name}: {_one_line(exc)}") from exc
-    return list(reader.schema.names)
-
-
-def _jsonl_columns(path: Path) -> list[str]:
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if raw.strip():
-                record = _parse_json_line(raw, number, path)
-                return list(record)
-    raise NothingAuditableError(f"input file has no records: {path}")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _parse_json_line(raw: bytes, number: int, path: Path) -> dict[str, Any]:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"{path.name} line {number} is not valid UTF-8 (byte {exc.start}); re-encode the file"
-        ) from exc
-    try:
-        record = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path.name} line {number} is not valid JSON: {_one_line(exc)}") from exc
-    if not isinstance(record, dict):
-        raise UsageError(f"{path.name} line {number} is not a JSON object")
-    return record
 
 
 def resolve_columns(names: list[str], overrides: ColumnOverrides) -> ColumnMapping:
@@ -236,78 +154,32 @@ class DatasetReader:
         self.path = path
         self.batch_rows = batch_rows
         _check_readable(path)
-        self.format: InputFormat = detect_format(path, input_format)
-        columns = {"parquet": _parquet_columns, "csv": _csv_columns, "jsonl": _jsonl_columns}[
-            self.format
-        ](path)
+        self.reader: DataFormat = format_of(path, input_format)
+        self.format = self.reader.name
+        columns = self.reader.columns(path)
         self.columns = columns
         self.mapping = resolve_columns(columns, overrides or ColumnOverrides())
 
-    def _csv_convert(self) -> Any:
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
-        needed = self.mapping.needed()
-        return pacsv.ConvertOptions(column_types={name: pa.string() for name in needed}, include_columns=needed,
-                                    strings_can_be_null=False)
-
     def _file_order(self) -> Iterator[IndexedRecord]:
         """Every raw record with its index, in file order, whatever the file format."""
-        needed = self.mapping.needed()
-        batches: Iterator[list[dict[str, Any]]]
-        if self.format == "parquet":
-            import pyarrow.parquet as pq
-
-            batches = (b.to_pylist() for b in pq.ParquetFile(self.path).iter_batches(
-                batch_size=self.batch_rows, columns=needed))
-        elif self.format == "csv":
-            import pyarrow.csv as pacsv
-
-            batches = (b.to_pylist() for b in pacsv.open_csv(self.path, convert_options=self._csv_convert()))
-        else:
-            batches = self._jsonl_batches()
         index = 0
-        for records in batches:
+        for records in self.reader.batches(self.path, self.mapping.needed(), self.batch_rows):
             for record in records:
                 yield index, record
                 index += 1
 
-    def _jsonl_batches(self) -> Iterator[list[dict[str, Any]]]:
-        records: list[dict[str, Any]] = []
-        with self.path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                records.append(_parse_json_line(raw, number, self.path))
-                if len(records) >= self.batch_rows:
-                    yield records
-                    records = []
-        if records:
-            yield records
-
     def _random_order(self, seed: int) -> Iterator[IndexedRecord]:
         """Every raw record with its index, in the seeded visiting order of audit.input.visit_order."""
-        if self.format == "parquet":
-            return visit_parquet(self.path, self.mapping.needed(), seed)
-        if self.format == "csv":
-            return visit_csv(self.path, self.mapping.needed(), seed, self._csv_convert())
-        return visit_jsonl(self.path, seed, _parse_json_line)
+        return self.reader.visit(self.path, self.mapping.needed(), seed)
 
     def total_rows(self) -> int | None:
         """Row count when the format stores it (parquet), for progress bars; else None."""
-        if self.format != "parquet":
-            return None
-        import pyarrow.parquet as pq
-
-        return int(pq.ParquetFile(self.path).metadata.num_rows)
+        return self.reader.stored_rows(self.path)
 
     def count_rows(self) -> int:
         """Records in the file, counted where the format does not store it (one pass, nothing parsed)."""
-        stored = self.total_rows()
-        if stored is not None:
-            return stored
         with self._read_errors():
-            return count_csv_records(self.path) if self.format == "csv" else count_jsonl_records(self.path)
+            return self.reader.count_rows(self.path)
 
     @contextmanager
     def _read_errors(self) -> Iterator[None]:
@@ -317,10 +189,10 @@ class DatasetReader:
         except UsageError:
             raise
         except OSError as exc:
-            raise UsageError(f"cannot read {self.path.name}: {_one_line(exc)}") from exc
+            raise UsageError(f"cannot read {self.path.name}: {one_line(exc)}") from exc
         except Exception as exc:
             if type(exc).__module__.startswith("pyarrow"):
-                raise UsageError(f"cannot read {self.path.name}: {_one_line(exc)}") from exc
+                raise UsageError(f"cannot read {self.path.name}: {one_line(exc)}") from exc
             raise
 
     def batches(self, max_rows: int | None = None, skip_records: int = 0,

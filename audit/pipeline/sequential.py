@@ -34,8 +34,8 @@ from audit.core.sequential import (
     moments_bound,
 )
 from audit.core.verdict import Verdict
-from audit.input import visit_order
 from audit.input.data import DatasetReader
+from audit.input.formats import format_named
 from audit.pipeline.config import ScanConfig, sequential_incompatibility
 from audit.report.schema import SequentialBound, SequentialInfo, SequentialLook
 from detectors.base import Detector, DetectorSettings
@@ -161,12 +161,7 @@ def stop_rule(last: SequentialLook | None, rows_read: int, rows_in_data: int, ma
 
 
 def order_description(input_format: str) -> str:
-    if input_format == "jsonl":
-        return "JSONL: a seeded uniform permutation of the records (byte offsets indexed in a first pass)"
-    kind = "CSV converted to a temporary parquet file, then parquet" if input_format == "csv" else "parquet"
-    return (f"{kind}: row groups cut into units of at least {visit_order.MIN_UNIT_ROWS} rows (at most "
-            f"{visit_order.UNITS_PER_GROUP} per group), units visited in seeded random order, "
-            f"{visit_order.OPEN_UNITS} open at once, rows drawn at random from them")
+    return format_named(input_format).order_description()
 
 
 MAX_LOOKS_REPORTED = 200
