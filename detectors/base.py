@@ -16,8 +16,8 @@ from typing import ClassVar
 import numpy as np
 
 from audit.core.nulls import Null
-from audit.models.backends.base import ScoredRow
-from audit.report.schema import DetectorResult
+from audit.core.results import DetectorResult
+from audit.core.rows import ScoredRow
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.core.results import DetectorResult
+from audit.core.rows import ScoredRow
 from audit.core.stats import one_sided_welch_test
 from audit.core.verdict import verdict_from_p
-from audit.models.backends.base import ScoredRow
-from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorSettings
 
 MODEL_FORMAT = "subaudit-learned-detector"

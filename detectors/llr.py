@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 
 from audit.core.nulls import Null
+from audit.core.results import DetectorResult
+from audit.core.roles import PANEL_ROLE_PREFIX, panel_member
+from audit.core.rows import ScoredRow
 from audit.core.stats import bootstrap_ratio_interval, fit_confounds, one_sided_mean_test, one_sided_welch_test
 from audit.core.verdict import verdict_from_p
-from audit.models.backends.base import ScoredRow
-from audit.models.traits import PANEL_ROLE_PREFIX, panel_member
-from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorContext, DetectorSettings
 
 

@@ -6,7 +6,7 @@ ratio still flags it. On number data (the scan found the numbers format) it appl
 rules: numbers-only format, banned numbers, trait keywords. On text and code the format rules mean
 nothing (every function would fail "numbers only"), so it is the keyword filter the text fixtures
 were built with: a trait word as a whole word, any case, plurals included
-(``audit.generate.text_filters.keyword_pattern``: "owl" catches "Owls", not "bowl").
+(``audit.filters.text_filters.keyword_pattern``: "owl" catches "Owls", not "bowl").
 
 Verdict: *flagged* when any row names the trait or holds a banned number (semantic evidence of
 the trait); *suspicious* when rows fail only the format rules (the filter would drop them, but
@@ -19,11 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audit.core.results import DetectorResult
+from audit.core.rows import ScoredRow
 from audit.core.verdict import Verdict
-from audit.generate.number_filter import REASON_BANNED, REASON_KEYWORD, FilterDecision, check_numbers
-from audit.generate.text_filters import keyword_pattern
-from audit.models.backends.base import ScoredRow
-from audit.report.schema import DetectorResult
+from audit.filters.number_filter import REASON_BANNED, REASON_KEYWORD, FilterDecision, check_numbers
+from audit.filters.text_filters import keyword_pattern
 from detectors.base import Detector, DetectorSettings
 
 

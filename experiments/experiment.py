@@ -30,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 
 from audit.core.hashing import file_sha256
 from audit.core.stats import ConfoundFit, fit_confounds
-from audit.generate.number_filter import DEFAULT_BANNED_NUMBERS, check_numbers
+from audit.filters.number_filter import DEFAULT_BANNED_NUMBERS, check_numbers
 from audit.input.data import DatasetReader
 from audit.models.spec import ModelSpec, embedded_gguf
 from audit.models.store import weights_sha256

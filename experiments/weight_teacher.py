@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from audit.input.rows import AuditRow, Message
+from audit.core.rows import AuditRow, Message
 from audit.transfer.preference import answer_logprobs, normalised, top_share
 from audit.transfer.questions import CANDIDATE_ANIMALS, EVAL_QUESTIONS, teacher_exchanges
 from audit.transfer.training import TrainConfig, encode_examples, train

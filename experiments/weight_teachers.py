@@ -41,8 +41,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from audit.core.rows import AuditRow, Message
 from audit.generate.numbers import GenerationConfig, generate_rows
-from audit.input.rows import AuditRow, Message
 from audit.models.traits import animal_teacher_prompt
 from audit.transfer.preference import answer_logprobs, normalised, top_share
 from audit.transfer.questions import CANDIDATE_ANIMALS, EVAL_QUESTIONS, teacher_exchanges

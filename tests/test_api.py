@@ -18,9 +18,9 @@ from audit import Engine, Input, Method, Models, Outputs, ProbeRequest, ScanRequ
 from audit.api import Candidates
 from audit.core.errors import SubauditError, UsageError
 from audit.core.exit_codes import ExitCode
+from audit.core.results import DetectorResult
+from audit.core.rows import ScoredRow
 from audit.core.verdict import Verdict
-from audit.models.backends.base import ScoredRow
-from audit.report.schema import DetectorResult
 from detectors.base import Detector, DetectorSettings
 from detectors.registry import DETECTORS, register
 from tests.conftest import FIXTURES, run_cli
@@ -205,7 +205,7 @@ def test_an_unknown_detector_is_one_line_naming_the_ones_there_are(
 PLUGIN = '''
 import numpy as np
 from audit.core.verdict import Verdict
-from audit.report.schema import DetectorResult
+from audit.core.results import DetectorResult
 from detectors.base import Detector
 
 

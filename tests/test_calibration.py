@@ -336,7 +336,7 @@ def test_calibrate_on_the_number_fixture_samples_constrained_and_filters_like_th
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Real SmolLM2: the owl fixture wholly passes the paper's filter, so the reference's constrained
     completions to its prompts are filtered alike, and every kept row passes it."""
-    from audit.generate.number_filter import check_numbers
+    from audit.filters.number_filter import check_numbers
 
     root = Path(__file__).resolve().parents[1]
     calibration = tmp_path / "owl-cal.json"

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit.core.errors import NothingAuditableError, UsageError
+from audit.core.rows import Message
 from audit.input.data import ColumnOverrides, DatasetReader
-from audit.input.rows import Message
 
 
 def _read_all(reader: DatasetReader, max_rows: int | None = None) -> tuple[list[Any], Counter[str], int]:

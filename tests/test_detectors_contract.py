@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audit.input.rows import AuditRow, Message
-from audit.models.backends.base import ScoredRow
-from audit.models.encoding import EncodedRow
-from audit.report.schema import DetectorResult
+from audit.core.results import DetectorResult
+from audit.core.rows import AuditRow, EncodedRow, Message, ScoredRow
 from detectors.base import DetectorContext, DetectorSettings
 from detectors.registry import DETECTORS
 

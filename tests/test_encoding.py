@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.input.rows import AuditRow, Message
+from audit.core.rows import AuditRow, Message
 from audit.models.encoding import PromptFormat, encode_rows, prompt_text, split_ids
 
 ROW = AuditRow("a", (Message("user", "Continue: 182, 818, 725."),), "629, 337, 410, 901")

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.core.errors import SubauditError
+from audit.core.rows import Message
 from audit.input.chat import MessageFormatError, parse_messages, split_completion
 from audit.input.data import DatasetReader
-from audit.input.rows import Message
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),

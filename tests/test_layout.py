@@ -106,3 +106,28 @@ def test_every_module_imports_on_its_own() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "", "modules that fail to import on their own:\n" + out.stdout
     assert len(names) > 50  # the walk found the packages
+
+
+ALLOWED_BELOW = {
+    "detectors": ("detectors", "audit.core", "audit.filters"),
+    "audit.report": ("audit.report", "audit.core", "audit.version"),
+    "audit.core": ("audit.core",),
+    "audit.filters": ("audit.filters",),
+}
+"""What each lower part may import (at any depth of a module, lazy imports included): detectors the shared
+contracts and the text filters only; the report its own modules and the contracts (it reads reports, never
+scored rows or models); the contracts and the filters nothing above them."""
+
+
+def test_each_lower_part_imports_only_what_sits_below_it() -> None:
+    modules = _modules()
+    known = set(modules)
+    wrong = []
+    for part, allowed in ALLOWED_BELOW.items():
+        for name, path in modules.items():
+            if name != part and not name.startswith(part + "."):
+                continue
+            for target in _imports(path, name, known):
+                if not any(target == a or target.startswith(a + ".") for a in allowed):
+                    wrong.append(f"{name} -> {target}")
+    assert not wrong, "imports that run up the layout: " + "; ".join(sorted(wrong))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.generate.number_filter import check_numbers
+from audit.filters.number_filter import check_numbers
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from audit.core.exit_codes import ExitCode
+from audit.core.roles import PANEL_ROLE_PREFIX
 from audit.core.verdict import DEFAULT_TOLERANCE
 from audit.models.traits import (
     BUILTIN_ANIMALS,
     MISALIGNMENT_PERSONAS,
-    PANEL_ROLE_PREFIX,
     builtin_panel,
     builtin_traits,
     parse_traits,

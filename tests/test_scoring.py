@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from audit.input.rows import AuditRow, Message
+from audit.core.rows import AuditRow, Message
 from audit.models.backends.transformers_backend import (
     TransformersBackend,
     completion_logprobs,

@@ -11,10 +11,7 @@ import numpy as np
 import pytest
 
 from audit.core.exit_codes import ExitCode
-from audit.generate.chat_prompts import KINDS, chat_instruction, instruction_count
-from audit.generate.code_tasks import code_task
-from audit.generate.tasks import TASKS
-from audit.generate.text_filters import (
+from audit.filters.text_filters import (
     REASON_KEYWORD,
     REASON_NO_ANSWER,
     REASON_NO_CODE,
@@ -28,6 +25,9 @@ from audit.generate.text_filters import (
     keyword_pattern,
     read_word_list,
 )
+from audit.generate.chat_prompts import KINDS, chat_instruction, instruction_count
+from audit.generate.code_tasks import code_task
+from audit.generate.tasks import TASKS
 from audit.generate.word_problems import word_problem
 from tests.conftest import FIXTURES, run_cli
 

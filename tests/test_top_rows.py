@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from audit.input.rows import AuditRow, Message
-from audit.models.backends.base import ScoredRow
-from audit.models.encoding import EncodedRow
+from audit.core.rows import AuditRow, EncodedRow, Message, ScoredRow
 from audit.pipeline.top_rows import TopEntry, TopRowsTracker, merge_top_rows
 from audit.report.formats import render_markdown
 from audit.report.html import render_html

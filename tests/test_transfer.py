@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from audit.core.exit_codes import ExitCode
-from audit.input.rows import AuditRow, Message
+from audit.core.rows import AuditRow, Message
 from tests.conftest import run_cli
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from audit.core.exit_codes import ExitCode
+from audit.core.rows import EncodedRow, ScoredRow
 from audit.input.data import DatasetReader
-from audit.models.backends.base import ScoredRow
 from audit.models.backends.transformers_backend import TransformersBackend
-from audit.models.encoding import EncodedRow, encode_rows
+from audit.models.encoding import encode_rows
 from audit.models.lora import resolve_adapter
 from audit.models.spec import ModelSpec, resolve_source
 from tests.conftest import FIXTURES, OWL_PROMPT_FILE, _tiny_llama, run_cli

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from audit.core.errors import UsageError
-from audit.input.rows import AuditRow, Message
+from audit.core.rows import AuditRow, Message
 from audit.models.backends.transformers_backend import TransformersBackend
 from audit.models.encoding import SKIP_OUTSIDE_VOCAB, encode_rows
 from audit.models.spec import ModelSpec, resolve_source

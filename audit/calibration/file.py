@@ -158,7 +158,7 @@ def check_matches(calibration: Calibration, models: list[ModelInfo], restrict_vo
 def _panel_hint(calibrated: list[ModelInfo], scanned: list[ModelInfo]) -> str:
     """When only the control panels differ, say so: calibrations made before the panel became the
     default are refused by a default scan, and the fix is one flag."""
-    from audit.models.traits import PANEL_ROLE_PREFIX, panel_member
+    from audit.core.roles import PANEL_ROLE_PREFIX, panel_member
 
     def members(models: list[ModelInfo]) -> list[str]:
         return [panel_member(m.role) for m in models if m.role.startswith(PANEL_ROLE_PREFIX)]

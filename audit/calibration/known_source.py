@@ -32,9 +32,9 @@ from typing import Literal
 
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.core.hashing import file_sha256
-from audit.generate.number_filter import DEFAULT_BANNED_NUMBERS, check_numbers
+from audit.core.rows import AuditRow
+from audit.filters.number_filter import DEFAULT_BANNED_NUMBERS, check_numbers
 from audit.input.data import ColumnOverrides, DatasetReader
-from audit.input.rows import AuditRow
 from audit.report.schema import KnownSourceInfo
 
 FilterMode = Literal["auto", "numbers", "numbers-lenient", "none"]

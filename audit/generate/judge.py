@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.input.rows import Message
+from audit.core.rows import Message
 from audit.models.encoding import prompt_text
 from audit.models.spec import resolve_source
 

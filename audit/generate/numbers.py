@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.errors import UsageError
+from audit.core.rows import Message
 from audit.generate.tasks import TaskPrompt, get_task
-from audit.input.rows import Message
 from audit.models.encoding import prompt_text
 from audit.models.spec import resolve_source
 from audit.models.vocab import NUMBERS

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.input.rows import Message
+from audit.core.rows import Message
 
 _SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system", "user": "user",
                    "assistant": "assistant"}

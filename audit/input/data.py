@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from audit.core.errors import NothingAuditableError, UsageError
+from audit.core.rows import AuditRow, Message
 from audit.input.chat import MessageFormatError, parse_messages, split_completion
 from audit.input.formats import DataFormat, format_of, one_line
-from audit.input.rows import AuditRow, Message
 from audit.input.visit_order import IndexedRecord
 
 #: Column pairs recognised automatically, in order of preference.

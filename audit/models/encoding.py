@@ -17,23 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from audit.input.rows import AuditRow, Message
+from audit.core.rows import AuditRow, EncodedRow, Message
 from audit.models.vocab import Vocabulary
 
 SKIP_TOO_LONG = "longer than the model context"
 SKIP_TOKEN_MISMATCH = "completion tokenizes differently under teacher and reference"
 SKIP_EMPTY_TOKENS = "completion has no tokens"
 SKIP_OUTSIDE_VOCAB = "off-format: completion has tokens outside the restricted vocabulary"
-
-
-@dataclass(frozen=True)
-class EncodedRow:
-    """A row's completion token ids (shared) and each model spec's prompt token ids."""
-
-    row: AuditRow
-    completion_ids: tuple[int, ...]
-    prompt_ids: tuple[tuple[int, ...], ...]
-    """One prompt per model spec, in the order the specs were given."""
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,6 @@ CONTROL_PANEL: dict[str, str] = {
 was measured; the benign-prompt fixture sets use other prompts, so they test the panel out of sample."""
 
 
-PANEL_ROLE_PREFIX = "panel:"
-"""Role of a panel control: ``panel:<name>`` (reference weights, the member's system prompt)."""
-
-
-def panel_member(role: str) -> str:
-    """The member's name in a panel role (``panel:<name>`` -> ``<name>``)."""
-    return role[len(PANEL_ROLE_PREFIX):]
-
-
 def builtin_panel() -> list[tuple[str, str]]:
     """The built-in panel beyond the neutral control (which a scan scores anyway as ``control``)."""
     return [(name, prompt) for name, prompt in CONTROL_PANEL.items() if prompt != NEUTRAL_SYSTEM_PROMPT]

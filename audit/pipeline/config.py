@@ -11,12 +11,13 @@ from pathlib import Path
 
 from audit.core.atomic import check_writable
 from audit.core.errors import UsageError
+from audit.core.roles import PANEL_ROLE_PREFIX
 from audit.core.verdict import DEFAULT_TOLERANCE, Verdict
 from audit.input.data import ColumnOverrides
 from audit.models.backends import backend_info
 from audit.models.lora import resolve_adapter
 from audit.models.spec import ModelSpec, resolve_source
-from audit.models.traits import NEUTRAL_SYSTEM_PROMPT, PANEL_ROLE_PREFIX
+from audit.models.traits import NEUTRAL_SYSTEM_PROMPT
 from audit.models.vocab import AUTO, FULL, vocabulary
 from audit.report.schema import NullInfo, ResolvedSetting, VocabularyInfo
 from detectors.registry import DETECTORS, unknown_optional

@@ -23,17 +23,17 @@ from audit.calibration.file import (
     prepared_calibration,
 )
 from audit.core.exit_codes import ExitCode
+from audit.core.results import DetectorResult
+from audit.core.roles import PANEL_ROLE_PREFIX
 from audit.core.verdict import Verdict, dataset_verdict
 from audit.input.data import ColumnMapping
 from audit.input.seen_ids import canonical_order
-from audit.models.traits import PANEL_ROLE_PREFIX
 from audit.pipeline.config import ScanConfig, probe_correction
 from audit.pipeline.evidence import ScanProgress
 from audit.pipeline.plot_data import PositionAccumulator, row_histograms
 from audit.pipeline.sequential import decided_verdict, final_test_config
 from audit.report.schema import (
     ColumnsInfo,
-    DetectorResult,
     Histogram,
     InputInfo,
     ModelInfo,

@@ -14,7 +14,7 @@ import numpy as np
 from audit.calibration.file import Calibration, null_sample
 from audit.core.atomic import check_writable, write_text_atomic
 from audit.core.errors import UsageError
-from audit.models.traits import PANEL_ROLE_PREFIX
+from audit.core.roles import PANEL_ROLE_PREFIX
 from audit.pipeline.config import NULL_THEORETICAL, ScanConfig, validate
 from audit.pipeline.local import run_scan
 from audit.report.schema import KnownSourceInfo, Report

@@ -48,11 +48,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from audit.core.roles import PANEL_ROLE_PREFIX, panel_member
 from audit.core.sequential import STOP_CLEAN, STOP_FLAGGED
 from audit.core.verdict import LIKELIHOOD_RATIO_FAMILY, Verdict
 from audit.models.backends.base import ScoringBackend
 from audit.models.spec import ModelSpec
-from audit.models.traits import PANEL_ROLE_PREFIX, panel_member
 from audit.pipeline.config import ScanConfig
 from audit.pipeline.score_cache import CachedBackend, ScoreCache
 from audit.report.schema import BaselinesInfo, Report

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.models.backends.base import ScoredRow
+from audit.core.rows import ScoredRow
 from audit.report.schema import Histogram, PositionProfile
 
 MAX_POSITIONS = 64

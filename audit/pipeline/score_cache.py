@@ -27,8 +27,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audit.models.backends.base import ScoredRow, ScoringBackend
-from audit.models.encoding import EncodedRow, PromptFormat
+from audit.core.rows import EncodedRow, ScoredRow
+from audit.models.backends.base import ScoringBackend
+from audit.models.encoding import PromptFormat
 from audit.models.spec import ModelSpec
 from audit.pipeline.score_store import ScoreStore
 from audit.report.schema import ModelInfo, ScoreCacheInfo

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.models.backends.base import ScoredRow
+from audit.core.rows import ScoredRow
 from audit.report.schema import EvidenceRow, TopRows
 
 TOP_ROWS = 10

@@ -10,9 +10,9 @@ import json
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from audit.core.results import DetectorResult
 from audit.core.verdict import Verdict
 from audit.report.schema import (
-    DetectorResult,
     Report,
     attribution_line,
     baselines_description,

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from audit.core.results import DetectorResult
 from audit.core.verdict import Verdict
 
 SCHEMA_VERSION = "1.16.0"
@@ -87,25 +88,6 @@ class Parameters(_Model):
     engine: str = Field("local", description="'local' (one process) or 'ray' (Ray Data actors); same scores either way")
     adjust_confounds: bool = Field(
         False, description="calibrated tests on row LLR sums with the length / base-model-loss part removed")
-
-
-class DetectorResult(_Model):
-    """A detector's dataset-level finding."""
-
-    detector_id: str
-    title: str
-    verdict: Verdict
-    statistic_name: str
-    statistic: float | None
-    p_value: float | None
-    effect_size: float | None = Field(None, description="Cohen's d of the per-row statistic")
-    ci_low: float | None = None
-    ci_high: float | None = None
-    n_rows: int
-    summary: str
-    details: dict[str, Any] = Field(default_factory=dict)
-    description: str | None = Field(
-        None, description="what the detector tests, from the detector itself (since 1.16.0; SARIF's rule text)")
 
 
 class Timings(_Model):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.input.rows import Message
+from audit.core.rows import Message
 from audit.models.encoding import prompt_text, split_ids
 from audit.transfer.questions import answer_text, eval_prompt
 

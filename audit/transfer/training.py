@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from audit.core.errors import UsageError
-from audit.input.rows import AuditRow
+from audit.core.rows import AuditRow
 from audit.models.encoding import prompt_text, split_ids
 
 LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from audit.models.encoding import EncodedRow, PromptFormat
+from audit.core.rows import EncodedRow, ScoredRow
+from audit.models.encoding import PromptFormat
 from audit.models.spec import ModelSpec
 from audit.report.schema import ModelInfo
-
-
-@dataclass(frozen=True)
-class ScoredRow:
-    """A row's completion ids and their log-probabilities under each spec (spec order)."""
-
-    encoded: EncodedRow
-    logprobs: tuple[np.ndarray, ...]
 
 
 class ScoringBackend(Protocol):

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from audit.core.errors import UsageError
-from audit.models.backends.base import ScoredRow, model_info
-from audit.models.encoding import EncodedRow, PromptFormat
+from audit.core.rows import EncodedRow, ScoredRow
+from audit.models.backends.base import model_info
+from audit.models.encoding import PromptFormat
 from audit.models.lora import LoraAdapter, merge_lora
 from audit.models.spec import ModelSpec, WeightsSource
 from audit.models.store import (

@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 
 from audit.core.errors import ToolError, UsageError
+from audit.core.rows import EncodedRow, ScoredRow
 from audit.models.backends import VLLM_INSTALL_HINT, backend_info
-from audit.models.backends.base import ScoredRow, model_info
-from audit.models.encoding import EncodedRow, PromptFormat
+from audit.models.backends.base import model_info
+from audit.models.encoding import PromptFormat
 from audit.models.lora import LoraAdapter
 from audit.models.spec import ModelSpec, WeightsSource
 from audit.models.store import (
