@@ -38,6 +38,7 @@ from audit.pipeline.null_choice import resolve_null
 from audit.pipeline.score_cache import CachedBackend, ScoreCache
 from audit.pipeline.score_store import open_score_store
 from audit.pipeline.scores_file import ScoresWriter
+from audit.pipeline.scoring_step import score_batch
 from audit.pipeline.sequential import SequentialMonitor, SequentialPlan, plan_sequential, sequential_info, stop_rule
 from audit.pipeline.teacher_traits import with_teacher_traits
 from audit.pipeline.top_rows import TopEntry, TopRowsTracker
@@ -195,18 +196,18 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
                 batch_columns: dict[str, np.ndarray] = {name: np.empty(0) for name in column_names}
                 entered: list[TopEntry] = []
                 if encoded:
-                    scored = backend.score(encoded)
-                    for detector in detectors.detectors:
-                        batch_columns.update(detector.score_rows(scored))
-                    positions.add(scored)
-                    entered = [] if top is None else top.add(scored)
-                    row_ids = [s.encoded.row.row_id for s in scored]
+                    step = score_batch(backend, detectors.detectors, positions, top, encoded)
+                    batch_columns.update(step.columns)
+                    for differences in step.differences:
+                        positions.add_differences(differences)
+                    entered = [] if top is None or step.entries is None else top.add_entries(step.entries)
+                    row_ids = step.row_ids
                     state.scored_ids += row_ids
                     for name in column_names:
                         state.columns[name].append(batch_columns[name])
                     writer.write(row_ids, batch_columns)
-                    state.rows_scored += len(scored)
-                    state.tokens += sum(len(s.encoded.completion_ids) for s in scored)
+                    state.rows_scored += len(step.scored)
+                    state.tokens += sum(step.tokens)
                     if monitor is not None:
                         monitor.add(batch_columns)
                 if log is not None:

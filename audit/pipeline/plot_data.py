@@ -28,17 +28,13 @@ class PositionAccumulator:
         self.sums = {name: np.zeros(MAX_POSITIONS) for name in baselines}
         self.counts = np.zeros(MAX_POSITIONS, dtype=np.int64)
 
-    def add(self, rows: Sequence[ScoredRow]) -> None:
-        for row in rows:
-            self.add_differences(self.differences(row))
-
     def differences(self, row: ScoredRow) -> dict[str, np.ndarray]:
         """One row's teacher-minus-baseline log-probability per position (first MAX_POSITIONS)."""
         teacher = row.logprobs[self.teacher_index][:MAX_POSITIONS]
         return {name: teacher - row.logprobs[index][:MAX_POSITIONS] for name, index in self.baselines.items()}
 
     def add_differences(self, differences: dict[str, np.ndarray]) -> None:
-        """Add one row given as :meth:`differences` (how Ray actors ship rows to the driver)."""
+        """Add one row given as :meth:`differences` (audit.pipeline.scoring_step computes them for both engines)."""
         length = next(iter(differences.values())).size if differences else 0
         self.counts[:length] += 1
         for name, values in differences.items():

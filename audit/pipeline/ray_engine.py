@@ -44,6 +44,7 @@ from audit.pipeline.finish import (
 from audit.pipeline.local import SKIP_DUPLICATE_ID, ProgressCallback
 from audit.pipeline.null_choice import resolve_null
 from audit.pipeline.plot_data import PositionAccumulator
+from audit.pipeline.scoring_step import score_batch
 from audit.pipeline.teacher_traits import with_teacher_traits
 from audit.pipeline.top_rows import TopEntry, TopRowsTracker
 from audit.pipeline.vocabulary import resolve_vocabulary
@@ -289,21 +290,15 @@ class ScoringActor:
         top_ids: list[list[int] | None] = [None] * count
         top_llr: list[list[float] | None] = [None] * count
         if encoded:
-            scored = self.backend.score(encoded)
-            batch = {}
-            for detector in self.detectors.detectors:
-                batch.update(detector.score_rows(scored))
-            for i, item in zip(encoded_at, scored, strict=True):
-                status[i] = STATUS_SCORED
-                tokens[i] = len(item.encoded.completion_ids)
-            for name in self.columns:
-                values[name][encoded_at] = batch[name]
-            for i, item in zip(encoded_at, scored, strict=True):
-                for name, diff in self.positions.differences(item).items():
+            step = score_batch(self.backend, self.detectors.detectors, self.positions, self.top, encoded)
+            for k, (i, count_tokens) in enumerate(zip(encoded_at, step.tokens, strict=True)):
+                status[i], tokens[i] = STATUS_SCORED, count_tokens
+                for name, diff in step.differences[k].items():
                     diffs[name][i] = diff.tolist()
-                if self.top is not None:
-                    entry = self.top.entry(item)
-                    top_ids[i], top_llr[i] = list(entry.token_ids), entry.token_llr.tolist()
+                if step.entries is not None:
+                    top_ids[i], top_llr[i] = list(step.entries[k].token_ids), step.entries[k].token_llr.tolist()
+            for name in self.columns:
+                values[name][encoded_at] = step.columns[name]
         out = {"row_id": pa.array(ids, pa.string()), "status": pa.array(status, pa.string()),
                "reason": pa.array(reasons, pa.string()), "tokens": pa.array(tokens),
                ACTOR_COLUMN: pa.array([self.actor_id] * count, pa.string())}
