@@ -1,4 +1,5 @@
-"""subaudit's Python API: ``scan`` and ``probe`` take a request of typed groups and return the report.
+"""subaudit's Python API: ``scan``, ``probe`` and ``calibrate`` take a request of typed groups and return the
+report (the calibration for ``calibrate``).
 
     from audit import scan, ScanRequest, Input, Models
     report = scan(ScanRequest(Input("data.parquet"), Models(teacher_adapter="teacher-lora/")))

@@ -1,6 +1,6 @@
-"""Run a scan or probe from a request: the same steps, errors and files as the CLI, returning the report.
+"""Run a scan, probe or calibration from a request: the same steps, errors and files as the CLI.
 
-The CLI parses its options into a request, calls these, and renders the report; so a Python caller
+The CLI parses its options into a request, calls these, and renders what they return; so a Python caller
 gets what the command line gets: the vocabulary and the null decided (an automatic null made and
 cached when one is needed), the engine chosen, the report file written atomically, and the same
 exception classes (:mod:`audit.core.errors`, each with its exit code) for the same mistakes.
