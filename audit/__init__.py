@@ -6,25 +6,8 @@ here imports torch, transformers or vLLM at import time: the backends load them 
 ``subaudit --help`` and ``import audit`` stay instant.
 """
 
-from audit.api import (
-    CalibrateRequest,
-    Candidates,
-    Columns,
-    Engine,
-    Input,
-    KnownSource,
-    Method,
-    Models,
-    Outputs,
-    ProbeRequest,
-    Provenance,
-    ScanRequest,
-    SkippedRowsError,
-    calibrate,
-    probe,
-    scan,
-)
+from audit.api import *  # noqa: F403  (the API's names, listed once in audit.api.__all__)
+from audit.api import __all__ as _api
 from audit.version import __version__
 
-__all__ = ["CalibrateRequest", "Candidates", "Columns", "Engine", "Input", "KnownSource", "Method", "Models", "Outputs",
-           "ProbeRequest", "Provenance", "ScanRequest", "SkippedRowsError", "__version__", "calibrate", "probe", "scan"]
+__all__ = [*_api, "__version__"]

@@ -19,7 +19,7 @@ from audit.core.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from audit.api.request import ProbeRequest, ScanRequest
+    from audit.api.request import Models, ProbeRequest, ScanRequest
     from audit.input.data import ColumnOverrides
     from audit.pipeline.local import ProgressCallback
     from audit.report.schema import Report, ResolvedSetting
@@ -51,6 +51,20 @@ def control_choice(prompt: str | None, no_control: bool) -> str | None:
 def names(text: str | None) -> tuple[str, ...]:
     """A comma-separated option (``--traits owl,cat``) as its non-blank names."""
     return tuple(name for name in (text or "").split(",") if name.strip())
+
+
+def models(teacher: str | None, teacher_adapter: str | None, teacher_system_prompt: str | None,
+           teacher_system_file: Path | None, reference: str, reference_system_prompt: str | None,
+           control_system_prompt: str | None, no_control: bool, control_panel: str | None,
+           trust_remote_code: bool) -> Models:
+    """The model options scan and calibrate share, as the request's models (prompt file read, control chosen)."""
+    from audit.api.request import Models
+
+    return Models(teacher=teacher, teacher_adapter=teacher_adapter,
+                  teacher_system_prompt=teacher_prompt(teacher_system_prompt, teacher_system_file),
+                  reference=reference, reference_system_prompt=reference_system_prompt,
+                  control_system_prompt=control_choice(control_system_prompt, no_control),
+                  control_panel=control_panel, trust_remote_code=trust_remote_code)
 
 
 def teacher_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:

@@ -162,12 +162,9 @@ def scan(
     request = api.ScanRequest(
         input=api.Input(data, api.Columns(prompt_col, completion_col, messages_col, id_col), format=input_format,
                         max_rows=max_rows, sample_fraction=sample_fraction, shard=parse_shard(shard), strict=strict),
-        models=api.Models(
-            teacher=teacher, teacher_adapter=teacher_adapter,
-            teacher_system_prompt=common.teacher_prompt(teacher_system_prompt, teacher_system_file),
-            reference=reference, reference_system_prompt=reference_system_prompt,
-            control_system_prompt=common.control_choice(control_system_prompt, no_control),
-            control_panel=control_panel, trust_remote_code=trust_remote_code),
+        models=common.models(teacher, teacher_adapter, teacher_system_prompt, teacher_system_file, reference,
+                             reference_system_prompt, control_system_prompt, no_control, control_panel,
+                             trust_remote_code),
         method=api.Method(
             alpha=alpha, suspicious_alpha=suspicious_alpha, tolerance=tolerance, fail_on=fail_on.value,
             restrict_vocab=restrict_vocab, null=null, calibration=calibration, null_rows=null_rows,
