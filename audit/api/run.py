@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from audit.calibration.file import Calibration
     from audit.pipeline.config import ScanConfig
-    from audit.pipeline.local import ProgressCallback
+    from audit.pipeline.row_loop import ProgressCallback
     from audit.report.schema import Report
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from audit.api.request import Models, ProbeRequest, ScanRequest
     from audit.input.data import ColumnOverrides
-    from audit.pipeline.local import ProgressCallback
+    from audit.pipeline.row_loop import ProgressCallback
     from audit.report.schema import Report, ResolvedSetting
 
     Request = TypeVar("Request", ScanRequest, ProbeRequest)

@@ -7,16 +7,14 @@ per detector, and written to the scores file before the next batch is read.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from audit.calibration.file import PreparedCalibration
-from audit.core.errors import NothingAuditableError, UsageError
+from audit.core.errors import UsageError
 from audit.core.hashing import file_sha256
-from audit.input.data import DatasetReader
-from audit.input.seen_ids import SeenIds, in_sample, in_shard
+from audit.core.rows import AuditRow
+from audit.input.data import DatasetReader, RowBatch
+from audit.input.seen_ids import in_sample, in_shard
 from audit.models.backends import create_backend
 from audit.models.backends.base import ScoringBackend
 from audit.models.encoding import encode_rows_detailed
@@ -30,26 +28,20 @@ from audit.pipeline.finish import (
     StageTimes,
     build_report,
     detector_settings_for,
-    position_accumulator,
     prepare_calibration,
     scan_detector_set,
 )
 from audit.pipeline.null_choice import resolve_null
+from audit.pipeline.row_loop import ProgressCallback, RowLoop
 from audit.pipeline.score_cache import CachedBackend, ScoreCache
 from audit.pipeline.score_store import open_score_store
 from audit.pipeline.scores_file import ScoresWriter
 from audit.pipeline.scoring_step import score_batch
 from audit.pipeline.sequential import SequentialMonitor, SequentialPlan, plan_sequential, sequential_info, stop_rule
 from audit.pipeline.teacher_traits import with_teacher_traits
-from audit.pipeline.top_rows import TopEntry, TopRowsTracker
 from audit.pipeline.vocabulary import resolve_vocabulary
 from audit.report.schema import ModelInfo, Report
 from audit.version import __version__
-
-SKIP_DUPLICATE_ID = "duplicate id (first occurrence kept)"
-
-ProgressCallback = Callable[[int, int, int | None], None]
-"""Called after each batch with (rows read so far, rows scored so far, total rows if known)."""
 
 
 def evidence_header(config: ScanConfig, reader: DatasetReader, input_sha256: str, models: list[ModelInfo],
@@ -147,80 +139,22 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
         plan.design, detectors.detectors, detector_settings_for(config, calibration))
     if monitor is not None:
         replay(monitor, state, column_names)
-    positions = position_accumulator(roles)
-    positions.load(state.positions)
-    top = TopRowsTracker.for_roles(roles)
-    if top is not None:
-        top.add_entries(TopEntry.from_record(row_id, record) for row_id, record in state.top_records)
-    # Without an id column the row index is the id, unique by construction.
-    seen = SeenIds() if reader.mapping.row_id is not None else None
-    if seen is not None:
-        seen.new_only(state.scored_ids + state.skipped_ids)
-    for name in column_names:
-        state.columns.setdefault(name, [])
     try:
         with ScoresWriter(config.scores_path, column_names) as writer:
-            if state.scored_ids:  # resumed: the scores file is rewritten whole
-                writer.write(state.scored_ids, {n: np.concatenate(state.columns[n]) for n in column_names})
+            # Without an id column the row index is the id, unique by construction.
+            loop = RowLoop(column_names, roles, writer, state=state, ids_repeat=reader.mapping.row_id is not None,
+                           log=log, monitor=monitor, progress=progress, total_rows=total_rows)
+            loop.write_restored()
             batches = reader.batches(max_rows=config.max_rows, skip_records=state.rows_read,
                                      random_order_seed=None if plan is None else config.seed)
             for batch in batches:
-                if monitor is not None and monitor.decision is not None:
-                    break  # decided (on a resumed log, possibly before this process read anything)
-                state.rows_read += batch.rows_read
-                rows = batch.rows
-                skipped_rows: list[tuple[str, str]] = []
-                if config.shard is not None:
-                    # Partition first, so every later skip (duplicates included: equal ids share a
-                    # shard) is counted by exactly one part and merged counts add up.
-                    mine = [r for r in rows if in_shard(r.row_id, *config.shard)]
-                    own_skips = [reason for key, reason in batch.skipped_keys if in_shard(key, *config.shard)]
-                    state.rows_other_shards += len(rows) - len(mine) + len(batch.skipped_keys) - len(own_skips)
-                    state.skipped.update(own_skips)
-                    rows = mine
-                else:
-                    state.skipped.update(batch.skipped)
-                if seen is not None:
-                    first = seen.new_only(row.row_id for row in rows)
-                    skipped_rows += [(r.row_id, SKIP_DUPLICATE_ID) for r, keep in zip(rows, first, strict=True)
-                                     if not keep]
-                    rows = [row for row, keep in zip(rows, first, strict=True) if keep]
-                if config.sample_fraction < 1.0:
-                    sampled = [r for r in rows if in_sample(r.row_id, config.sample_fraction, config.seed)]
-                    state.rows_not_sampled += len(rows) - len(sampled)
-                    rows = sampled
+                if loop.decided:
+                    break
+                rows = _admitted_rows(config, batch, loop)
                 encoded, encode_skips = encode_rows_detailed(rows, formats, backend.vocab_mask)
-                skipped_rows += encode_skips
-                state.skipped.update(reason for _, reason in skipped_rows)
-                row_ids: list[str] = []
-                batch_columns: dict[str, np.ndarray] = {name: np.empty(0) for name in column_names}
-                entered: list[TopEntry] = []
-                if encoded:
-                    step = score_batch(backend, detectors.detectors, positions, top, encoded)
-                    batch_columns.update(step.columns)
-                    for differences in step.differences:
-                        positions.add_differences(differences)
-                    entered = [] if top is None or step.entries is None else top.add_entries(step.entries)
-                    row_ids = step.row_ids
-                    state.scored_ids += row_ids
-                    for name in column_names:
-                        state.columns[name].append(batch_columns[name])
-                    writer.write(row_ids, batch_columns)
-                    state.rows_scored += len(step.scored)
-                    state.tokens += sum(step.tokens)
-                    if monitor is not None:
-                        monitor.add(batch_columns)
-                if log is not None:
-                    log.write_batch(row_ids, batch_columns, skipped_rows, state, positions.state(),
-                                    {e.row_id: e.to_record() for e in entered})
-                if progress is not None:
-                    progress(state.rows_read, state.rows_scored, total_rows)
-            if state.rows_scored < 2:
-                reasons = ", ".join(f"{n} {r}" for r, n in state.skipped.most_common()) or "no rows"
-                raise NothingAuditableError(
-                    f"{state.rows_scored} scorable row(s) of {state.rows_read} read ({reasons}); "
-                    "at least 2 are needed"
-                )
+                loop.skip(encode_skips)
+                loop.add(score_batch(backend, detectors.detectors, loop.positions, loop.top, encoded))
+            state = loop.finish()
     except BaseException:
         if log is not None:
             log.abandon()
@@ -231,15 +165,37 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
         state.rows_read, state.rows_scored, monitor.looks, reader.format)
     report = build_report(
         config, ScannedInput(reader.format, reader.mapping, input_sha256, config.input_path.stat().st_size),
-        backend.identities(), detectors, state, positions,
+        backend.identities(), detectors, state, loop.positions,
         StageTimes(started, loaded, scored_done=time.perf_counter()), calibration, sequential,
     )
-    if top is not None:
-        report.top_rows = top.result(formats[0].tokenizer)
+    if loop.top is not None:
+        report.top_rows = loop.top.result(formats[0].tokenizer)
     if log is not None:
         log.close({"rows_read": report.input.rows_read, "rows_scored": report.input.rows_scored,
                    "verdict": report.verdict.value, "exit_code": report.exit_code})
     return report
+
+
+def _admitted_rows(config: ScanConfig, batch: RowBatch, loop: RowLoop) -> list[AuditRow]:
+    """The batch's rows this scan scores: its shard's, first occurrences of their ids, in the sample."""
+    rows = batch.rows
+    if config.shard is not None:
+        # Partition first, so every later skip (duplicates included: equal ids share a
+        # shard) is counted by exactly one part and merged counts add up.
+        mine = [r for r in rows if in_shard(r.row_id, *config.shard)]
+        own_skips = [reason for key, reason in batch.skipped_keys if in_shard(key, *config.shard)]
+        loop.other_shards(len(rows) - len(mine) + len(batch.skipped_keys) - len(own_skips))
+        loop.read(batch.rows_read, own_skips)
+        rows = mine
+    else:
+        loop.read(batch.rows_read, batch.skipped)
+    first = loop.first_occurrences([row.row_id for row in rows])
+    rows = [row for row, keep in zip(rows, first, strict=True) if keep]
+    if config.sample_fraction < 1.0:
+        sampled = [r for r in rows if in_sample(r.row_id, config.sample_fraction, config.seed)]
+        loop.not_sampled(len(rows) - len(sampled))
+        rows = sampled
+    return rows
 
 
 def replay(monitor: SequentialMonitor, state: ScanProgress, column_names: list[str]) -> None:

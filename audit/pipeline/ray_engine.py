@@ -24,15 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from audit.core.errors import NothingAuditableError, ToolError, UsageError
+from audit.core.errors import ToolError, UsageError
 from audit.core.hashing import file_sha256
 from audit.input.chat import MessageFormatError
 from audit.input.data import ColumnMapping, DatasetReader, row_from_record
-from audit.input.seen_ids import SeenIds, in_sample
+from audit.input.seen_ids import in_sample
 from audit.models.backends import backend_info
 from audit.models.spec import ModelSpec
 from audit.pipeline.config import ScanConfig, model_specs, validate
-from audit.pipeline.evidence import ScanProgress
 from audit.pipeline.finish import (
     ScannedInput,
     StageTimes,
@@ -41,10 +40,10 @@ from audit.pipeline.finish import (
     prepare_calibration,
     scan_detector_set,
 )
-from audit.pipeline.local import SKIP_DUPLICATE_ID, ProgressCallback
 from audit.pipeline.null_choice import resolve_null
-from audit.pipeline.plot_data import PositionAccumulator
-from audit.pipeline.scoring_step import score_batch
+from audit.pipeline.row_loop import ProgressCallback, RowLoop
+from audit.pipeline.scores_file import ScoresWriter
+from audit.pipeline.scoring_step import ScoredBatch, score_batch
 from audit.pipeline.teacher_traits import with_teacher_traits
 from audit.pipeline.top_rows import TopEntry, TopRowsTracker
 from audit.pipeline.vocabulary import resolve_vocabulary
@@ -310,54 +309,32 @@ class ScoringActor:
         return pa.table(out)
 
 
-@dataclass
-class _Reducer:
-    """Driver-side fold of the actors' records, in input order, into the local engine's state."""
+def scored_batch(data: dict[str, list[Any]], kept: list[int], columns: list[str], baselines: list[str],
+                 with_top: bool) -> ScoredBatch:
+    """The actors' records at ``kept`` as the scoring step's own batch, for the shared row loop."""
+    row_ids = [data["row_id"][k] for k in kept]
+    return ScoredBatch(
+        row_ids, [int(data["tokens"][k]) for k in kept],
+        {name: np.asarray([data[name][k] for k in kept], dtype=np.float64) for name in columns},
+        [{name: np.asarray(data[POSITIONS_PREFIX + name][k]) for name in baselines} for k in kept],
+        [TopEntry(row_id, tuple(data[TOP_IDS][k]), np.asarray(data[TOP_LLR][k], dtype=np.float64))
+         for row_id, k in zip(row_ids, kept, strict=True)] if with_top else None,
+    )
 
-    columns: list[str]
-    positions: PositionAccumulator
-    top: TopRowsTracker | None = None
-    """Ranks every kept row (first occurrence of its id) for the report's top rows, as the local engine does."""
 
-    def __post_init__(self) -> None:
-        self.state = ScanProgress()
-        self.state.columns = {name: [] for name in self.columns}
-        self.seen = SeenIds()  # ids come from a column (required under Ray), so they can repeat
-        self.rows_per_actor: Counter[str] = Counter()
-
-    def add(self, table: Any) -> None:
-        state = self.state
-        data = table.to_pydict()
-        state.rows_read += table.num_rows
-        keep = np.zeros(table.num_rows, dtype=bool)
-        parsed = [i for i, s in enumerate(data["status"]) if s != STATUS_UNPARSED]
-        first = self.seen.new_only(data["row_id"][i] for i in parsed)
-        for i, is_first in zip(parsed, first, strict=True):
-            if not is_first:
-                state.skipped[SKIP_DUPLICATE_ID] += 1
-            elif data["status"][i] == STATUS_NOT_SAMPLED:
-                state.rows_not_sampled += 1
-            elif data["status"][i] == STATUS_SKIPPED:
-                state.skipped[data["reason"][i]] += 1
-            else:
-                keep[i] = True
-        for i, s in enumerate(data["status"]):
-            if s == STATUS_UNPARSED:
-                state.skipped[data["reason"][i]] += 1
-        rows = np.flatnonzero(keep)
-        kept = [int(k) for k in rows]
-        state.scored_ids += [data["row_id"][k] for k in kept]
-        self.rows_per_actor.update(data[ACTOR_COLUMN][k] for k in kept)
-        state.rows_scored += int(rows.size)
-        state.tokens += int(np.sum(np.asarray(data["tokens"])[rows])) if rows.size else 0
-        for name in self.columns:
-            state.columns[name].append(np.asarray(data[name], dtype=np.float64)[rows])
-        for k in kept:
-            self.positions.add_differences({name: np.asarray(data[POSITIONS_PREFIX + name][k])
-                                            for name in self.positions.baselines})
-        if self.top is not None:
-            self.top.add_entries(TopEntry(data["row_id"][k], tuple(data[TOP_IDS][k]),
-                                          np.asarray(data[TOP_LLR][k], dtype=np.float64)) for k in kept)
+def reduce_block(loop: RowLoop, table: Any, rows_per_actor: Counter[str]) -> None:
+    """Feed one block of the actors' records, in input order, through the local engine's row loop."""
+    data = table.to_pydict()
+    status = data["status"]
+    loop.read(table.num_rows, [data["reason"][i] for i, s in enumerate(status) if s == STATUS_UNPARSED])
+    parsed = [i for i, s in enumerate(status) if s != STATUS_UNPARSED]
+    first = loop.first_occurrences([data["row_id"][i] for i in parsed])
+    firsts = [i for i, is_first in zip(parsed, first, strict=True) if is_first]
+    loop.not_sampled(sum(status[i] == STATUS_NOT_SAMPLED for i in firsts))
+    loop.skip((data["row_id"][i], data["reason"][i]) for i in firsts if status[i] == STATUS_SKIPPED)
+    kept = [i for i in firsts if status[i] == STATUS_SCORED]
+    rows_per_actor.update(data[ACTOR_COLUMN][k] for k in kept)
+    loop.add(scored_batch(data, kept, loop.column_names, list(loop.positions.baselines), loop.top is not None))
 
 
 READ_SLOTS = 1
@@ -451,43 +428,32 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
             num_cpus=plan.threads, num_gpus=plan.gpus,
         )
         loaded = time.perf_counter()
-        reducer = _Reducer(columns, position_accumulator(roles), TopRowsTracker.for_roles(roles))
-        from audit.pipeline.scores_file import ScoresWriter
-
+        rows_per_actor: Counter[str] = Counter()
         with ScoresWriter(config.scores_path, columns) as writer:
+            loop = RowLoop(columns, roles, writer, progress=progress)
             try:
                 for table in scored.iter_batches(batch_format="pyarrow", batch_size=None):
-                    before = len(reducer.state.scored_ids)
-                    reducer.add(table)
-                    new_ids = reducer.state.scored_ids[before:]
-                    if new_ids:
-                        writer.write(new_ids, {n: reducer.state.columns[n][-1] for n in columns})
-                    if progress is not None:
-                        progress(reducer.state.rows_read, reducer.state.rows_scored, None)
+                    reduce_block(loop, table, rows_per_actor)
             except ray.exceptions.GetTimeoutError as exc:
                 raise ToolError(f"Ray did not start {plan.actors} scoring actor(s) of {plan.threads} CPU"
                                 f"{f' + {plan.gpus} GPU' if plan.gpus else ''} each within "
                                 f"{ACTOR_START_TIMEOUT_S} s; does the cluster have those resources free?") from exc
             except ray.exceptions.RayError as exc:
                 raise ToolError(f"a Ray scoring actor failed: {_first_line(exc)}") from exc
+            state = loop.finish()
     finally:
         _stop_ray(ray, config)
-    state = reducer.state
-    if state.rows_scored < 2:
-        reasons = ", ".join(f"{n} {r}" for r, n in state.skipped.most_common()) or "no rows"
-        raise NothingAuditableError(
-            f"{state.rows_scored} scorable row(s) of {state.rows_read} read ({reasons}); at least 2 are needed")
     report = build_report(config, ScannedInput("parquet", mapping, sha256, size), models, detectors,
-                          state, reducer.positions, StageTimes(started, loaded, time.perf_counter()), calibration)
-    if reducer.top is not None:
+                          state, loop.positions, StageTimes(started, loaded, time.perf_counter()), calibration)
+    if loop.top is not None:
         from audit.models.store import load_tokenizer
 
         # The models share one tokenizer (driver_identities checked it): decode the kept rows' tokens with it.
         reference = specs[roles.index("reference")].source
-        report.top_rows = reducer.top.result(load_tokenizer(reference, config.trust_remote_code))
+        report.top_rows = loop.top.result(load_tokenizer(reference, config.trust_remote_code))
     report.ray = RayRun(cluster=config.ray_address or "local", actors=plan.actors, cpus_per_actor=plan.threads,
                         gpus_per_actor=plan.gpus, rows_per_block=block_rows,
-                        rows_per_actor=sorted(reducer.rows_per_actor.values(), reverse=True))
+                        rows_per_actor=sorted(rows_per_actor.values(), reverse=True))
     if not config.traits:
         from audit.pipeline.on_demand import all_baselines
 
