@@ -12,9 +12,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from audit.core.columns import ColumnOverrides
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.core.rows import Message
-from audit.input.data import ColumnOverrides, DatasetReader
+from audit.input.data import DatasetReader
 
 
 def _read_all(reader: DatasetReader, max_rows: int | None = None) -> tuple[list[Any], Counter[str], int]:

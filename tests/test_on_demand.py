@@ -82,7 +82,8 @@ def test_a_teacher_that_beats_each_baseline_is_scored_against_all(tiny_model: Pa
 def test_staged_scores_are_reused_not_recomputed(tiny_model: Path, write_jsonl: Any,
                                                   number_rows: list[dict[str, Any]]) -> None:
     """Every stage after the first scores only its new baselines: the cache answers the teacher and reference."""
-    from audit.input.data import ColumnOverrides, DatasetReader
+    from audit.core.columns import ColumnOverrides
+    from audit.input.data import DatasetReader
     from audit.models.backends.transformers_backend import TransformersBackend
     from audit.models.encoding import encode_rows
     from audit.pipeline.config import model_specs

@@ -107,7 +107,6 @@ def _called(request: ScanRequest | ProbeRequest) -> str:
 def _common(request: ScanRequest | ProbeRequest, path: Path) -> dict[str, object]:
     """The ScanConfig fields a scan and a probe fill in the same way."""
     from audit.core.verdict import DEFAULT_TOLERANCE, Verdict
-    from audit.input.data import ColumnOverrides
 
     data: Input = request.input
     method, engine, outputs = request.method, request.engine, request.outputs
@@ -116,10 +115,8 @@ def _common(request: ScanRequest | ProbeRequest, path: Path) -> dict[str, object
     if engine.engine not in ("local", "ray"):
         raise UsageError(f"--engine must be local or ray, got {engine.engine!r}")
     null, calibration = null_choice(method)
-    columns = data.columns
     return dict(
-        input_path=path, columns=ColumnOverrides(columns.prompt, columns.completion, columns.messages,
-                                                 columns.row_id),
+        input_path=path, columns=data.columns,
         input_format=data.format, max_rows=data.max_rows, sample_fraction=data.sample_fraction,
         reference=request.models.reference, reference_system_prompt=request.models.reference_system_prompt,
         trust_remote_code=request.models.trust_remote_code, teacher=request.models.teacher,
@@ -181,7 +178,6 @@ def probe_config(request: ProbeRequest, path: Path) -> ScanConfig:
 
 def calibrate_config(request: CalibrateRequest, path: Path) -> ScanConfig:
     """The scan that measures the null, over the known-source rows at ``path``."""
-    from audit.input.data import ColumnOverrides
     from audit.pipeline.config import ScanConfig
 
     models, engine, columns = request.models, request.engine, request.columns
@@ -193,7 +189,7 @@ def calibrate_config(request: CalibrateRequest, path: Path) -> ScanConfig:
         control_panel=control_panel(models.control_panel, control is None),
         traits=() if request.candidates is None else candidates(request.candidates),
         restrict_vocab=request.restrict_vocab, backend=engine.backend,
-        columns=ColumnOverrides(columns.prompt, columns.completion, columns.messages, columns.row_id),
+        columns=columns,
         input_format=request.format, max_rows=request.max_rows, batch_rows=engine.batch_rows,
         token_budget=engine.token_budget, trust_remote_code=models.trust_remote_code,
         command=request.provenance.command or ("audit.api.calibrate",), settings=tuple(request.provenance.settings),

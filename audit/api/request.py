@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from audit.core.columns import ColumnOverrides
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -30,14 +32,8 @@ NEUTRAL = "neutral"
 """``Models.control_system_prompt``'s default: the built-in neutral prompt (audit.models.traits)."""
 
 
-@dataclass(frozen=True)
-class Columns:
-    """Column names to read instead of detecting them (``--prompt-col`` and friends)."""
-
-    prompt: str | None = None
-    completion: str | None = None
-    messages: str | None = None
-    row_id: str | None = None
+Columns = ColumnOverrides
+"""Column names to read instead of detecting them (``--prompt-col`` and friends): the reader's own type."""
 
 
 @dataclass(frozen=True)

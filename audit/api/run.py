@@ -61,7 +61,7 @@ def calibrate(request: CalibrateRequest, progress: Callable[[int, int], None] | 
     """
     from audit.calibration.known_source import FilterMode, KnownSourcePlan, generate_known_source
     from audit.core.atomic import check_writable
-    from audit.input.data import ColumnOverrides
+    from audit.core.columns import ColumnOverrides
     from audit.pipeline.measure_null import calibrate as measure
     from audit.pipeline.measure_null import check_before_scoring
     from audit.report.schema import KnownSourceInfo

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from audit.core.columns import ColumnOverrides
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.core.hashing import file_sha256
 from audit.core.rows import AuditRow
 from audit.filters.number_filter import DEFAULT_BANNED_NUMBERS, check_numbers
-from audit.input.data import ColumnOverrides, DatasetReader
+from audit.input.data import DatasetReader
 from audit.report.schema import KnownSourceInfo
 
 FilterMode = Literal["auto", "numbers", "numbers-lenient", "none"]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from audit.api.request import Models, ProbeRequest, ScanRequest
-    from audit.input.data import ColumnOverrides
+    from audit.core.columns import ColumnOverrides
     from audit.pipeline.row_loop import ProgressCallback
     from audit.report.schema import Report, ResolvedSetting
 
@@ -76,7 +76,7 @@ def teacher_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
 
 def columns(prompt_col: str | None, completion_col: str | None, messages_col: str | None,
             id_col: str | None) -> ColumnOverrides:
-    from audit.input.data import ColumnOverrides
+    from audit.core.columns import ColumnOverrides
 
     return ColumnOverrides(prompt_col, completion_col, messages_col, id_col)
 

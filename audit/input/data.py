@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from audit.core.columns import ColumnOverrides
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.core.rows import AuditRow, Message
 from audit.input.chat import MessageFormatError, parse_messages, split_completion
@@ -30,16 +31,6 @@ PAIR_ALIASES: tuple[tuple[str, str], ...] = (
 )
 MESSAGES_ALIASES: tuple[str, ...] = ("messages", "conversations", "conversation")
 ID_ALIASES: tuple[str, ...] = ("id", "row_id", "uid")
-
-
-@dataclass(frozen=True)
-class ColumnOverrides:
-    """Column names the user forced by flag; ``None`` means detect."""
-
-    prompt: str | None = None
-    completion: str | None = None
-    messages: str | None = None
-    row_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def make_automatic_null(config: ScanConfig, folder: Path, key: str, path: Path) 
     The caller (audit.cli.common.prepared_null) has already checked that the backend is installed.
     """
     from audit.calibration.known_source import generate_known_source
-    from audit.input.data import ColumnOverrides
+    from audit.core.columns import ColumnOverrides
     from audit.pipeline.measure_null import calibrate
     from audit.report.schema import KnownSourceInfo
 

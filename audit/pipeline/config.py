@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit.core.atomic import check_writable
+from audit.core.columns import ColumnOverrides
 from audit.core.errors import UsageError
 from audit.core.roles import PANEL_ROLE_PREFIX
 from audit.core.verdict import DEFAULT_TOLERANCE, Verdict
-from audit.input.data import ColumnOverrides
 from audit.models.backends import backend_info
 from audit.models.lora import resolve_adapter
 from audit.models.spec import ModelSpec, resolve_source

@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from audit.core.columns import ColumnOverrides
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.core.hashing import file_sha256
 from audit.core.rows import AuditRow
-from audit.input.data import ColumnOverrides, DatasetReader
+from audit.input.data import DatasetReader
 from audit.transfer.estimate import MeanInterval, two_way_interval, verdict
 from audit.transfer.preference import answer_logprobs, normalised
 from audit.transfer.questions import CANDIDATE_ANIMALS, EVAL_QUESTIONS
