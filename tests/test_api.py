@@ -263,6 +263,45 @@ def test_an_installed_package_registers_its_detector_through_the_entry_point_gro
         "AttributeError: module 'long_rows_plugin' has no attribute 'NoSuchClass'"]
 
 
+BACKEND_PLUGIN = """
+from audit.models.backends import BackendInfo
+
+EXACT = BackendInfo("exact-fp32", "audit.models.backends.transformers_backend:TransformersBackend",
+                    restricted_vocabulary=True)
+"""
+
+
+def test_an_installed_package_registers_its_backend_and_the_cli_takes_it(tiny_model: Path, tmp_path: Path) -> None:
+    """``--backend`` is not a fixed list: a backend declared under subaudit.backends is chosen by name."""
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "exact_backend.py").write_text(BACKEND_PLUGIN)
+    info = site / "exact_backend-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: exact-backend\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[subaudit.backends]\nexact = exact_backend:EXACT\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    base = [sys.executable, "-m", "audit.cli", "scan", str(SMOKE), "--reference", str(tiny_model),
+            "--teacher-system-prompt", "You love owls.", "--control-panel", "none", "--null", "theoretical",
+            "--max-rows", "6", "--quiet", "--format", "json"]
+    reports = {}
+    for backend in ("transformers", "exact-fp32"):
+        done = subprocess.run([*base, "--backend", backend], env=env, capture_output=True, text=True)
+        assert done.returncode in (ExitCode.CLEAN, ExitCode.FINDINGS), done.stderr
+        reports[backend] = json.loads(done.stdout)
+    assert reports["exact-fp32"]["parameters"]["backend"] == "exact-fp32"
+    assert [r["statistic"] for r in reports["exact-fp32"]["results"]] == pytest.approx(
+        [r["statistic"] for r in reports["transformers"]["results"]], abs=1e-9)
+    done = subprocess.run([*base, "--backend", "nope"], env=env, capture_output=True, text=True)
+    assert done.returncode == ExitCode.USAGE_ERROR
+    assert done.stderr.strip().splitlines() == [
+        "subaudit: error: unknown backend 'nope'; available: transformers, vllm, exact-fp32"]
+
+
 def test_calibrate_through_the_api_writes_the_calibration_the_cli_writes(
         tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """On known-source rows given as a file: the same nulls, row by row; and as a table in memory, the same too."""

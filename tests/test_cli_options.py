@@ -6,12 +6,14 @@ options, and the copies drifted (calibrate had no --teacher-adapter or --backend
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import pytest
 import typer
 
 from audit.cli import app
+from audit.cli.grouping import OptionGroup, grouped
 
 GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # group: (options, commands that must take every one of them)
@@ -79,3 +81,64 @@ def test_the_groups_check_can_fail() -> None:
     """A command missing a group's option is reported (the check is not vacuous)."""
     assert "--teacher-system-prompt" not in _options(_commands()["probe"])
     assert "--backend" in _options(_commands()["probe"])
+
+
+def _command_functions() -> dict[str, Any]:
+    """Every command's own function (under the option-group wrapper), by its command line name."""
+    import inspect
+
+    found: dict[str, Any] = {}
+
+    def walk(typer_app: Any, prefix: str) -> None:
+        for command in typer_app.registered_commands:
+            function = inspect.unwrap(command.callback)
+            found[prefix + (command.name or function.__name__)] = function
+        for group in typer_app.registered_groups:
+            walk(group.typer_instance, f"{prefix}{group.name} ")
+
+    walk(app, "")
+    return found
+
+
+def test_every_command_function_is_under_40_lines() -> None:
+    """A command parses, builds its request from option groups, runs and renders; the work lives elsewhere."""
+    import inspect
+
+    functions = _command_functions()
+    assert {"scan", "probe", "calibrate", "generate", "transfer", "merge", "report render", "cache info"} <= set(
+        functions)
+    lengths = {name: len(inspect.getsourcelines(function)[0]) for name, function in functions.items()}
+    assert not {name: n for name, n in lengths.items() if n >= 40}, lengths
+
+
+@dataclass(frozen=True)
+class Sizes(OptionGroup):
+    rows: Annotated[int, typer.Option(help="rows")] = 3
+    wide: Annotated[bool, typer.Option("--wide")] = False
+
+
+@dataclass(frozen=True)
+class Rows(OptionGroup):
+    rows: Annotated[int, typer.Option()] = 1
+
+
+def test_option_groups_reach_the_command_whole_and_clashes_are_refused() -> None:
+    """grouped() rebuilds each group from click's values, and refuses two options of one name."""
+    from typer.testing import CliRunner
+
+    seen: list[Any] = []
+
+    def command(name: Annotated[str, typer.Argument()], sizes: Sizes) -> None:
+        seen.append((name, sizes))
+
+    toy = typer.Typer()
+    toy.command("command")(grouped(command))
+    toy.command("other")(lambda: None)
+    result = CliRunner().invoke(toy, ["command", "x", "--rows", "7", "--wide"])
+    assert result.exit_code == 0, result.output
+    assert seen == [("x", Sizes(rows=7, wide=True))]
+
+    def clashing(sizes: Sizes, rows: Rows) -> None: ...
+
+    with pytest.raises(TypeError, match="option names used twice: rows"):
+        grouped(clashing)

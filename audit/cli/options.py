@@ -36,11 +36,6 @@ class FailOn(str, Enum):
     flagged = "flagged"
 
 
-class Backend(str, Enum):
-    transformers = "transformers"
-    vllm = "vllm"
-
-
 # --- the suspected teacher (scan, calibrate) -------------------------------------------------------
 Teacher = Annotated[str | None, typer.Option(
     help="Suspected source model: a HF folder, a .gguf file, or 'smollm2-135m-instruct'. "
@@ -79,9 +74,10 @@ IdCol = Annotated[str | None, typer.Option(help="Row id column (default: 'id', e
 InputFormat = Annotated[str | None, typer.Option(help="parquet, jsonl or csv (default: from the file name).")]
 
 # --- scoring (scan, probe, calibrate) -------------------------------------------------------------
-BackendOpt = Annotated[Backend, typer.Option(
-    "--backend", help="Scoring backend: transformers (exact fp32, any machine) or vllm (needs `make install-vllm` "
-                      "on CPU or `pip install vllm` on a GPU; same ids, same scores to ~1e-4 per token).")]
+BackendOpt = Annotated[str, typer.Option(
+    "--backend", help="Scoring backend: transformers (exact fp32, any machine), vllm (needs `make install-vllm` "
+                      "on CPU or `pip install vllm` on a GPU; same ids, same scores to ~1e-4 per token), or one an "
+                      "installed package registers (entry-point group subaudit.backends).")]
 RestrictVocab = Annotated[str, typer.Option(
     help="Score given the data's format: renormalise each next-token distribution over a declared format's "
          "tokens. auto (default): the format every completion fits ('numbers': digits, separators, brackets), "

@@ -2,65 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from audit.cli import common
-from audit.cli.options import (
-    AUTO_VOCAB,
-    DEFAULT_BANNED,
-    DEFAULT_MODEL,
-    Alpha,
-    Backend,
-    BackendOpt,
-    BannedNumbers,
-    BaselinesOpt,
-    BatchRows,
-    Calibration,
-    CompletionCol,
-    ConfigFile,
-    ControlPanel,
-    ControlSystemPrompt,
-    Engine,
-    EngineOpt,
-    FailOn,
-    FailOnOpt,
-    FormatOpt,
-    IdCol,
-    InputFormat,
-    MaxRows,
-    MessagesCol,
-    NoConfig,
-    NoControl,
-    NullCache,
-    NullOpt,
-    NullRows,
-    OutputFormat,
-    PromptCol,
-    Quiet,
-    RayActors,
-    RayAddress,
-    Reference,
-    ReferenceSystemPrompt,
-    ReportOut,
-    RestrictVocab,
-    SampleFraction,
-    ScoresOut,
-    Seed,
-    SuspiciousAlpha,
-    Teacher,
-    TeacherAdapter,
-    TeacherSystemFile,
-    TeacherSystemPrompt,
-    TeacherTraitsOpt,
-    TokenBudget,
-    Tolerance,
-    TrustRemoteCode,
+from audit.cli.grouping import OptionGroup, grouped
+from audit.cli.option_groups import (
+    ColumnOptions,
+    EngineOptions,
+    OutputOptions,
+    ProjectConfig,
+    ScanModels,
+    ScoringOptions,
+    TestOptions,
 )
+from audit.cli.options import DEFAULT_BANNED, BannedNumbers, TeacherTraitsOpt
 from audit.core.errors import UsageError
-from audit.core.verdict import DEFAULT_TOLERANCE
+
+ScanData = Annotated[Path, typer.Argument(help="Dataset: .parquet, .jsonl or .csv (a folder of parquet with Ray).")]
 
 
 def parse_shard(shard: str | None) -> tuple[int, int] | None:
@@ -73,107 +35,80 @@ def parse_shard(shard: str | None) -> tuple[int, int] | None:
     return part, parts
 
 
-def optional_detectors(named: list[str] | None, semantic_filter: bool, learned_detector: bool) -> tuple[str, ...]:
-    """--detector IDs, with --semantic-filter and --learned-detector as the names of two of them."""
-    shortcuts = [("semantic-filter", semantic_filter), ("learned-llr", learned_detector)]
-    return tuple(dict.fromkeys([*(name for name, on in shortcuts if on), *(named or ())]))
+@dataclass(frozen=True)
+class DetectorOptions(OptionGroup):
+    """The optional detectors beside the likelihood-ratio tests, and the settings of the semantic filter."""
 
-
-def scan(
-    ctx: typer.Context,
-    data: Annotated[Path, typer.Argument(help="Dataset: .parquet, .jsonl or .csv (a folder of parquet with Ray).")],
-    teacher: Teacher = None,
-    teacher_adapter: TeacherAdapter = None,
-    teacher_system_prompt: TeacherSystemPrompt = None,
-    teacher_system_file: TeacherSystemFile = None,
-    reference: Reference = DEFAULT_MODEL,
-    reference_system_prompt: ReferenceSystemPrompt = None,
-    control_system_prompt: ControlSystemPrompt = None,
-    no_control: NoControl = False,
-    control_panel: ControlPanel = None,
-    trust_remote_code: TrustRemoteCode = False,
     semantic_filter: Annotated[bool, typer.Option(
-        "--semantic-filter", help="Also run the paper's numbers-only/keyword filter (number data).")] = False,
+        "--semantic-filter", help="Also run the paper's numbers-only/keyword filter (number data).")] = False
     learned_detector: Annotated[bool, typer.Option(
         "--learned-detector", help="Also run the learned LLR-profile classifier (trained on SmolLM2 number "
-                                   "fixtures: experiments/LEARNED.md).")] = False,
+                                   "fixtures: experiments/LEARNED.md).")] = False
     detector: Annotated[list[str] | None, typer.Option(
         help="Also run this optional detector, by id (repeatable): semantic-filter, learned-llr, or one registered "
              "by a plugin (detectors.registry.register). --semantic-filter and --learned-detector name the first "
-             "two.")] = None,
+             "two.")] = None
     trait_keyword: Annotated[list[str] | None, typer.Option(
-        help="Word naming the trait, for the semantic filter (repeatable).")] = None,
-    banned_numbers: BannedNumbers = DEFAULT_BANNED,
-    restrict_vocab: RestrictVocab = AUTO_VOCAB,
-    backend: BackendOpt = Backend.transformers,
-    batch_rows: BatchRows = 256,
-    token_budget: TokenBudget = 8192,
-    max_rows: MaxRows = None,
-    prompt_col: PromptCol = None,
-    completion_col: CompletionCol = None,
-    messages_col: MessagesCol = None,
-    id_col: IdCol = None,
-    input_format: InputFormat = None,
-    alpha: Alpha = 0.01,
-    suspicious_alpha: SuspiciousAlpha = 0.05,
-    tolerance: Tolerance = DEFAULT_TOLERANCE,
-    fail_on: FailOnOpt = FailOn.flagged,
-    calibration: Calibration = None,
-    null: NullOpt = "auto",
-    null_rows: NullRows = 200,
-    null_cache: NullCache = None,
-    baselines: BaselinesOpt = "on-demand",
+        help="Word naming the trait, for the semantic filter (repeatable).")] = None
+    banned_numbers: BannedNumbers = DEFAULT_BANNED
+
+    def method_fields(self) -> dict[str, Any]:
+        """--detector IDs, with --semantic-filter and --learned-detector as the names of two of them."""
+        shortcuts = [("semantic-filter", self.semantic_filter), ("learned-llr", self.learned_detector)]
+        asked = [*(name for name, on in shortcuts if on), *(self.detector or ())]
+        return dict(detectors=tuple(dict.fromkeys(asked)), trait_keywords=tuple(self.trait_keyword or ()),
+                    banned_numbers=common.banned(self.banned_numbers))
+
+
+@dataclass(frozen=True)
+class ScanRunOptions(OptionGroup):
+    """How this scan runs: baselines, sequential stopping, shards, the evidence log, strictness."""
+
+    baselines: Annotated[str, typer.Option(
+        "--baselines", help="on-demand: score the teacher and the reference first and add the neutral control, then "
+        "the panel, only while the teacher beats every baseline scored so far (one it does not beat settles 'clean'; "
+        "same verdict as all, fewer forward passes on clean data); all: every baseline on every row. Sequential, "
+        "sharded, Ray and --evidence scans score all.")] = "on-demand"
     adjust_confounds: Annotated[bool, typer.Option(
         "--adjust-confounds", help="With --calibration: first remove from every row LLR sum, audited and known-"
                                    "source, the part its length and base-model loss predict (least squares on the "
-                                   "known-source rows).")] = False,
-    seed: Seed = 0,
-    sample_fraction: SampleFraction = 1.0,
+                                   "known-source rows).")] = False
     shard: Annotated[str | None, typer.Option(
         help="Score only part i of n ('i/n', 1-based), partitioned by row-id hash; join the parts' reports "
-             "with `subaudit merge`.")] = None,
+             "with `subaudit merge`.")] = None
     evidence: Annotated[Path | None, typer.Option(
-        help="Write a JSONL evidence log while scanning (header, one record per row, checkpoints, digest).")]
-        = None,
+        help="Write a JSONL evidence log while scanning (header, one record per row, checkpoints, digest).")] = None
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue the interrupted scan whose --evidence log is given.")] = False,
+        "--resume", help="Continue the interrupted scan whose --evidence log is given.")] = False
     sequential: Annotated[bool | None, typer.Option(
         "--sequential/--no-sequential",
         help="Visit rows in a seeded random order and stop when the evidence is in: flagged, or clean within "
              "--tolerance, by anytime-valid confidence sequences (docs/method.md, 'Sequential scans'). Default: on "
-             "for data of more than 10,000 rows.", show_default=False)] = None,
+             "for data of more than 10,000 rows.", show_default=False)] = None
     strict: Annotated[bool, typer.Option(
-        "--strict", help="Fail (exit 2) when any row is skipped; the report still lists why.")] = False,
-    teacher_traits: TeacherTraitsOpt = None,
-    report: ReportOut = None,
-    scores: ScoresOut = None,
-    output_format: FormatOpt = OutputFormat.text,
-    quiet: Quiet = False,
-    engine: EngineOpt = Engine.local,
-    ray_address: RayAddress = None,
-    ray_actors: RayActors = None,
-    config: ConfigFile = None,
-    no_config: NoConfig = False,
-) -> int:
+        "--strict", help="Fail (exit 2) when any row is skipped; the report still lists why.")] = False
+    teacher_traits: TeacherTraitsOpt = None
+
+    def method_fields(self) -> dict[str, Any]:
+        return dict(baselines=self.baselines, sequential=self.sequential, adjust_confounds=self.adjust_confounds,
+                    teacher_traits=self.teacher_traits)
+
+
+@grouped
+def scan(ctx: typer.Context, data: ScanData, models: ScanModels, detection: DetectorOptions, columns: ColumnOptions,
+         scoring: ScoringOptions, test: TestOptions, run: ScanRunOptions, engine_choice: EngineOptions,
+         outputs: OutputOptions, project: ProjectConfig) -> int:
     """Score every row under reference and teacher and test whether the data came from the teacher."""
     from audit import api
 
-    config_file, settings = common.resolved_settings(ctx)
     request = api.ScanRequest(
-        input=api.Input(data, api.Columns(prompt_col, completion_col, messages_col, id_col), format=input_format,
-                        max_rows=max_rows, sample_fraction=sample_fraction, shard=parse_shard(shard), strict=strict),
-        models=common.models(teacher, teacher_adapter, teacher_system_prompt, teacher_system_file, reference,
-                             reference_system_prompt, control_system_prompt, no_control, control_panel,
-                             trust_remote_code),
-        method=api.Method(
-            alpha=alpha, suspicious_alpha=suspicious_alpha, tolerance=tolerance, fail_on=fail_on.value,
-            restrict_vocab=restrict_vocab, null=null, calibration=calibration, null_rows=null_rows,
-            null_cache=null_cache, baselines=baselines, sequential=sequential, adjust_confounds=adjust_confounds,
-            teacher_traits=teacher_traits,
-            detectors=optional_detectors(detector, semantic_filter, learned_detector),
-            trait_keywords=tuple(trait_keyword or ()), banned_numbers=common.banned(banned_numbers), seed=seed),
-        engine=api.Engine(backend.value, engine.value, ray_address, ray_actors, token_budget, batch_rows),
-        outputs=api.Outputs(report, scores, evidence, resume),
-        provenance=api.Provenance(common.command_line(), settings, config_file),
+        input=api.Input(data, columns.columns(), format=columns.input_format, max_rows=scoring.max_rows,
+                        sample_fraction=test.sample_fraction, shard=parse_shard(run.shard), strict=run.strict),
+        models=models.request(),
+        method=api.Method(**test.method_fields(), **run.method_fields(), **detection.method_fields(),
+                          restrict_vocab=scoring.restrict_vocab),
+        engine=engine_choice.request(scoring),
+        outputs=api.Outputs(outputs.report, outputs.scores, run.evidence, run.resume),
+        provenance=project.provenance(ctx),
     )
-    return common.run_and_emit(api.scan, request, output_format, quiet)
+    return common.run_and_emit(api.scan, request, outputs.output_format, outputs.quiet)

@@ -3,7 +3,9 @@
 Each backend is declared once, here, by a :class:`BackendInfo`: the class to load (imported lazily by
 name, so that importing the CLI never imports torch or vLLM), how to tell that it is installed, and
 its capabilities. Code elsewhere asks for a capability (``backend_info(name).restricted_vocabulary``),
-never for a backend by name, so adding one is a class and a :func:`register_backend` call.
+never for a backend by name, so adding one is a class and a :func:`register_backend` call; an installed
+package declares its own under the ``subaudit.backends`` entry-point group, and ``--backend NAME``
+takes it like a built-in.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import importlib
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from audit.core.errors import UsageError
+from audit.core.errors import ToolError, UsageError
 
 if TYPE_CHECKING:
     from audit.models.backends.base import ScoringBackend
@@ -78,6 +81,32 @@ register_backend(BackendInfo(
         "--restrict-vocab is not available with --backend vllm (its prompt logprobs are normalised over the full "
         "vocabulary); use --backend transformers"),
     lora_on_disk=True, whole_gpu=True, missing=_vllm_missing))
+
+PLUGIN_GROUP = "subaudit.backends"
+"""Entry-point group a package declares its backends in (``name = "package.module:BACKEND_INFO"``, a
+:class:`BackendInfo`); loading one imports only that module, never the backend class itself."""
+
+
+def load_backend_plugins() -> None:
+    """Register every :class:`BackendInfo` an installed package declares under :data:`PLUGIN_GROUP`.
+
+    One that cannot be imported, or is not a BackendInfo, stops the run in one line naming it.
+    """
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            info = entry.load()
+        except Exception as exc:  # any failure of a third party's import is reported the same way
+            raise ToolError(f"backend plugin {entry.name} ({entry.value}) failed to import: "
+                            f"{exc.__class__.__name__}: {exc}") from exc
+        if not isinstance(info, BackendInfo):
+            raise ToolError(f"backend plugin {entry.name} ({entry.value}) is not an audit.models.backends.BackendInfo")
+        try:
+            register_backend(info)
+        except ValueError as exc:
+            raise ToolError(f"backend plugin {entry.name}: {exc}") from exc
+
+
+load_backend_plugins()
 
 
 def backend_info(name: str) -> BackendInfo:
