@@ -49,6 +49,7 @@ def test_automatic_null_key_changes_with_the_data_the_models_and_the_prompts(
 
     from audit.pipeline.config import ScanConfig
     from audit.pipeline.null_choice import null_key
+    from audit.pipeline.vocabulary import resolve_vocabulary
 
     base = ScanConfig(input_path=write_jsonl(number_rows), reference=str(tiny_model), teacher_system_prompt="Owls!")
     edited = write_jsonl([*number_rows[:-1], {**number_rows[-1], "completion": "1, 2, 3"}], "edited.jsonl")
@@ -63,9 +64,9 @@ def test_automatic_null_key_changes_with_the_data_the_models_and_the_prompts(
         "rows": dataclasses.replace(base, null_rows=50),
         "seed": dataclasses.replace(base, seed=1),
     }
-    keys = {name: null_key(config) for name, config in variants.items()}
-    assert keys["same"] == null_key(ScanConfig(input_path=base.input_path, reference=str(tiny_model),
-                                               teacher_system_prompt="Owls!"))
+    keys = {name: null_key(resolve_vocabulary(config)) for name, config in variants.items()}
+    assert keys["same"] == null_key(resolve_vocabulary(ScanConfig(input_path=base.input_path, reference=str(tiny_model),
+                                                                  teacher_system_prompt="Owls!")))
     assert len(set(keys.values())) == len(keys), keys
 
 

@@ -108,13 +108,13 @@ def test_default_turns_sequential_on_above_ten_thousand_rows_unless_something_ru
     from audit.pipeline.sequential import SEQUENTIAL_AUTO_ROWS, SEQUENTIAL_BATCH_ROWS
 
     big = write_jsonl(_records(SEQUENTIAL_AUTO_ROWS + 1), "big.jsonl")
-    plan, config = _plan(big)
+    plan, warning = _plan(big)
     assert plan is not None and plan.rows_in_data == SEQUENTIAL_AUTO_ROWS + 1 and plan.every == SEQUENTIAL_BATCH_ROWS
-    assert "10,001 rows" in plan.reason and not config.warnings
+    assert "10,001 rows" in plan.reason and warning is None
     assert _plan(big, sequential=False)[0] is None
     assert _plan(big, max_rows=SEQUENTIAL_AUTO_ROWS)[0] is None  # what would be scanned decides
-    plan, config = _plan(big, shard=(1, 2))
-    assert plan is None and len(config.warnings) == 1 and "a shard cannot see" in config.warnings[0]
+    plan, warning = _plan(big, shard=(1, 2))
+    assert plan is None and warning is not None and "a shard cannot see" in warning
     small = write_jsonl(_records(SEQUENTIAL_AUTO_ROWS), "small.jsonl")
     assert _plan(small)[0] is None
     plan, _ = _plan(small, sequential=True)

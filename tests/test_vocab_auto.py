@@ -117,3 +117,27 @@ def test_theoretical_null_over_the_full_vocabulary_on_formatted_data_warns_in_on
     markdown_code, markdown, _ = run_cli(["report", "render", str(report_path)], capsys, monkeypatch)
     assert markdown_code == 0 and "Warning: the data fit the numbers format" in markdown
     assert "Vocabulary: full (full vocabulary, as asked" in markdown
+
+
+def test_the_settings_stay_as_asked_and_the_decisions_are_a_separate_resolution(
+        tiny_model: Path, write_jsonl: Any, number_rows: list[dict[str, Any]]) -> None:
+    """--restrict-vocab auto stays 'auto' in the settings; what was scored over is the resolution's, and the
+    report records the resolution (issue 29: the request is what was asked, the plan is another object)."""
+    import dataclasses
+
+    from audit.api.run import prepared
+    from audit.pipeline.config import ScanConfig
+    from audit.pipeline.local import run_scan
+
+    asked = ScanConfig(input_path=write_jsonl(number_rows), reference=str(tiny_model),
+                       teacher_system_prompt="You love owls.", restrict_vocab=AUTO, control_panel=(),
+                       null="theoretical", baselines="all")
+    decided = prepared(asked)
+    assert dataclasses.replace(decided, resolved=None) == asked
+    resolution = decided.resolution
+    assert (decided.restrict_vocab, resolution.scored_vocabulary, resolution.vocabulary.requested) == (
+        AUTO, NUMBERS.name, AUTO)
+    assert resolution.null is not None and resolution.null.used == "theoretical" and resolution.null_file is None
+    report = run_scan(decided)
+    assert report.parameters.restrict_vocab == NUMBERS.name and report.vocabulary == resolution.vocabulary
+    assert report.null == resolution.null and report.warnings == list(resolution.warnings)

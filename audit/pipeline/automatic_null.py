@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from audit.core.errors import NothingAuditableError, UsageError
 from audit.pipeline.config import NULL_THEORETICAL, ScanConfig
 from audit.pipeline.null_choice import AUTO_NULL_FPR
+from audit.pipeline.resolution import Resolution
 from audit.version import __version__
 
 if TYPE_CHECKING:
@@ -32,11 +33,10 @@ def known_source_plan(config: ScanConfig) -> KnownSourcePlan:
     """How the reference's answers are made: constrained to the format when the data fit one, filtered alike."""
     from audit.calibration.known_source import KnownSourcePlan
 
-    assert config.vocabulary is not None, "resolve the vocabulary first"
     return KnownSourcePlan(
         data=config.input_path, reference=config.reference, reference_system_prompt=config.reference_system_prompt,
         columns=config.columns, input_format=config.input_format, rows=config.null_rows, filter="auto",
-        banned_numbers=config.banned_numbers, constrained=config.vocabulary.fitting_format is not None,
+        banned_numbers=config.banned_numbers, constrained=config.resolution.vocabulary.fitting_format is not None,
         seed=config.seed, trust_remote_code=config.trust_remote_code)
 
 
@@ -90,8 +90,9 @@ def make_automatic_null(config: ScanConfig, folder: Path, key: str, path: Path) 
         generation_s = time.perf_counter() - started
     measured = dataclasses.replace(
         config, input_path=known, columns=ColumnOverrides(row_id="id"), input_format=None, null=NULL_THEORETICAL,
-        null_info=None, calibration_path=None, scores_path=None, evidence_path=None, resume=False, shard=None,
-        sample_fraction=1.0, max_rows=None, engine="local", warnings=())
+        calibration_path=None, scores_path=None, evidence_path=None, resume=False, shard=None,
+        sample_fraction=1.0, max_rows=None, engine="local",
+        resolved=Resolution(config.resolution.vocabulary))  # the audited data's vocabulary, decided afresh otherwise
     try:
         calibrate(measured, path, AUTO_NULL_FPR, info, generation_s)
     except NothingAuditableError as exc:

@@ -19,7 +19,8 @@ from audit.models.lora import resolve_adapter
 from audit.models.spec import ModelSpec, resolve_source
 from audit.models.traits import NEUTRAL_SYSTEM_PROMPT
 from audit.models.vocab import AUTO, FULL, vocabulary
-from audit.report.schema import NullInfo, ResolvedSetting, VocabularyInfo
+from audit.pipeline.resolution import Resolution
+from audit.report.schema import ResolvedSetting
 from detectors.registry import DETECTORS, unknown_optional
 from detectors.trait_probe import trait_role
 
@@ -49,8 +50,8 @@ class ScanConfig:
     trait_keywords: tuple[str, ...] = ()
     banned_numbers: tuple[int, ...] = (666, 911, 187)
     restrict_vocab: str | None = None
-    """'auto', 'full' or a format's name (audit.models.vocab) as asked; once the scan has resolved it
-    (``vocabulary`` set), the format scored over, or None for the full vocabulary."""
+    """'auto', 'full' or a format's name (audit.models.vocab) as asked (None: full); the format scored over is
+    ``resolved.scored_vocabulary``."""
     shard: tuple[int, int] | None = None
     """(i, n): score only part i (1-based) of n, partitioned by row-id hash; join parts with merge."""
     sample_fraction: float = 1.0
@@ -69,7 +70,8 @@ class ScanConfig:
     correction: str = "holm"
     """Multiplicity correction across probe candidates: holm or bh."""
     calibration_path: Path | None = None
-    """A calibration file (``subaudit calibrate``): test against its measured null, not E <= 0."""
+    """A calibration file given (``--calibration``): test against its measured null, not E <= 0. The file the
+    tests use (this one, or an automatic null) is ``resolved.null_file``."""
     adjust_confounds: bool = False
     """With a calibration: remove what length and base-model loss predict from the row LLR sums first."""
     backend: str = "transformers"
@@ -96,18 +98,12 @@ class ScanConfig:
     """Each command-line setting's value and where it came from (flag, project config file, default)."""
     config_file: str | None = None
     """The project config file the settings were read from, if any."""
-    vocabulary: VocabularyInfo | None = None
-    """How ``restrict_vocab`` was decided (audit.pipeline.vocabulary); None until the scan resolves it."""
     null: str = NULL_AUTO
     """'auto', 'theoretical', 'measured' or a calibration file's path, as asked (``--null``)."""
     null_rows: int = 200
     """Known-source rows (accepted by the filter) an automatic null is measured on."""
     null_cache: Path | None = None
     """Folder of automatic nulls; None = audit.pipeline.null_choice.default_cache_dir()."""
-    null_info: NullInfo | None = None
-    """How the null was decided (audit.pipeline.null_choice); None until the scan resolves it."""
-    warnings: tuple[str, ...] = ()
-    """What the scan could not vouch for (one line each on stderr and in the report)."""
     sequential: bool | None = None
     """Stop when the evidence is in (audit.pipeline.sequential): True on, False off, None = on above a row count."""
     baselines: str = "on-demand"
@@ -116,6 +112,15 @@ class ScanConfig:
     teacher_traits: bool | None = None
     """Run the teacher-traits questionnaire (audit.questionnaire.teacher): True, False, or None = for a teacher with
     its own weights."""
+    resolved: Resolution | None = None
+    """What the scan decided from these settings and the data (vocabulary, null, warnings); None until
+    audit.pipeline.vocabulary.resolve_vocabulary runs. The fields above stay as asked."""
+
+    @property
+    def resolution(self) -> Resolution:
+        """The decisions, for code that runs after them (an unresolved config here is a bug, not a user error)."""
+        assert self.resolved is not None, "resolve the vocabulary first (audit.pipeline.vocabulary)"
+        return self.resolved
 
 
 def validate(config: ScanConfig) -> None:

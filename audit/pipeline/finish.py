@@ -79,8 +79,10 @@ def detector_context(config: ScanConfig, roles: list[str], tokenizer: Any | None
 
     wants_digits = any(DETECTORS[name].needs_digit_tokens for name in config.detectors)
     digits = digit_token_ids(tokenizer) if wants_digits and tokenizer is not None else frozenset()
-    return DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers, digits,
-                           number_data=is_number_data(config.vocabulary, config.restrict_vocab))
+    resolved = config.resolved  # None: detectors built outside a scan (a test), from the format asked for
+    number_data = (is_number_data(None, config.restrict_vocab) if resolved is None
+                   else is_number_data(resolved.vocabulary, resolved.scored_vocabulary))
+    return DetectorContext(tuple(roles), config.trait_keywords, config.banned_numbers, digits, number_data=number_data)
 
 
 def is_number_data(vocabulary: VocabularyInfo | None, restrict_vocab: str | None) -> bool:
@@ -107,11 +109,12 @@ def position_accumulator(roles: list[str]) -> PositionAccumulator:
 
 def prepare_calibration(config: ScanConfig, models: list[ModelInfo]) -> PreparedCalibration | None:
     """Load ``--calibration`` and check it was made with this scan's models and settings (before scoring)."""
-    if config.calibration_path is None:
+    null_file = config.resolution.null_file
+    if null_file is None:
         return None
-    calibration, sha256 = load_calibration(config.calibration_path)
-    check_matches(calibration, models, config.restrict_vocab, probe=bool(config.traits))
-    return prepared_calibration(calibration_info(config.calibration_path, sha256, calibration), calibration,
+    calibration, sha256 = load_calibration(null_file)
+    check_matches(calibration, models, config.resolution.scored_vocabulary, probe=bool(config.traits))
+    return prepared_calibration(calibration_info(null_file, sha256, calibration), calibration,
                                 config.adjust_confounds)
 
 
@@ -242,7 +245,8 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
             seed=config.seed, bootstrap_resamples=config.bootstrap_resamples, max_rows=config.max_rows,
             control_system_prompt=config.control_system_prompt, detectors=list(detectors.ids),
             trait_keywords=list(config.trait_keywords), banned_numbers=list(config.banned_numbers),
-            restrict_vocab=config.restrict_vocab, strict=config.strict, sample_fraction=config.sample_fraction,
+            restrict_vocab=config.resolution.scored_vocabulary, strict=config.strict,
+            sample_fraction=config.sample_fraction,
             shard=None if config.shard is None else f"{config.shard[0]}/{config.shard[1]}",
             engine=config.engine, correction=probe_correction(config), adjust_confounds=config.adjust_confounds,
         ),
@@ -263,9 +267,9 @@ def build_report(config: ScanConfig, scanned: ScannedInput, models: list[ModelIn
         ),
         calibration=None if calibration is None else calibration.info,
         config_file=config.config_file,
-        vocabulary=config.vocabulary,
-        null=config.null_info,
-        warnings=list(config.warnings),
+        vocabulary=config.resolution.vocabulary,
+        null=config.resolution.null,
+        warnings=list(config.resolution.warnings),
         settings=list(config.settings),
         sequential=sequential,
         **({} if sequential is None else {"verdict_rule": SEQUENTIAL_VERDICT_RULE}),

@@ -6,6 +6,7 @@ per detector, and written to the scores file before the next batch is read.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -19,7 +20,7 @@ from audit.models.backends import create_backend
 from audit.models.backends.base import ScoringBackend
 from audit.models.encoding import encode_rows_detailed
 from audit.models.spec import ModelSpec
-from audit.models.vocab import vocabulary
+from audit.models.vocab import Vocabulary, vocabulary
 from audit.pipeline import on_demand
 from audit.pipeline.config import ScanConfig, model_specs, validate
 from audit.pipeline.evidence import EvidenceLog, ScanProgress, restore
@@ -53,7 +54,7 @@ def evidence_header(config: ScanConfig, reader: DatasetReader, input_sha256: str
         "input": {"path": config.input_label or str(config.input_path), "sha256": input_sha256, "format": reader.format,
                   "columns": [mapping.mode, mapping.prompt, mapping.completion, mapping.messages, mapping.row_id]},
         "models": [m.model_dump() for m in models],
-        "scoring": {"backend": config.backend, "restrict_vocab": config.restrict_vocab,
+        "scoring": {"backend": config.backend, "restrict_vocab": config.resolution.scored_vocabulary,
                     "trait_keywords": list(config.trait_keywords), "banned_numbers": list(config.banned_numbers),
                     "max_rows": config.max_rows, "batch_rows": config.batch_rows,
                     "sample_fraction": config.sample_fraction, "seed": config.seed, "shard": config.shard},
@@ -75,19 +76,27 @@ def open_evidence(config: ScanConfig, header: dict[str, Any]) -> tuple[EvidenceL
     return EvidenceLog.create(config.evidence_path, header), ScanProgress()
 
 
+def _vocabulary(config: ScanConfig) -> Vocabulary | None:
+    """The vocabulary object the backend renormalises over: the resolved format's, or None (full)."""
+    used = config.resolution.scored_vocabulary
+    return None if used is None else vocabulary(used)
+
+
 def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Report:
     """Run a scan and return its report (the caller renders and writes it)."""
     started = time.perf_counter()
     validate(config)
     config = resolve_null(resolve_vocabulary(config))
     reader = DatasetReader(config.input_path, config.columns, config.input_format, config.batch_rows)
-    plan, config = plan_sequential(config, reader)
+    plan, warning = plan_sequential(config, reader)
+    if warning is not None:
+        config = dataclasses.replace(config, resolved=config.resolution.warned(warning))
     if plan is not None:
         reader.batch_rows = plan.every
     specs = model_specs(config)
     backend = create_backend(
         config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
-        vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
+        vocabulary=_vocabulary(config),
     )
     why_all = on_demand.reason_for_all(config, specs)
     cache = ScoreCache(open_score_store(config.trust_remote_code), keep_in_memory=why_all is None)

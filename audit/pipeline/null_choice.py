@@ -68,7 +68,7 @@ ASSUMED_NULL = ("the theoretical null (E[row LLR] <= 0) is assumed, not measured
 
 
 def resolve_null(config: ScanConfig, maker: NullMaker | None = None, can_generate: bool = True) -> ScanConfig:
-    """``config`` with its null decided: ``calibration_path`` set when one is used, and ``null_info`` saying why.
+    """``config`` with its null decided: the resolution's ``null_file`` set when one is used, ``null`` saying why.
 
     Runs after the vocabulary is resolved (it decides on that). Idempotent. An automatic null that
     must be made is made by ``maker`` (audit.pipeline.automatic_null.make_automatic_null, passed by the
@@ -76,12 +76,12 @@ def resolve_null(config: ScanConfig, maker: NullMaker | None = None, can_generat
     import the scan it would run). Where it cannot be made (no maker; ``can_generate`` False: the Ray
     engine, whose input may be a folder) it is refused in one line that says what to do instead.
     """
-    if config.null_info is not None:
+    resolution = config.resolution
+    if resolution.null is not None:
         return config
-    assert config.vocabulary is not None, "resolve the vocabulary first"
     requested = config.null
-    warnings = list(config.warnings)
-    fitting, used_format = config.vocabulary.fitting_format, config.vocabulary.used
+    warnings = list(resolution.warnings)
+    fitting, used_format = resolution.vocabulary.fitting_format, resolution.vocabulary.used
     if config.calibration_path is not None:
         info = NullInfo(requested=requested, used="file", path=str(config.calibration_path),
                         reason="a calibration file was given")
@@ -106,7 +106,12 @@ def resolve_null(config: ScanConfig, maker: NullMaker | None = None, can_generat
         why = (f"the data fit the {fitting} format but are scored over the full vocabulary, where the theoretical "
                "null does not hold")
         return _automatic(config, why, warnings, maker, can_generate)
-    return dataclasses.replace(config, null_info=info, warnings=tuple(warnings))
+    return _with_null(config, info, config.calibration_path, warnings)
+
+
+def _with_null(config: ScanConfig, info: NullInfo, null_file: Path | None, warnings: list[str]) -> ScanConfig:
+    resolution = dataclasses.replace(config.resolution, null=info, null_file=null_file, warnings=tuple(warnings))
+    return dataclasses.replace(config, resolved=resolution)
 
 
 def _automatic(config: ScanConfig, why: str, warnings: list[str], maker: NullMaker | None,
@@ -132,7 +137,7 @@ def _automatic(config: ScanConfig, why: str, warnings: list[str], maker: NullMak
                     made_in_s=made_in,
                     reason=f"{why}; measured on the reference's own answers to the audited prompts, "
                            f"{'reused from the cache' if reused else 'made now and cached'}")
-    return dataclasses.replace(config, calibration_path=path, null_info=info, warnings=tuple(warnings))
+    return _with_null(config, info, path, warnings)
 
 
 def _require_comparable_teacher(config: ScanConfig) -> None:
@@ -162,7 +167,7 @@ def null_key(config: ScanConfig) -> str:
     models = [{"role": s.role, "weights": weights_sha256(s.source), "system_prompt": s.system_prompt,
                "adapter": None if s.adapter is None else adapter_sha256(s.adapter)} for s in model_specs(config)]
     content = {
-        "data": file_sha256(config.input_path), "models": models, "vocabulary": config.restrict_vocab,
+        "data": file_sha256(config.input_path), "models": models, "vocabulary": config.resolution.scored_vocabulary,
         "probe": [list(t) for t in config.traits], "rows": config.null_rows, "seed": config.seed,
         "banned_numbers": list(config.banned_numbers), "fpr": AUTO_NULL_FPR, "tool": __version__,
         "columns": dataclasses.asdict(config.columns), "input_format": config.input_format,

@@ -140,7 +140,7 @@ def check_engine_settings(config: ScanConfig) -> None:
     if unsupported:
         raise UsageError(f"--engine ray does not support {', '.join(unsupported)}")
     backend = backend_info(config.backend)
-    if not backend.restricted_vocabulary and config.restrict_vocab is not None:
+    if not backend.restricted_vocabulary and config.resolution.scored_vocabulary is not None:
         raise UsageError(backend.restricted_vocabulary_refusal)
     missing = backend.missing()
     if not config.ray_address and missing is not None:
@@ -231,7 +231,7 @@ class ScoringActor:
         specs = model_specs(config)
         self.backend = create_backend(
             config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
-            vocabulary=vocabulary(config.restrict_vocab) if config.restrict_vocab else None,
+            vocabulary=vocabulary(used) if (used := config.resolution.scored_vocabulary) else None,
             cpu_threads=plan.threads if plan.gpus == 0 else None,
         )
         self.formats = self.backend.prompt_formats()

@@ -64,30 +64,30 @@ class SequentialPlan:
     design: SequentialDesign
 
 
-def plan_sequential(config: ScanConfig, reader: DatasetReader) -> tuple[SequentialPlan | None, ScanConfig]:
-    """Whether this scan runs sequentially (None: every row), and ``config`` with any warning added.
+def plan_sequential(config: ScanConfig, reader: DatasetReader) -> tuple[SequentialPlan | None, str | None]:
+    """Whether this scan runs sequentially (None: every row), and the warning to add to its resolution, if any.
 
     ``--sequential`` that cannot run here is refused earlier (audit.pipeline.config.validate). The
     default (auto) counts the records, free for parquet and one unparsed pass for JSONL and CSV, and
     turns it on above SEQUENTIAL_AUTO_ROWS unless something rules it out (then a warning says so).
     """
     if config.sequential is False:
-        return None, config
+        return None, None
     blocked = sequential_incompatibility(config)
     rows = reader.count_rows()
     if config.sequential is None:
         considered = rows if config.max_rows is None else min(rows, config.max_rows)
         if considered <= SEQUENTIAL_AUTO_ROWS:
-            return None, config
+            return None, None
         if blocked is not None:
             warning = (f"{considered:,} rows would be scanned sequentially by default, but {blocked}; every row is "
                        "scored (--no-sequential silences this)")
-            return None, dataclasses.replace(config, warnings=(*config.warnings, warning))
+            return None, warning
         reason = (f"the data hold {considered:,} rows, more than {SEQUENTIAL_AUTO_ROWS:,}: the default turns it on "
                   "above that (--no-sequential scores every row)")
     else:
         reason = "--sequential was given"
-    return SequentialPlan(reason, rows, look_every(config), design_for(config)), config
+    return SequentialPlan(reason, rows, look_every(config), design_for(config)), None
 
 
 def look_every(config: ScanConfig) -> int:

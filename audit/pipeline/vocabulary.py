@@ -16,6 +16,7 @@ from audit.input.data import DatasetReader
 from audit.models.backends import backend_info
 from audit.models.vocab import AUTO, AUTO_ROWS, FULL, choose_vocabulary
 from audit.pipeline.config import ScanConfig
+from audit.pipeline.resolution import Resolution
 from audit.report.schema import VocabularyInfo
 
 FORMAT_FALLBACK = ("the data fit the {name} format, but the {backend} backend cannot score given a format (its prompt "
@@ -46,25 +47,25 @@ def reference_tokenizer(config: ScanConfig) -> Any:
 
 
 def resolve_vocabulary(config: ScanConfig, read_from: list[Path] | None = None) -> ScanConfig:
-    """``config`` with its vocabulary decided (``restrict_vocab`` a format's name or None) and explained.
+    """``config`` with its vocabulary decided and explained (its :class:`Resolution` begun).
 
     Idempotent: a config already resolved is returned as it is. ``read_from`` are the files to decide
     on, in order (the Ray engine's parquet files, so it reads the rows a local scan of them would);
     by default the input itself.
     """
-    if config.vocabulary is not None:
+    if config.resolved is not None:
         return config
     requested = config.restrict_vocab or FULL
     choice = choose_vocabulary(requested, first_completions(read_from or [config.input_path], config),
                                reference_tokenizer(config))
-    used, reason, warnings = choice.used, choice.reason, list(config.warnings)
+    used, reason, warnings = choice.used, choice.reason, []
     if used is not None and not backend_info(config.backend).restricted_vocabulary and requested == AUTO:
         warnings.append(FORMAT_FALLBACK.format(name=used, backend=config.backend))
         used, reason = None, f"{reason}; but the {config.backend} backend cannot, so the full vocabulary"
     info = VocabularyInfo(requested=requested, used=used, fitting_format=choice.fitting_format,
                           rows_checked=choice.rows_checked, reason=reason, rows_outside=choice.rows_outside,
                           outside_examples=list(choice.outside_examples))
-    return dataclasses.replace(config, restrict_vocab=used, vocabulary=info, warnings=tuple(warnings))
+    return dataclasses.replace(config, resolved=Resolution(info, warnings=tuple(warnings)))
 
 
 __all__ = ["AUTO", "FULL", "resolve_vocabulary"]
