@@ -19,8 +19,7 @@ from audit.core.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from audit.api.request import Models, ProbeRequest, ScanRequest
-    from audit.core.columns import ColumnOverrides
+    from audit.api.request import ProbeRequest, ScanRequest
     from audit.pipeline.row_loop import ProgressCallback
     from audit.report.schema import Report, ResolvedSetting
 
@@ -53,32 +52,11 @@ def names(text: str | None) -> tuple[str, ...]:
     return tuple(name for name in (text or "").split(",") if name.strip())
 
 
-def models(teacher: str | None, teacher_adapter: str | None, teacher_system_prompt: str | None,
-           teacher_system_file: Path | None, reference: str, reference_system_prompt: str | None,
-           control_system_prompt: str | None, no_control: bool, control_panel: str | None,
-           trust_remote_code: bool) -> Models:
-    """The model options scan and calibrate share, as the request's models (prompt file read, control chosen)."""
-    from audit.api.request import Models
-
-    return Models(teacher=teacher, teacher_adapter=teacher_adapter,
-                  teacher_system_prompt=teacher_prompt(teacher_system_prompt, teacher_system_file),
-                  reference=reference, reference_system_prompt=reference_system_prompt,
-                  control_system_prompt=control_choice(control_system_prompt, no_control),
-                  control_panel=control_panel, trust_remote_code=trust_remote_code)
-
-
 def teacher_prompt(prompt: str | None, prompt_file: Path | None) -> str | None:
     """The teacher's system prompt from --teacher-system-prompt or --teacher-system-file (not both)."""
     if prompt is not None and prompt_file is not None:
         raise UsageError("give --teacher-system-prompt or --teacher-system-file, not both")
     return prompt or read_system_file(prompt_file)
-
-
-def columns(prompt_col: str | None, completion_col: str | None, messages_col: str | None,
-            id_col: str | None) -> ColumnOverrides:
-    from audit.core.columns import ColumnOverrides
-
-    return ColumnOverrides(prompt_col, completion_col, messages_col, id_col)
 
 
 def banned(text: str) -> tuple[int, ...]:
