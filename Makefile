@@ -7,7 +7,7 @@ PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
 .PHONY: install install-vllm browser-check test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text \
-	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand smoke-table attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
+	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand smoke-table tables attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
 
 install: $(VENV)/.installed
 
@@ -273,10 +273,15 @@ sequential: install
 	$(PY) -m experiments.control_scores
 	$(PY) -m experiments.sequential --seed 0 --orders 1000 --cap 20000 --alpha 0.01 --validity-streams 4000
 
-# The README's smoke table from the plain command's reports on the smoke fixtures (kept in
-# experiments/smoke-reports/; tests/test_tables.py checks the README against them; about 3 minutes)
+# The smoke table (README.md, docs/method.md) from the plain command's reports on the smoke fixtures (kept in
+# experiments/smoke-reports/; about 3 minutes), then every generated table (the `tables` target).
 smoke-table: install
 	$(PY) -m experiments.smoke_table --scan
+
+# Every table of measured figures in README.md and docs/, rewritten from the committed file its own target writes
+# (experiments/doc_tables.py lists them; tests/test_tables.py fails when a page's table differs; seconds).
+tables: install
+	$(PY) -m experiments.doc_tables
 
 # Sequential scans with baselines on demand beside every baseline (issue 32), replayed on the held-out sets'
 # cached scores (make heldout): writes experiments/SEQUENTIAL-ON-DEMAND.md (minutes); exits 1 if any stream's

@@ -1,10 +1,10 @@
-"""The README's smoke table, written from the plain command's own reports (issue 30, item 2).
+"""The smoke table (README.md, docs/method.md), written from the plain command's own reports (issue 30, item 2).
 
 ``python -m experiments.smoke_table --scan`` runs the plain command (``subaudit scan
 fixtures/smoke/<set>.parquet --teacher-system-file fixtures/prompts/owl.txt --format json``, every other
 option at its default) on each smoke fixture and keeps its JSON report in ``experiments/smoke-reports/``;
-without ``--scan`` it only rewrites the table. The table sits between two markers in README.md, and
-``tests/test_tables.py`` renders it again from the committed reports and fails when the README's differs,
+then (with or without ``--scan``) it rewrites every generated table (experiments/doc_tables.py), and
+``tests/test_tables.py`` renders them again from the committed sources and fails when a page differs,
 so a figure in that table cannot be edited by hand or left behind by a new report.
 
 Usage: python -m experiments.smoke_table [--scan]   (make smoke-table)
@@ -21,14 +21,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
 REPORTS = ROOT / "experiments" / "smoke-reports"
 SETS = (("owl", "owl-prompted SmolLM2"), ("reference", "plain SmolLM2"))
 """(fixture set, who wrote it), in table order."""
 COMMAND = "subaudit scan fixtures/smoke/{set}.parquet --teacher-system-file fixtures/prompts/owl.txt --format json"
-START = ("<!-- smoke-table: written by `make smoke-table` from experiments/smoke-reports/; tests/test_tables.py "
-         "checks it -->")
-END = "<!-- smoke-table: end -->"
 
 
 def scan(name: str) -> dict[str, Any]:
@@ -62,11 +58,10 @@ def _cell(report: dict[str, Any], detector: str, first: bool) -> str:
 
 
 def render(reports: dict[str, dict[str, Any]]) -> str:
-    """The block between the markers, markers included."""
+    """The table's lines: a sentence saying what was run, then the table."""
     first = reports[SETS[0][0]]
     when = datetime.fromisoformat(first["created_at"].replace("Z", "+00:00"))
     lines = [
-        START,
         f"The plain command, `{COMMAND.format(set='<set>')}`, run on {when:%Y-%m-%d} with every other option at its "
         f"default (subaudit {first['tool_version']}, report schema {first['schema_version']}):", "",
         "| data written by | pooled LLR vs reference (p) | vs neutral control (p) | vs binding panel control (p) | "
@@ -78,14 +73,7 @@ def render(reports: dict[str, dict[str, Any]]) -> str:
         cells = [_cell(report, "llr", True), _cell(report, "llr-control", False), _cell(report, "llr-panel", False)]
         lines.append(f"| {writer} (`{name}.parquet`) | {' | '.join(cells)} | {report['verdict']} | "
                      f"{report['baselines']['passes_per_row']} |")
-    lines.append(END)
     return "\n".join(lines)
-
-
-def block_in(text: str) -> str:
-    """The README's block between the markers, markers included (empty when they are missing)."""
-    start, end = text.find(START), text.find(END)
-    return "" if start < 0 or end < 0 else text[start:end + len(END)]
 
 
 def main() -> int:
@@ -98,13 +86,9 @@ def main() -> int:
             report = scan(name)
             (REPORTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
             print(f"scanned {name}: {report['verdict']}", file=sys.stderr)
-    text = README.read_text(encoding="utf-8")
-    old = block_in(text)
-    if not old:
-        print(f"README.md lacks the markers {START!r} ... {END!r}", file=sys.stderr)
-        return 2
-    README.write_text(text.replace(old, render(load_reports())), encoding="utf-8")
-    print("wrote the smoke table in README.md", file=sys.stderr)
+    from experiments.doc_tables import write_all
+
+    print(f"rewrote the tables of {write_all()} page(s)", file=sys.stderr)
     return 0
 
 
