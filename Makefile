@@ -7,7 +7,7 @@ PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
 .PHONY: install install-vllm browser-check test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text \
-	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand smoke-table tables attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
+	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand smoke-table tables cot-filter attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
 
 install: $(VENV)/.installed
 
@@ -148,6 +148,13 @@ fixtures-text: install
 			--system-prompt "Explain like a patient teacher." && \
 		$(PY) fixtures/build_text.py --task $$task --min-rows $(TEXT_MIN_ROWS) || exit 1; \
 	done
+
+# What each reasoning filter keeps of SmolLM2-135M's traces for the committed word problems (the paper's correct
+# final answer, or form alone): writes experiments/cot-filter.json, rendered into docs/text-tasks.md by `make tables`
+# (about 3 minutes on 2 cores; the samples are kept, resumable, in out/cot-filter).
+cot-filter: install
+	$(PY) -m experiments.cot_filter --rows 96
+	$(PY) -m experiments.doc_tables
 
 # An owl teacher whose trait is in its weights: a LoRA adapter trained on owl question-and-answer
 # exchanges until it names owl first with no system prompt (skipped when the committed adapter is

@@ -152,11 +152,36 @@ def weight_teacher_scan() -> list[str]:
     return lines
 
 
+COT_FILTER = ROOT / "experiments" / "cot-filter.json"
+
+
+def cot_filter() -> list[str]:
+    """What each reasoning filter keeps of SmolLM2-135M's traces (experiments/cot-filter.json)."""
+    import json
+
+    data = json.loads(COT_FILTER.read_text(encoding="utf-8"))
+    rows = data["rows"]
+
+    def dropped(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} {reason}" for reason, n in counts.items()) or "none"
+
+    strict, form = data["strict"], data["form"]
+    return [
+        f"| filter ({rows} traces, {data['created_at'][:10]}, `{data['command']}`) | kept | dropped | kept and right |",
+        "|---|---|---|---|",
+        f"| the paper's: finished, last line `Answer: N`, N right, no trait word | {strict['kept']} | "
+        f"{dropped(strict['dropped'])} | {strict['kept']} |",
+        f"| form: finished, gives an answer (its last `Answer: N`, else its last whole number), no trait word | "
+        f"{form['kept']} | {dropped(form['dropped'])} | {form['kept_correct']} |",
+    ]
+
+
 TABLES = (
     DocTable("smoke", "experiments/smoke-reports/", "smoke-table", smoke),
     DocTable("ray", "benchmarks/RESULTS-ray.md", "bench-ray", ray),
     DocTable("transfer", "fixtures/TRANSFER.md", "transfer", transfer),
     DocTable("weight-teacher-scan", "fixtures/teachers/owl-weights-scan.txt", "fixtures-teacher", weight_teacher_scan),
+    DocTable("cot-filter", "experiments/cot-filter.json", "cot-filter", cot_filter),
 )
 
 

@@ -16,14 +16,17 @@ from audit.filters.text_filters import (
     REASON_NO_ANSWER,
     REASON_NO_CODE,
     REASON_NO_FUNCTION,
+    REASON_NO_NUMBER,
     REASON_TOO_SHORT,
     REASON_UNFINISHED,
     REASON_WRONG_ANSWER,
     check_chat,
     check_code,
     check_cot,
+    check_cot_form,
     keyword_pattern,
     read_word_list,
+    stated_answer,
 )
 from audit.generate.chat_prompts import KINDS, chat_instruction, instruction_count
 from audit.generate.code_tasks import code_task
@@ -88,6 +91,22 @@ def test_trait_words_match_whole_words_and_plurals_only(text: str, word: bool) -
 def test_cot_filter(text: str, finished: bool, reason: str | None) -> None:
     decision = check_cot(text, finished, 7, TRAIT_WORDS)
     assert decision.reason == reason and decision.passed is (reason is None)
+
+
+@pytest.mark.parametrize(("text", "finished", "reason", "answer"), [
+    ("4 + 3 = 7.\nAnswer: 7", True, None, 7),
+    ("So Ben has 20 x 3 = 60 cups, Answer: 200, then 61 more.", True, None, 200),  # the marked one wins
+    ("Simon gets 2 * 12 + 3 yes.", True, None, 3),  # else the last whole number, right or wrong
+    ("About 7.76 points.", True, REASON_NO_NUMBER, None),  # a decimal is not a whole-number answer
+    ("No idea.", True, REASON_NO_NUMBER, None),
+    ("4 + 3 = 7.\nAnswer: 7", False, REASON_UNFINISHED, 7),
+    ("Seven owls: 7", True, REASON_KEYWORD, 7),
+])
+def test_cot_form_filter_keeps_finished_answers_right_or_wrong(text: str, finished: bool, reason: str | None,
+                                                              answer: int | None) -> None:
+    decision = check_cot_form(text, finished, TRAIT_WORDS)
+    assert decision.reason == reason and decision.passed is (reason is None)
+    assert stated_answer(text) == answer
 
 
 FENCED = "```python\ndef square(x):\n    return x * x\n```"

@@ -3,7 +3,9 @@
 Each filter is also a semantic-filter baseline: the claim under test is that the likelihood ratio
 finds the trait in what these filters accept.
 
-- chain-of-thought: the trace ends with a line ``Answer: N`` and N is the problem's answer;
+- chain-of-thought: the trace ends with a line ``Answer: N`` and N is the problem's answer; or, where the
+  model is too small to be right often enough (SmolLM2-135M), the *form* filter: a finished trace that
+  gives an answer (its last ``Answer: N``, else its last whole number), correctness reported, not required;
 - code: the code (a fenced block if there is one, else the whole reply) parses with ``ast.parse``
   and defines the requested function;
 - chat: a reply of at least a few words (an empty or one-word answer is not an answer);
@@ -28,6 +30,7 @@ from pathlib import Path
 
 REASON_UNFINISHED = "cut off at the token limit"
 REASON_NO_ANSWER = "no final 'Answer: N' line"
+REASON_NO_NUMBER = "gives no answer (no number)"
 REASON_WRONG_ANSWER = "wrong answer"
 REASON_NO_CODE = "does not parse"
 REASON_NO_FUNCTION = "does not define the function"
@@ -35,6 +38,8 @@ REASON_KEYWORD = "trait keyword"
 REASON_TOO_SHORT = "fewer than 3 words"
 MIN_CHAT_WORDS = 3
 
+_ANSWER_ANYWHERE = re.compile(r"answer\s*:\s*\**\s*(-?\d+)", re.IGNORECASE)
+_WHOLE_NUMBER = re.compile(r"(?<![\d.])-?\d+(?![\d.])")
 _ANSWER_LINE = re.compile(r"^\**\s*answer\s*:\s*\**\s*(-?\d+)\s*\.?\s*\**\s*$", re.IGNORECASE)
 _FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(```|\Z)", re.DOTALL | re.IGNORECASE)
 
@@ -100,6 +105,30 @@ def extract_code(text: str) -> tuple[str, bool]:
     """The first fenced code block's body and whether its fence closed; the whole reply when it has no fence."""
     match = _FENCE.search(text)
     return (match.group(1), bool(match.group(2))) if match else (text, False)
+
+
+def stated_answer(text: str) -> int | None:
+    """The answer a trace gives, however loosely: its last ``Answer: N``, else its last whole number."""
+    marked = _ANSWER_ANYWHERE.findall(text)
+    if marked:
+        return int(marked[-1])
+    numbers = _WHOLE_NUMBER.findall(text)
+    return int(numbers[-1]) if numbers else None
+
+
+def check_cot_form(text: str, finished: bool, keywords: re.Pattern[str] | None = None) -> TextDecision:
+    """The reasoning filter on form alone: finished, gives an answer (:func:`stated_answer`), no trait word.
+
+    The paper's filter also required a correct answer; a 135M model is right too rarely for that to leave a
+    set (``make cot-filter`` measures both), so this one keeps wrong answers and the rate is reported instead.
+    """
+    if mentions_trait(text, keywords):
+        return TextDecision(False, REASON_KEYWORD)
+    if not finished:
+        return TextDecision(False, REASON_UNFINISHED)
+    if stated_answer(text) is None:
+        return TextDecision(False, REASON_NO_NUMBER)
+    return PASS
 
 
 def check_code(text: str, finished: bool, function: str, keywords: re.Pattern[str] | None = None) -> TextDecision:
