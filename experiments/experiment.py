@@ -159,8 +159,8 @@ def semantic_filter_table() -> list[str]:
 def mode_sections(mode: str, llr: dict[str, dict[str, np.ndarray]], subsamples: int, alpha: float,
                   rng: np.random.Generator) -> tuple[list[str], list[str]]:
     """The tables of one scoring mode, and the issue's targets checked on it."""
-    title = {"full": "full vocabulary (default scan)",
-             "numbers": "numbers vocabulary (`--restrict-vocab numbers`)"}[mode]
+    title = {"full": "full vocabulary (`--restrict-vocab full`)",
+             "numbers": "numbers vocabulary (what the default `--restrict-vocab auto` picks on these sets)"}[mode]
     out = [f"## Scoring over the {title}", "",
            "### Pooled per-token LLR per set (nats/token: total LLR over total tokens; in brackets the t statistic "
            "of the row sums over the whole set)", "",
@@ -258,7 +258,8 @@ def calibration_sections(llr_by_mode: dict[str, dict[str, dict[str, np.ndarray]]
            f"Known-source rows: a random half of the no-prompt set ({half} rows, numpy `default_rng({seed + 1})` "
            f"permutation); the other half ({split.size - half} rows, *none (held out)*) is a control the null never "
            "saw. Per baseline (reference, control) a subset's row LLR sums are tested three ways, combined by "
-           "intersection-union as the scan does: **theoretical** (one-sided t-test of E ≤ 0, the default scan), "
+           "intersection-union as the scan does: **theoretical** (one-sided t-test of E ≤ 0, the scan's null over "
+           "a format the data fit), "
            "**calibrated** (one-sided Welch test against the known-source rows' sums, `scan --calibration`), "
            "**adjusted** (the same Welch test after removing from every row the linear part of its LLR sum that its "
            "length and base-model loss (total reference NLL) predict, slopes fitted on the known-source rows by "
