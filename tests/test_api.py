@@ -383,3 +383,24 @@ def test_a_data_format_registered_in_a_test_is_read_by_its_suffix(
     assert [r.statistic for r in read.results] == [r.statistic for r in expected.results]
     with pytest.raises(UsageError, match="unknown input format 'xml'; use parquet, jsonl, csv or reversed-jsonl"):
         scan(ScanRequest(Input(plain, format="xml"), models, method))
+
+
+def test_an_interrupted_scan_of_a_table_in_memory_resumes_from_its_log(tiny_model: Path, tmp_path: Path) -> None:
+    """The table is written to the same bytes again, so the resumed scan's header matches and it ends as one run."""
+    import dataclasses
+
+    table = pq.read_table(SMOKE).slice(0, ROWS)
+    log = tmp_path / "log.jsonl"
+    request = ScanRequest(
+        Input(table), Models(reference=str(tiny_model), teacher_system_prompt="You love owls.", control_panel="none"),
+        Method(null="theoretical"), Engine(batch_rows=4), Outputs(evidence=log))
+    whole = scan(request)
+    lines = log.read_text(encoding="utf-8").splitlines()
+    checkpoints = [i for i, line in enumerate(lines) if json.loads(line)["type"] == "checkpoint"]
+    assert len(checkpoints) == ROWS // 4 and json.loads(lines[-1])["type"] == "digest"
+    # What a scan killed after its second batch leaves: the header, two batches, a torn line.
+    log.write_text("\n".join(lines[:checkpoints[1] + 1]) + '\n{"type":"row","row_id":"to', encoding="utf-8")
+    resumed = scan(dataclasses.replace(request, outputs=Outputs(evidence=log, resume=True)))
+    assert resumed.input.path == whole.input.path and resumed.input.path.startswith("<in memory")
+    assert comparable(resumed.model_dump(mode="json")) == comparable(whole.model_dump(mode="json"))
+    assert sum(json.loads(line)["type"] == "row" for line in log.read_text().splitlines()) == ROWS
