@@ -284,6 +284,7 @@ sequential: install
 # experiments/smoke-reports/; about 3 minutes), then every generated table (the `tables` target).
 smoke-table: install
 	$(PY) -m experiments.smoke_table --scan
+	$(PY) -m experiments.doc_tables
 
 # Every table of measured figures in README.md and docs/, rewritten from the committed file its own target writes
 # (experiments/doc_tables.py lists them; tests/test_tables.py fails when a page's table differs; seconds).

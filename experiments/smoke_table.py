@@ -3,7 +3,8 @@
 ``python -m experiments.smoke_table --scan`` runs the plain command (``subaudit scan
 fixtures/smoke/<set>.parquet --teacher-system-file fixtures/prompts/owl.txt --format json``, every other
 option at its default) on each smoke fixture and keeps its JSON report in ``experiments/smoke-reports/``;
-then (with or without ``--scan``) it rewrites every generated table (experiments/doc_tables.py), and
+``make smoke-table`` then rewrites every generated table (experiments/doc_tables.py, which renders this
+one with :func:`render`), and
 ``tests/test_tables.py`` renders them again from the committed sources and fails when a page differs,
 so a figure in that table cannot be edited by hand or left behind by a new report.
 
@@ -86,9 +87,6 @@ def main() -> int:
             report = scan(name)
             (REPORTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
             print(f"scanned {name}: {report['verdict']}", file=sys.stderr)
-    from experiments.doc_tables import write_all
-
-    print(f"rewrote the tables of {write_all()} page(s)", file=sys.stderr)
     return 0
 
 

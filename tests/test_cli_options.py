@@ -32,6 +32,8 @@ GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
              ("scan", "probe")),
     "outputs": (("--report", "--scores", "--format", "--quiet"), ("scan", "probe", "merge")),
     "engine": (("--engine", "--ray-address", "--ray-actors"), ("scan", "probe")),
+    "scrub models": (("--teacher", "--teacher-adapter", "--teacher-system-prompt", "--reference", "--control-panel",
+                      "--no-control", "--alpha", "--tolerance", "--null", "--restrict-vocab", "--backend"), ("scrub",)),
     "config": (("--config", "--no-config"), ("scan", "probe", "calibrate")),
     "probe candidates": (("--traits", "--traits-file", "--template"), ("probe", "calibrate")),
 }
@@ -40,6 +42,8 @@ DIFFERENT_ON_PURPOSE = {
     "--max-new-tokens": "generate writes 48 tokens by default; calibrate fits the audited data's longest completion",
     "--alpha": "scan and probe flag a dataset at this level; transfer tests whether a trait moved across seeds",
     "--batch-size": "generate samples this many prompts together; transfer takes optimiser steps of this many rows",
+    "--report": "scan, probe, merge and transfer write their report; scrub writes the scrub report (another schema)",
+    "--out": "calibrate writes the calibration; scrub writes the cleaned data",
 }
 
 

@@ -1,5 +1,5 @@
-"""subaudit's Python API: ``scan``, ``probe`` and ``calibrate`` take a request of typed groups and return the
-report (the calibration for ``calibrate``).
+"""subaudit's Python API: ``scan``, ``probe``, ``calibrate`` and ``scrub`` take a request of typed groups and
+return the report (the calibration for ``calibrate``, the scrub report for ``scrub``).
 
     from audit import scan, ScanRequest, Input, Models
     report = scan(ScanRequest(Input("data.parquet"), Models(teacher_adapter="teacher-lora/")))
@@ -23,8 +23,11 @@ from audit.api.request import (
     ProbeRequest,
     Provenance,
     ScanRequest,
+    Scrub,
+    ScrubRequest,
 )
-from audit.api.run import SkippedRowsError, calibrate, probe, scan
+from audit.api.run import SkippedRowsError, calibrate, probe, scan, scrub
 
 __all__ = ["CalibrateRequest", "Candidates", "Columns", "Engine", "Input", "KnownSource", "Method", "Models", "Outputs",
-           "ProbeRequest", "Provenance", "ScanRequest", "SkippedRowsError", "calibrate", "probe", "scan"]
+           "ProbeRequest", "Provenance", "ScanRequest", "Scrub", "ScrubRequest", "SkippedRowsError", "calibrate",
+           "probe", "scan", "scrub"]

@@ -209,3 +209,31 @@ class CalibrateRequest:
     """Share of known-source rows above the stored per-row thresholds."""
     engine: Engine = field(default_factory=Engine)
     provenance: Provenance = field(default_factory=Provenance)
+
+
+@dataclass(frozen=True)
+class Scrub:
+    """What a scrub removes and where it writes the cleaned data (``subaudit scrub``)."""
+
+    out: str | Path
+    """The cleaned file (parquet): every input row but the dropped ones, with a ``scrub`` column."""
+    drop_rows: float | None = None
+    """Drop this share of the scored rows, those with the largest row LLR against the binding baseline."""
+    until_clean: bool = False
+    """Instead: the smallest budget that leaves the choosing half clean, verified on the held-back half."""
+    report: str | Path | None = None
+    """The scrub report (JSON)."""
+    force: bool = False
+    """Scrub data the scan did not flag (otherwise nothing is written)."""
+
+
+@dataclass(frozen=True)
+class ScrubRequest:
+    """A scrub: the scan's input, models, method and engine, and what to remove."""
+
+    input: Input
+    scrub: Scrub
+    models: Models = field(default_factory=Models)
+    method: Method = field(default_factory=Method)
+    engine: Engine = field(default_factory=Engine)
+    provenance: Provenance = field(default_factory=Provenance)

@@ -1,4 +1,4 @@
-"""Run a scan, probe or calibration from a request: the same steps, errors and files as the CLI.
+"""Run a scan, probe, calibration or scrub from a request: the same steps, errors and files as the CLI.
 
 The CLI parses its options into a request, calls these, and renders what they return; so a Python caller
 gets what the command line gets: the vocabulary and the null decided (an automatic null made and
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast, get_args
 
 from audit.api.data import data_file
 from audit.api.plan import calibrate_config, probe_config, scan_config
-from audit.api.request import CalibrateRequest, Outputs, ProbeRequest, ScanRequest
+from audit.api.request import CalibrateRequest, Outputs, ProbeRequest, ScanRequest, ScrubRequest
 from audit.core.errors import ToolError, UsageError
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from audit.pipeline.config import ScanConfig
     from audit.pipeline.row_loop import ProgressCallback
     from audit.report.schema import Report
+    from audit.scrub.report import ScrubReport
 
 
 class SkippedRowsError(ToolError):
@@ -93,6 +94,34 @@ def calibrate(request: CalibrateRequest, progress: Callable[[int, int], None] | 
     # The generated set is subaudit's own parquet: its columns and format are known.
     config = dataclasses.replace(config, input_path=target, columns=ColumnOverrides(row_id="id"), input_format=None)
     return measure(config, out, request.fpr, info)[0]
+
+
+def scrub(request: ScrubRequest, progress: ProgressCallback | None = None) -> ScrubReport:
+    """Remove the rows that carry the teacher's fingerprint; write the cleaned file and return the scrub report.
+
+    The data are scanned once with every baseline (``progress`` as for :func:`scan`); what is dropped, what it
+    cost and the held-back rows' test before and after (and after a random drop of as many rows) are computed
+    from that scan's per-row scores. Data the scan did not flag raise ``audit.scrub.run.NothingToScrub``
+    (exit class 0) and write nothing, unless ``request.scrub.force``.
+    """
+    from audit.scrub.run import ScrubPlan, run_scrub
+
+    given = request.scrub
+    plan = ScrubPlan(out=Path(given.out), drop_rows=given.drop_rows, until_clean=given.until_clean,
+                     report=None if given.report is None else Path(given.report), force=given.force,
+                     seed=request.method.seed)
+    plan.check()
+    with data_file(request.input.data) as (path, label):
+        def scan_with_scores(folder: Path) -> tuple[Report, Path]:
+            scores = folder / "scores.parquet"
+            # Every baseline on every row: which baseline binds can change once rows are dropped.
+            method = dataclasses.replace(request.method, baselines="all", sequential=False)
+            asked = ScanRequest(dataclasses.replace(request.input, data=path), request.models, method, request.engine,
+                                Outputs(scores=scores), request.provenance)
+            return scan(asked, progress), scores
+
+        return run_scrub(scan_with_scores, path, label, request.input.format, plan,
+                         list(request.provenance.command) or ["audit.api.scrub"])
 
 
 def prepared(config: ScanConfig) -> ScanConfig:

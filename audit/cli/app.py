@@ -21,6 +21,7 @@ from audit.cli.probe import probe
 from audit.cli.project_config import COMMANDS, config_from_argv
 from audit.cli.report import report_app
 from audit.cli.scan import scan
+from audit.cli.scrub import scrub
 from audit.cli.transfer import transfer
 from audit.core.errors import SubauditError
 from audit.core.exit_codes import ExitCode
@@ -39,6 +40,7 @@ app.command()(calibrate)
 app.command()(generate)
 app.command()(merge)
 app.command()(transfer)
+app.command()(scrub)
 app.add_typer(report_app, name="report")
 app.add_typer(cache_app, name="cache")
 

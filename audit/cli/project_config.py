@@ -45,7 +45,7 @@ PATH_KEYS = ("teacher-system-file", "calibration", "teacher-adapter", "null-cach
 """Always paths: resolved against the config file's folder."""
 MODEL_KEYS = ("teacher", "reference", "control-panel")
 """A name (a model's, or none/builtin) or a path: resolved against the config file's folder when that path exists."""
-COMMANDS = ("scan", "probe", "calibrate")
+COMMANDS = ("scan", "probe", "calibrate", "scrub")
 """Commands that read the file (per-command tables may be named after them)."""
 REFUSED = {"trust-remote-code": "trust-remote-code is taken only from the command line, never from a config file"}
 

@@ -12,22 +12,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from audit.calibration.file import PreparedCalibration, prepared_calibration
+from audit.calibration.file import PreparedCalibration
 from audit.core.errors import UsageError
 from audit.core.verdict import Verdict
 from audit.input.seen_ids import canonical_order
-from audit.pipeline.finish import (
-    conclude,
-    detector_settings,
-    histograms_with_null,
-    is_number_data,
-    named_detectors,
-)
+from audit.pipeline.finish import conclude, histograms_with_null
 from audit.pipeline.plot_data import merge_profiles
+from audit.pipeline.retest import report_calibration, report_tests
 from audit.pipeline.top_rows import merge_top_rows
 from audit.report.schema import InputInfo, Outputs, PlotData, Report, Timings
 from audit.version import __version__
-from detectors.base import DetectorContext
 
 _MUST_MATCH_PARAMETERS = ("backend", "alpha", "suspicious_alpha", "tolerance", "fail_on", "seed", "bootstrap_resamples",
                           "max_rows", "control_system_prompt", "detectors", "trait_keywords", "banned_numbers",
@@ -88,15 +82,7 @@ def _calibration(reports: list[tuple[Path, Report]]) -> PreparedCalibration | No
     used = {None if r.calibration is None else r.calibration.sha256 for _, r in reports}
     if len(used) != 1:
         raise UsageError("the shards were scanned against different calibrations (or some without one)")
-    info = reports[0][1].calibration
-    if info is None:
-        return None
-    from audit.calibration.file import load_calibration
-
-    calibration, sha256 = load_calibration(Path(info.path))
-    if sha256 != info.sha256:
-        raise UsageError(f"calibration {info.path} has changed since the shards were scanned (SHA-256 differs)")
-    return prepared_calibration(info, calibration, reports[0][1].parameters.adjust_confounds)
+    return report_calibration(reports[0][1])
 
 
 def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None = None) -> Report:
@@ -117,12 +103,8 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
     columns = {name: table.column(name).to_numpy()[order] for name in table.column_names if name != "row_id"}
     base = reports[0][1]
     params = base.parameters
-    context = DetectorContext(tuple(m.role for m in base.models), tuple(params.trait_keywords),
-                              tuple(params.banned_numbers),
-                              number_data=is_number_data(base.vocabulary, params.restrict_vocab))
     calibration = _calibration(reports)
-    settings = detector_settings(params.alpha, params.suspicious_alpha, params.seed, params.bootstrap_resamples,
-                                 calibration, params.adjust_confounds, params.tolerance)
+    detectors, settings = report_tests(base, calibration)
     skipped: dict[str, int] = {}
     for _, report in reports:
         for reason, count in report.input.rows_skipped.items():
@@ -130,8 +112,7 @@ def merge_reports(paths: list[Path], command: list[str], scores_out: Path | None
     scored = sum(r.input.rows_scored for _, r in reports)
     if scored != len(ids):
         raise UsageError(f"the reports count {scored} scored rows but their score files hold {len(ids)}")
-    conclusion = conclude(named_detectors(params.detectors, context), columns, settings, Verdict(params.fail_on),
-                          params.strict, bool(skipped))
+    conclusion = conclude(detectors, columns, settings, Verdict(params.fail_on), params.strict, bool(skipped))
     if scores_out is not None:
         from audit.core.atomic import atomic_path
 

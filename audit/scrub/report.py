@@ -1,0 +1,82 @@
+"""The scrub report: what was removed, what it cost, and the held-back rows' test before and after.
+
+Versioned like the scan's report (``schema_version``), so a review board can read an old one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit.core.verdict import Verdict
+
+SCRUB_SCHEMA_VERSION = "1.0.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TestSummary(_Model):
+    """One likelihood-ratio test of a set of rows."""
+
+    __test__ = False  # not a pytest class
+
+    detector_id: str
+    statistic: float = Field(description="pooled per-token LLR of the teacher over this baseline (nats/token)")
+    p_value: float | None
+    verdict: Verdict
+
+
+class RowsTested(_Model):
+    """The scan's tests over one set of rows (from their per-row scores: no forward pass)."""
+
+    rows: int
+    tokens: int
+    residual_llr: float = Field(description="pooled per-token LLR against the binding baseline (nats/token)")
+    verdict: Verdict
+    tests: list[TestSummary]
+
+
+class BudgetTried(_Model):
+    fraction: float
+    rows_dropped: int
+    verdict: Verdict = Field(description="the choosing half's verdict after dropping")
+
+
+class HeldBack(_Model):
+    """The rows kept back from every choice, tested before and after the scrub, and after the random control."""
+
+    rows: int
+    before: RowsTested
+    after: RowsTested
+    random_control: RowsTested
+
+
+class ScrubReport(_Model):
+    schema_version: str = SCRUB_SCHEMA_VERSION
+    tool_version: str
+    created_at: datetime
+    command: list[str]
+    input_path: str
+    input_sha256: str
+    scan_verdict: Verdict = Field(description="the whole data's verdict, from which the scrub started")
+    forced: bool = Field(description="scrubbed although the scan did not flag the data (--force)")
+    strategy: str = Field(description="drop-rows: the rows with the largest row LLR against the binding baseline")
+    budget: float = Field(description="share of scored rows removed")
+    budget_chosen_by: str = Field(description="'given' (--drop-rows) or 'until-clean' (searched on the choosing half)")
+    search: list[BudgetTried] = Field(default_factory=list)
+    binding_baseline: str = Field(description="the baseline the teacher beats least on the whole data (largest p)")
+    seed: int
+    rows_scored: int
+    rows_dropped: int
+    tokens_dropped: int
+    cost_rows: float = Field(description="share of scored rows removed")
+    cost_tokens: float = Field(description="share of scored completion tokens removed")
+    random_rows_dropped: int = Field(description="rows the random control removes (the same count)")
+    whole: RowsTested = Field(description="every scored row after the scrub (the rows written, as scored)")
+    held_back: HeldBack
+    dropped_ids: list[str]
+    output: str
+    rows_written: int = Field(description="rows of the cleaned file: every input row but the dropped ones")
