@@ -81,7 +81,10 @@ class ProbeModels(OptionGroup):
     control_panel: ControlPanel = None
     trust_remote_code: TrustRemoteCode = False
 
-    def request(self, teacher_system_prompt: str | None = None, no_control: bool = False) -> Models:
+    def request(self) -> Models:
+        return self._models(None, False)
+
+    def _models(self, teacher_system_prompt: str | None, no_control: bool) -> Models:
         from audit.api.request import Models
 
         return Models(teacher=self.teacher, teacher_adapter=self.teacher_adapter,
@@ -99,9 +102,9 @@ class ScanModels(ProbeModels):
     teacher_system_file: TeacherSystemFile = None
     no_control: NoControl = False
 
-    def request(self, teacher_system_prompt: str | None = None, no_control: bool = False) -> Models:
-        prompt = common.teacher_prompt(self.teacher_system_prompt, self.teacher_system_file)
-        return super().request(prompt, self.no_control)
+    def request(self) -> Models:
+        return self._models(common.teacher_prompt(self.teacher_system_prompt, self.teacher_system_file),
+                            self.no_control)
 
 
 @dataclass(frozen=True)
