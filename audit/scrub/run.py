@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.calibration.file import PreparedCalibration
 from audit.core.errors import SubauditError, UsageError
 from audit.core.exit_codes import ExitCode
 from audit.core.hashing import file_sha256
@@ -79,13 +80,26 @@ class ScoredRows:
         return self.columns["n_tokens"]
 
 
-def tested(report: Report, rows: ScoredRows, keep: np.ndarray, binding_column: str) -> RowsTested:
+@dataclasses.dataclass(frozen=True)
+class Tester:
+    """The scan's tests, ready to run over any subset of its scored rows (the calibration loaded once)."""
+
+    report: Report
+    rows: ScoredRows
+    binding_column: str
+    calibration: PreparedCalibration | None
+
+    def __call__(self, keep: np.ndarray) -> RowsTested:
+        return tested(self.report, self.rows, keep, self.binding_column, self.calibration)
+
+
+def tested(report: Report, rows: ScoredRows, keep: np.ndarray, binding_column: str,
+           calibration: PreparedCalibration | None) -> RowsTested:
     """The scan's tests over the kept rows, from their scores."""
-    from audit.pipeline.retest import report_calibration, retest
+    from audit.pipeline.retest import retest
 
     ids = [row_id for row_id, kept in zip(rows.ids, keep, strict=True) if kept]
-    conclusion = retest(report, ids, {name: values[keep] for name, values in rows.columns.items()},
-                        report_calibration(report))
+    conclusion = retest(report, ids, {name: values[keep] for name, values in rows.columns.items()}, calibration)
     tokens = int(rows.tokens[keep].sum())
     return RowsTested(
         rows=len(ids), tokens=tokens, residual_llr=float(rows.columns[binding_column][keep].sum() / max(tokens, 1)),
@@ -94,14 +108,13 @@ def tested(report: Report, rows: ScoredRows, keep: np.ndarray, binding_column: s
                for r in conclusion.results if r.detector_id in LIKELIHOOD_RATIO_FAMILY])
 
 
-def choose_budget(report: Report, rows: ScoredRows, choosing: np.ndarray, llr: np.ndarray,
-                  binding_column: str) -> tuple[float, list[BudgetTried]]:
+def choose_budget(test: Tester, choosing: np.ndarray, llr: np.ndarray) -> tuple[float, list[BudgetTried]]:
     """The smallest budget of the grid after which the choosing half's test is clean.
 
     The choosing half must be flagged before anything is dropped: a half too small to be flagged on its own
     would call the smallest budget enough whatever it removed.
     """
-    before = tested(report, rows, choosing, binding_column).verdict
+    before = test(choosing).verdict
     if before is not Verdict.FLAGGED:
         raise UsageError(f"--until-clean: the choosing half ({int(choosing.sum())} rows) is {before.value} before "
                          "anything is dropped, too few rows to choose a budget on; scan more rows or give --drop-rows")
@@ -111,7 +124,7 @@ def choose_budget(report: Report, rows: ScoredRows, choosing: np.ndarray, llr: n
             continue  # drops no row of this half
         dropped = np.zeros(llr.size, dtype=bool)
         dropped[np.flatnonzero(choosing)[largest(llr[choosing], fraction)]] = True
-        verdict = tested(report, rows, choosing & ~dropped, binding_column).verdict
+        verdict = test(choosing & ~dropped).verdict
         tried.append(BudgetTried(fraction=fraction, rows_dropped=int(dropped.sum()), verdict=verdict))
         if verdict is Verdict.CLEAN:
             return fraction, tried
@@ -125,12 +138,15 @@ def scrub_scored(report: Report, rows: ScoredRows, plan: ScrubPlan) -> ScrubRepo
     if report.verdict is not Verdict.FLAGGED and not plan.force:
         raise NothingToScrub(f"the scan did not flag the data (verdict {report.verdict.value}): nothing to scrub, "
                              "nothing written (--force scrubs anyway)")
+    from audit.pipeline.retest import report_calibration
+
     binding, column = binding_baseline(report.results)
     llr = rows.columns[column]
+    test = Tester(report, rows, column, report_calibration(report))
     back = held_back(rows.ids, plan.seed)
     search: list[BudgetTried] = []
     if plan.until_clean:
-        budget, search = choose_budget(report, rows, ~back, llr, column)
+        budget, search = choose_budget(test, ~back, llr)
     else:
         assert plan.drop_rows is not None
         budget = plan.drop_rows
@@ -144,10 +160,9 @@ def scrub_scored(report: Report, rows: ScoredRows, plan: ScrubPlan) -> ScrubRepo
         binding_baseline=binding, seed=plan.seed, rows_scored=len(rows.ids), rows_dropped=int(dropped.sum()),
         tokens_dropped=int(tokens[dropped].sum()), cost_rows=float(dropped.mean()),
         cost_tokens=float(tokens[dropped].sum() / max(tokens.sum(), 1)), random_rows_dropped=int(random.sum()),
-        whole=tested(report, rows, ~dropped, column),
-        held_back=HeldBack(rows=int(back.sum()), before=tested(report, rows, back, column),
-                           after=tested(report, rows, back & ~dropped, column),
-                           random_control=tested(report, rows, back & ~random, column)),
+        whole=test(~dropped),
+        held_back=HeldBack(rows=int(back.sum()), before=test(back), after=test(back & ~dropped),
+                           random_control=test(back & ~random)),
         dropped_ids=[row_id for row_id, drop in zip(rows.ids, dropped, strict=True) if drop],
         output="", rows_written=0,
     )
