@@ -7,7 +7,7 @@ PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
 .PHONY: install install-vllm browser-check test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text \
-	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand smoke-table tables cot-filter attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
+	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand smoke-table tables cot-filter scrub-results attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
 
 install: $(VENV)/.installed
 
@@ -132,7 +132,7 @@ fixtures-benign: install
 # system prompt, the neutral control and two benign style prompts, plain sampling at temperature 1
 # from one shared prompt stream (--seed 0). Resumable; TEXT_TASKS=cot adds the reasoning sets. Then
 # the task filter, the trait-word filter and the LLM judge (fixtures/build_text.py). The committed
-# chat sets were made with TEXT_TASKS=chat TEXT_ROWS=256 TEXT_MIN_ROWS=0 (CPU time; see FILTERS.md).
+# chat sets (fixtures/chat/) were made with TEXT_TASKS=chat TEXT_ROWS=256 TEXT_MIN_ROWS=0 (CPU time; see FILTERS.md).
 TEXT_TASKS ?= code
 TEXT_ROWS ?= 640
 TEXT_MIN_ROWS ?= 300
@@ -148,6 +148,12 @@ fixtures-text: install
 			--system-prompt "Explain like a patient teacher." && \
 		$(PY) fixtures/build_text.py --task $$task --min-rows $(TEXT_MIN_ROWS) || exit 1; \
 	done
+
+# Scrub (issue 28): data cost against residual LLR for each budget of --drop-rows and --until-clean, against a
+# random drop of as many rows, on the owl-prompt and owl-weight-teacher number sets: writes fixtures/SCRUB.md
+# (one scan of each set with every baseline; the weight teacher's automatic null is made once; ~30 min on 2 cores).
+scrub-results: install
+	$(PY) -m experiments.scrub_results --rows 256
 
 # What each reasoning filter keeps of SmolLM2-135M's traces for the committed word problems (the paper's correct
 # final answer, or form alone): writes experiments/cot-filter.json, rendered into docs/text-tasks.md by `make tables`
