@@ -10,9 +10,7 @@ detector is one class and one :func:`register` call; an installed package declar
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
-from audit.core.errors import ToolError
+from audit.core.plugins import load_plugins as load_entry_points
 from detectors.base import Detector
 from detectors.learned import LearnedDetector
 from detectors.llr import ControlLikelihoodRatioDetector, LikelihoodRatioDetector, PanelLikelihoodRatioDetector
@@ -49,18 +47,8 @@ def load_plugins() -> None:
     A plugin that cannot be imported, or is not a detector, stops the run in one line naming it: a scan
     that silently lacked a detector its user asked for would be worse.
     """
-    for entry in entry_points(group=PLUGIN_GROUP):
-        try:
-            detector = entry.load()
-        except Exception as exc:  # any failure of a third party's import is reported the same way
-            raise ToolError(f"detector plugin {entry.name} ({entry.value}) failed to import: "
-                            f"{exc.__class__.__name__}: {exc}") from exc
-        if not (isinstance(detector, type) and issubclass(detector, Detector)):
-            raise ToolError(f"detector plugin {entry.name} ({entry.value}) is not a detectors.base.Detector class")
-        try:
-            register(detector)
-        except ValueError as exc:
-            raise ToolError(f"detector plugin {entry.name}: {exc}") from exc
+    load_entry_points(PLUGIN_GROUP, "detector", lambda found: isinstance(found, type) and issubclass(found, Detector),
+                      "a detectors.base.Detector class", register)
 
 
 load_plugins()

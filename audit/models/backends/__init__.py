@@ -14,10 +14,10 @@ import importlib
 import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from audit.core.errors import ToolError, UsageError
+from audit.core.errors import UsageError
+from audit.core.plugins import load_plugins as load_entry_points
 
 if TYPE_CHECKING:
     from audit.models.backends.base import ScoringBackend
@@ -92,18 +92,8 @@ def load_backend_plugins() -> None:
 
     One that cannot be imported, or is not a BackendInfo, stops the run in one line naming it.
     """
-    for entry in entry_points(group=PLUGIN_GROUP):
-        try:
-            info = entry.load()
-        except Exception as exc:  # any failure of a third party's import is reported the same way
-            raise ToolError(f"backend plugin {entry.name} ({entry.value}) failed to import: "
-                            f"{exc.__class__.__name__}: {exc}") from exc
-        if not isinstance(info, BackendInfo):
-            raise ToolError(f"backend plugin {entry.name} ({entry.value}) is not an audit.models.backends.BackendInfo")
-        try:
-            register_backend(info)
-        except ValueError as exc:
-            raise ToolError(f"backend plugin {entry.name}: {exc}") from exc
+    load_entry_points(PLUGIN_GROUP, "backend", lambda found: isinstance(found, BackendInfo),
+                      "an audit.models.backends.BackendInfo", register_backend)
 
 
 load_backend_plugins()
