@@ -35,8 +35,6 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=256, help="first rows of each set scanned")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    import pyarrow.parquet as pq
-
     from audit import Input, Method, Models, Outputs, ScanRequest, scan
     from audit.core.errors import SubauditError
     from audit.scrub.run import ScoredRows, ScrubPlan, scrub_scored
@@ -62,9 +60,7 @@ def main() -> int:
             report = scan(ScanRequest(Input(ROOT / data, max_rows=args.rows), models,
                                       Method(baselines="all", sequential=False, seed=args.seed),
                                       outputs=Outputs(scores=scores)))
-            table = pq.read_table(scores)
-        rows = ScoredRows([str(v) for v in table.column("row_id").to_pylist()],
-                          {n: table.column(n).to_numpy() for n in table.column_names if n != "row_id"})
+            rows = ScoredRows.read(scores)
         lines += [f"## {label}: `{data}`", "",
                   f"Scan of {report.input.rows_scored} rows: **{report.verdict.value}**; null "
                   f"{report.null.used if report.null else 'n/a'}; binding baseline on the whole set: "

@@ -85,7 +85,7 @@ def calibrate(
         out=out, data=data, known_source=known.known_source, known=known.request(), models=models.request(),
         candidates=candidates.request() if probing else None, columns=columns.columns(), format=columns.input_format,
         max_rows=scoring.max_rows, restrict_vocab=scoring.restrict_vocab, banned_numbers=common.banned(banned_numbers),
-        fpr=fpr, engine=api.Engine(scoring.backend, token_budget=scoring.token_budget, batch_rows=scoring.batch_rows),
+        fpr=fpr, engine=scoring.engine(),
         provenance=project.provenance(ctx),
     )
     console = Console(stderr=True)

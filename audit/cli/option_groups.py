@@ -131,6 +131,12 @@ class ScoringOptions(OptionGroup):
     token_budget: TokenBudget = 8192
     max_rows: MaxRows = None
 
+    def engine(self) -> EngineRequest:
+        """The request's engine for a command that always scores in this process (calibrate, scrub)."""
+        from audit.api.request import Engine as EngineRequest
+
+        return EngineRequest(self.backend, token_budget=self.token_budget, batch_rows=self.batch_rows)
+
 
 @dataclass(frozen=True)
 class EngineOptions(OptionGroup):

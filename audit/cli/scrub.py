@@ -59,7 +59,7 @@ def scrub(ctx: typer.Context, data: Annotated[Path, typer.Argument(help="Dataset
         api.Input(data, columns.columns(), format=columns.input_format, max_rows=scoring.max_rows,
                   sample_fraction=test.sample_fraction), scrubbing.request(), models.request(),
         api.Method(**test.method_fields(), restrict_vocab=scoring.restrict_vocab),
-        api.Engine(scoring.backend, token_budget=scoring.token_budget, batch_rows=scoring.batch_rows),
+        scoring.engine(),
         project.provenance(ctx))
     try:
         result = run_with_progress(request, quiet)

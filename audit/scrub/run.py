@@ -79,10 +79,19 @@ class ScoredRows:
     def tokens(self) -> np.ndarray:
         return self.columns["n_tokens"]
 
+    @classmethod
+    def read(cls, scores: Path) -> ScoredRows:
+        """A scan's scores file (``--scores``) as ids and columns."""
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(scores)
+        return cls([str(v) for v in table.column("row_id").to_pylist()],
+                   {name: table.column(name).to_numpy() for name in table.column_names if name != "row_id"})
+
 
 @dataclasses.dataclass(frozen=True)
 class Tester:
-    """The scan's tests, ready to run over any subset of its scored rows (the calibration loaded once)."""
+    """The scan's tests, run over any subset of its scored rows (the calibration loaded once)."""
 
     report: Report
     rows: ScoredRows
@@ -90,22 +99,21 @@ class Tester:
     calibration: PreparedCalibration | None
 
     def __call__(self, keep: np.ndarray) -> RowsTested:
-        return tested(self.report, self.rows, keep, self.binding_column, self.calibration)
+        """The tests over the kept rows, from their scores."""
+        from audit.pipeline.retest import retest
 
-
-def tested(report: Report, rows: ScoredRows, keep: np.ndarray, binding_column: str,
-           calibration: PreparedCalibration | None) -> RowsTested:
-    """The scan's tests over the kept rows, from their scores."""
-    from audit.pipeline.retest import retest
-
-    ids = [row_id for row_id, kept in zip(rows.ids, keep, strict=True) if kept]
-    conclusion = retest(report, ids, {name: values[keep] for name, values in rows.columns.items()}, calibration)
-    tokens = int(rows.tokens[keep].sum())
-    return RowsTested(
-        rows=len(ids), tokens=tokens, residual_llr=float(rows.columns[binding_column][keep].sum() / max(tokens, 1)),
-        verdict=conclusion.verdict,
-        tests=[TestSummary(detector_id=r.detector_id, statistic=r.statistic, p_value=r.p_value, verdict=r.verdict)
-               for r in conclusion.results if r.detector_id in LIKELIHOOD_RATIO_FAMILY])
+        rows = self.rows
+        ids = [row_id for row_id, kept in zip(rows.ids, keep, strict=True) if kept]
+        conclusion = retest(self.report, ids, {name: values[keep] for name, values in rows.columns.items()},
+                            self.calibration)
+        tokens = int(rows.tokens[keep].sum())
+        return RowsTested(
+            rows=len(ids), tokens=tokens,
+            residual_llr=float(rows.columns[self.binding_column][keep].sum() / max(tokens, 1)),
+            verdict=conclusion.verdict,
+            tests=[TestSummary(detector_id=r.detector_id, statistic=r.statistic, p_value=r.p_value,
+                               verdict=r.verdict)
+                   for r in conclusion.results if r.detector_id in LIKELIHOOD_RATIO_FAMILY])
 
 
 def choose_budget(test: Tester, choosing: np.ndarray, llr: np.ndarray) -> tuple[float, list[BudgetTried]]:
@@ -204,9 +212,7 @@ def run_scrub(scan: Callable[[Path], tuple[Report, Path]], data: Path, label: st
     plan.check()
     with tempfile.TemporaryDirectory(prefix="subaudit-scrub-") as folder:
         report, scores_path = scan(Path(folder))
-        table = pq.read_table(scores_path)
-    rows = ScoredRows([str(v) for v in table.column("row_id").to_pylist()],
-                      {name: table.column(name).to_numpy() for name in table.column_names if name != "row_id"})
+        rows = ScoredRows.read(scores_path)
     body = scrub_scored(report, rows, plan)
     cleaned = cleaned_table(data, input_format, report.input.columns.row_id, set(body.dropped_ids), set(rows.ids))
     result = body.model_copy(update={
