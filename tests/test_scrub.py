@@ -91,11 +91,19 @@ def test_data_the_scan_did_not_flag_are_left_alone_unless_forced(tiny_model: Pat
     assert not (tmp_path / "c.parquet").exists()
 
 
+BUDGET = "give a budget: --drop-rows FRACTION, --replace-tokens FRACTION or --until-clean (one of them)"
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (["--drop-rows", "1.5"], "--drop-rows must be a fraction in (0, 1), got 1.5"),
     (["--drop-rows", "0"], "--drop-rows must be a fraction in (0, 1), got 0.0"),
-    ([], "give a budget: --drop-rows FRACTION or --until-clean (one of them)"),
-    (["--drop-rows", "0.1", "--until-clean"], "give a budget: --drop-rows FRACTION or --until-clean (one of them)"),
+    ([], BUDGET),
+    (["--drop-rows", "0.1", "--until-clean"], BUDGET),
+    (["--drop-rows", "0.1", "--replace-tokens", "0.1"], BUDGET),
+    (["--replace-tokens", "1"], "--replace-tokens must be a fraction in (0, 1), got 1.0"),
+    (["--replace-tokens", "0.1", "--replace-with", "beam"], "--replace-with must be one of greedy, sample, got 'beam'"),
+    (["--replace-tokens", "0.1", "--backend", "vllm"],
+     "--replace-tokens needs a backend that can write tokens; vllm cannot (use --backend transformers)"),
 ])
 def test_a_bad_budget_is_one_line_and_exit_4_before_any_model_loads(flags: list[str], message: str, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str],

@@ -225,6 +225,11 @@ class Scrub:
     """The scrub report (JSON)."""
     force: bool = False
     """Scrub data the scan did not flag (otherwise nothing is written)."""
+    replace_tokens: float | None = None
+    """Instead of dropping rows: replace this share of the scored tokens, those with the largest token LLR against
+    the binding baseline, by the reference's choice given the row so far (within the data's format)."""
+    replace_with: str = "greedy"
+    """How the reference chooses a replacement: "greedy" (its most likely allowed token) or "sample" (seeded)."""
 
 
 @dataclass(frozen=True)

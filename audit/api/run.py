@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast, get_args
 
 from audit.api.data import data_file
 from audit.api.plan import calibrate_config, probe_config, scan_config
-from audit.api.request import CalibrateRequest, Outputs, ProbeRequest, ScanRequest, ScrubRequest
+from audit.api.request import CalibrateRequest, Input, Method, Outputs, ProbeRequest, ScanRequest, ScrubRequest
 from audit.core.errors import ToolError, UsageError
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from audit.pipeline.row_loop import ProgressCallback
     from audit.report.schema import Report
     from audit.scrub.report import ScrubReport
+    from audit.scrub.token_run import Rescan
 
 
 class SkippedRowsError(ToolError):
@@ -97,31 +98,62 @@ def calibrate(request: CalibrateRequest, progress: Callable[[int, int], None] | 
 
 
 def scrub(request: ScrubRequest, progress: ProgressCallback | None = None) -> ScrubReport:
-    """Remove the rows that carry the teacher's fingerprint; write the cleaned file and return the scrub report.
+    """Remove the rows (or rewrite the tokens) that carry the teacher's fingerprint; write the cleaned file and
+    return the scrub report.
 
     The data are scanned once with every baseline (``progress`` as for :func:`scan`); what is dropped, what it
     cost and the held-back rows' test before and after (and after a random drop of as many rows) are computed
-    from that scan's per-row scores. Data the scan did not flag raise ``audit.scrub.run.NothingToScrub``
-    (exit class 0) and write nothing, unless ``request.scrub.force``.
+    from that scan's per-row scores; rows a token scrub rewrites are scanned again. Data the scan did not flag
+    raise ``audit.scrub.run.NothingToScrub`` (exit class 0) and write nothing, unless ``request.scrub.force``.
     """
+    from audit.models.backends import backend_info
     from audit.scrub.run import ScrubPlan, run_scrub
 
     given = request.scrub
     plan = ScrubPlan(out=Path(given.out), drop_rows=given.drop_rows, until_clean=given.until_clean,
                      report=None if given.report is None else Path(given.report), force=given.force,
-                     seed=request.method.seed)
+                     seed=request.method.seed, replace_tokens=given.replace_tokens, replace_with=given.replace_with)
     plan.check()
+    if plan.replace_tokens is not None and not backend_info(request.engine.backend).writes_tokens:
+        raise UsageError(f"--replace-tokens needs a backend that can write tokens; {request.engine.backend} cannot "
+                         "(use --backend transformers)")
+    # Every baseline on every row: which baseline binds can change once rows are dropped.
+    method = dataclasses.replace(request.method, baselines="all", sequential=False)
     with data_file(request.input.data) as (path, label):
         def scan_with_scores(folder: Path) -> tuple[Report, Path]:
             scores = folder / "scores.parquet"
-            # Every baseline on every row: which baseline binds can change once rows are dropped.
-            method = dataclasses.replace(request.method, baselines="all", sequential=False)
             asked = ScanRequest(dataclasses.replace(request.input, data=path), request.models, method, request.engine,
                                 Outputs(scores=scores), request.provenance)
             return scan(asked, progress), scores
 
+        def token_setup(report: Report) -> tuple[ScanConfig, Rescan]:
+            return rewrite_setup(request, method, path, report)
+
         return run_scrub(scan_with_scores, path, label, request.input.format, plan,
-                         list(request.provenance.command) or ["audit.api.scrub"])
+                         list(request.provenance.command) or ["audit.api.scrub"], token_setup)
+
+
+def rewrite_setup(request: ScrubRequest, method: Method, path: Path, report: Report) -> tuple[ScanConfig, Rescan]:
+    """A token scrub's models (the scan's, over the vocabulary it scored) and its rescan of rewritten rows.
+
+    The rescans only provide per-row scores (the tests read the first scan's settings and null), so they take
+    the theoretical null: an automatic one would be made again for every rescanned file.
+    """
+    from audit.core.columns import ColumnOverrides
+
+    used = report.vocabulary.used if report.vocabulary is not None else None
+    rescan_method = dataclasses.replace(method, null="theoretical", calibration=None, restrict_vocab=used or "full")
+    asked = ScanRequest(dataclasses.replace(request.input, data=path), request.models, rescan_method, request.engine)
+    config = prepared(scan_config(asked, path))
+    read = report.input.columns
+
+    def rescan(table: Path, id_column: str, scores: Path) -> None:
+        columns = ColumnOverrides(prompt=read.prompt, completion=read.completion, messages=read.messages,
+                                  row_id=id_column)
+        scan(ScanRequest(Input(table, columns, format="parquet"), request.models, rescan_method, request.engine,
+                         Outputs(scores=scores)))
+
+    return config, rescan
 
 
 def prepared(config: ScanConfig) -> ScanConfig:

@@ -28,6 +28,13 @@ class ScrubOptions(OptionGroup):
     drop_rows: Annotated[float | None, typer.Option(
         help="Drop this share of the scored rows, in (0, 1): those with the largest row LLR against the binding "
              "baseline (the one the teacher beats least).")] = None
+    replace_tokens: Annotated[float | None, typer.Option(
+        help="Instead: replace this share of the scored tokens, in (0, 1), those with the largest token LLR against "
+             "the binding baseline, by the reference's choice given the row so far; rewritten rows are rescanned.")
+    ] = None
+    replace_with: Annotated[str, typer.Option(
+        help="How the reference chooses a replacement (--replace-tokens): greedy (its most likely token the data's "
+             "format allows) or sample (drawn from those, seeded by --seed).")] = "greedy"
     until_clean: Annotated[bool, typer.Option(
         "--until-clean", help="Instead: the smallest budget after which half of the rows test clean, verified on the "
                               "other half (never on the rows used to choose).")] = False
@@ -40,7 +47,8 @@ class ScrubOptions(OptionGroup):
     def request(self) -> Scrub:
         from audit.api.request import Scrub
 
-        return Scrub(self.out, self.drop_rows, self.until_clean, self.scrub_report, self.force)
+        return Scrub(self.out, self.drop_rows, self.until_clean, self.scrub_report, self.force, self.replace_tokens,
+                     self.replace_with)
 
 
 @grouped
@@ -90,14 +98,25 @@ def run_with_progress(request: ScrubRequest, quiet: bool) -> ScrubReport:
 
 
 def summary(result: ScrubReport) -> list[str]:
-    """What was dropped, what it cost, and the held-back rows' verdicts (scrubbed and random)."""
+    """What was removed, what it cost, and the held-back rows' verdicts (scrubbed and random)."""
     held = result.held_back
+    if result.rewrite is None:
+        removed = (f"dropped {result.rows_dropped} of {result.rows_scored} scored rows ({result.cost_rows:.1%} of "
+                   f"rows, {result.cost_tokens:.1%} of tokens; budget {result.budget:g}, {result.budget_chosen_by}), "
+                   f"ranked by row LLR against {result.binding_baseline}")
+        control = "random drop of as many rows"
+    else:
+        rewrite = result.rewrite
+        removed = (f"replaced {rewrite.tokens_changed} tokens in {rewrite.rows_changed} of {result.rows_scored} "
+                   f"scored rows ({result.cost_tokens:.1%} of tokens; {rewrite.tokens_chosen} chosen, budget "
+                   f"{result.budget:g}), ranked by token LLR against {result.binding_baseline}, by the reference's "
+                   f"{result.replace_with} choice; {len(rewrite.rows_failing_filter)} rewritten rows no longer pass "
+                   "the data's filter")
+        control = "as many random tokens replaced"
     return [
-        f"dropped {result.rows_dropped} of {result.rows_scored} scored rows ({result.cost_rows:.1%} of rows, "
-        f"{result.cost_tokens:.1%} of tokens; budget {result.budget:g}, {result.budget_chosen_by}), ranked by row "
-        f"LLR against {result.binding_baseline}",
+        removed,
         f"held-back rows ({held.rows}): before {held.before.verdict.value} ({held.before.residual_llr:+.4f} "
-        f"nats/token), after {held.after.verdict.value} ({held.after.residual_llr:+.4f}), random drop of as many "
-        f"rows {held.random_control.verdict.value} ({held.random_control.residual_llr:+.4f})",
+        f"nats/token), after {held.after.verdict.value} ({held.after.residual_llr:+.4f}), {control} "
+        f"{held.random_control.verdict.value} ({held.random_control.residual_llr:+.4f})",
         f"cleaned data: {result.output} ({result.rows_written} rows)",
     ]

@@ -76,7 +76,7 @@ def open_evidence(config: ScanConfig, header: dict[str, Any]) -> tuple[EvidenceL
     return EvidenceLog.create(config.evidence_path, header), ScanProgress()
 
 
-def _vocabulary(config: ScanConfig) -> Vocabulary | None:
+def scan_vocabulary(config: ScanConfig) -> Vocabulary | None:
     """The vocabulary object the backend renormalises over: the resolved format's, or None (full)."""
     used = config.resolution.scored_vocabulary
     return None if used is None else vocabulary(used)
@@ -96,7 +96,7 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
     specs = model_specs(config)
     backend = create_backend(
         config.backend, specs, token_budget=config.token_budget, trust_remote_code=config.trust_remote_code,
-        vocabulary=_vocabulary(config),
+        vocabulary=scan_vocabulary(config),
     )
     why_all = on_demand.reason_for_all(config, specs)
     cache = ScoreCache(open_score_store(config.trust_remote_code), keep_in_memory=why_all is None)

@@ -1,9 +1,10 @@
-"""A scrub: scan once with every baseline, rank the rows, drop the budget, and test what is left.
+"""A scrub: scan once with every baseline, rank the rows (or tokens), remove the budget, and test what is left.
 
 One scan scores every row under every baseline (the per-row scores do not depend on which rows are
-kept), then every test after it is a retest of a subset of those rows (audit.pipeline.retest): no row is
-scored twice. The cleaned file and the scrub report are written atomically, both or neither; a scrub
-interrupted before the end leaves neither.
+kept), then every test after a row drop is a retest of a subset of those rows (audit.pipeline.retest): no
+row is scored twice. A token rewrite changes rows, so the rows it changed are scanned again
+(audit.scrub.token_run). The cleaned file and the scrub report are written atomically, both or neither; a
+scrub interrupted before the end leaves neither.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -22,10 +23,15 @@ from audit.core.errors import SubauditError, UsageError
 from audit.core.exit_codes import ExitCode
 from audit.core.hashing import file_sha256
 from audit.core.verdict import LIKELIHOOD_RATIO_FAMILY, Verdict
-from audit.report.schema import Report
+from audit.report.schema import ColumnsInfo, Report
 from audit.scrub.report import BudgetTried, HeldBack, RowsTested, ScrubReport, TestSummary
 from audit.scrub.selection import BUDGET_GRID, at_random, binding_baseline, held_back, largest
+from audit.scrub.tokens import ReplaceMode
 from audit.version import __version__
+
+if TYPE_CHECKING:
+    from audit.pipeline.config import ScanConfig
+    from audit.scrub.token_run import Rescan
 
 SCRUB_COLUMN = "scrub"
 """The column the cleaned file adds: what happened to each row kept."""
@@ -53,14 +59,22 @@ class ScrubPlan:
     report: Path | None = None
     force: bool = False
     seed: int = 0
+    replace_tokens: float | None = None
+    replace_with: str = "greedy"
 
     def check(self) -> None:
         from audit.core.atomic import check_writable
+        from audit.scrub.tokens import REPLACE_MODES
 
-        if (self.drop_rows is None) == (not self.until_clean):
-            raise UsageError("give a budget: --drop-rows FRACTION or --until-clean (one of them)")
-        if self.drop_rows is not None and not 0.0 < self.drop_rows < 1.0:
-            raise UsageError(f"--drop-rows must be a fraction in (0, 1), got {self.drop_rows}")
+        given = [self.drop_rows is not None, self.replace_tokens is not None, self.until_clean]
+        if sum(given) != 1:
+            raise UsageError("give a budget: --drop-rows FRACTION, --replace-tokens FRACTION or --until-clean "
+                             "(one of them)")
+        for flag, value in (("--drop-rows", self.drop_rows), ("--replace-tokens", self.replace_tokens)):
+            if value is not None and not 0.0 < value < 1.0:
+                raise UsageError(f"{flag} must be a fraction in (0, 1), got {value}")
+        if self.replace_with not in REPLACE_MODES:
+            raise UsageError(f"--replace-with must be one of {', '.join(REPLACE_MODES)}, got {self.replace_with!r}")
         if self.out.suffix.lower() not in (".parquet", ".pq"):
             raise UsageError(f"--out must be a .parquet file (the cleaned data), got {self.out.name}")
         check_writable(self.out)
@@ -141,11 +155,25 @@ def choose_budget(test: Tester, choosing: np.ndarray, llr: np.ndarray) -> tuple[
                        "will not remove it)")
 
 
-def scrub_scored(report: Report, rows: ScoredRows, plan: ScrubPlan) -> ScrubReport:
-    """Decide the rows to drop and test the outcome: the report's body (its ids, paths and command filled later)."""
+def refuse_unflagged(report: Report, plan: ScrubPlan) -> None:
+    """Data the scan did not flag are left alone unless --force."""
     if report.verdict is not Verdict.FLAGGED and not plan.force:
         raise NothingToScrub(f"the scan did not flag the data (verdict {report.verdict.value}): nothing to scrub, "
                              "nothing written (--force scrubs anyway)")
+
+
+def report_body(report: Report, rows: ScoredRows, plan: ScrubPlan, binding: str, **fields: Any) -> ScrubReport:
+    """A scrub report with what every strategy records (ids, paths and command are filled in when written)."""
+    return ScrubReport(
+        tool_version=__version__, created_at=datetime.now(timezone.utc), command=[], input_path="", input_sha256="",
+        scan_verdict=report.verdict, forced=report.verdict is not Verdict.FLAGGED, binding_baseline=binding,
+        seed=plan.seed, rows_scored=len(rows.ids), tokens_scored=int(rows.tokens.sum()), output="", rows_written=0,
+        **fields)
+
+
+def scrub_scored(report: Report, rows: ScoredRows, plan: ScrubPlan) -> ScrubReport:
+    """Decide the rows to drop and test the outcome: the report's body (its ids, paths and command filled later)."""
+    refuse_unflagged(report, plan)
     from audit.pipeline.retest import report_calibration
 
     binding, column = binding_baseline(report.results)
@@ -161,50 +189,133 @@ def scrub_scored(report: Report, rows: ScoredRows, plan: ScrubPlan) -> ScrubRepo
     dropped = largest(llr, budget)
     random = at_random(llr.size, int(dropped.sum()), plan.seed)
     tokens = rows.tokens
-    return ScrubReport(
-        tool_version=__version__, created_at=datetime.now(timezone.utc), command=[], input_path="", input_sha256="",
-        scan_verdict=report.verdict, forced=report.verdict is not Verdict.FLAGGED, strategy="drop-rows",
-        budget=budget, budget_chosen_by="until-clean" if plan.until_clean else "given", search=search,
-        binding_baseline=binding, seed=plan.seed, rows_scored=len(rows.ids), rows_dropped=int(dropped.sum()),
-        tokens_dropped=int(tokens[dropped].sum()), cost_rows=float(dropped.mean()),
+    return report_body(
+        report, rows, plan, binding, strategy="drop-rows", budget=budget,
+        budget_chosen_by="until-clean" if plan.until_clean else "given", search=search,
+        rows_dropped=int(dropped.sum()), tokens_dropped=int(tokens[dropped].sum()), cost_rows=float(dropped.mean()),
         cost_tokens=float(tokens[dropped].sum() / max(tokens.sum(), 1)), random_rows_dropped=int(random.sum()),
         whole=test(~dropped),
         held_back=HeldBack(rows=int(back.sum()), before=test(back), after=test(back & ~dropped),
                            random_control=test(back & ~random)),
-        dropped_ids=[row_id for row_id, drop in zip(rows.ids, dropped, strict=True) if drop],
-        output="", rows_written=0,
-    )
+        dropped_ids=[row_id for row_id, drop in zip(rows.ids, dropped, strict=True) if drop])
+
+
+TokenSetup = Callable[[Report], "tuple[ScanConfig, Rescan]"]
+"""Given the scan's report: the settings to load its models with, and how to rescan rewritten rows."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InputTable:
+    """Every record of the input, with the scan's row id of each (the column's value, or the row index)."""
+
+    table: Any
+    ids: list[str]
+    columns: ColumnsInfo
+
+    @classmethod
+    def read(cls, data: Path, input_format: str | None, columns: ColumnsInfo) -> InputTable:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from audit.input.formats import format_of
+
+        data_format = format_of(data, input_format)
+        if data_format.name == "parquet":
+            table = pq.read_table(data)
+        else:
+            records = [r for batch in data_format.batches(data, data_format.columns(data), 4096) for r in batch]
+            table = pa.Table.from_pylist(records)
+        ids = ([str(v) for v in table.column(columns.row_id).to_pylist()] if columns.row_id is not None
+               else [str(i) for i in range(table.num_rows)])
+        return cls(table, ids, columns)
+
+    def rows_for_rescan(self, wanted: list[str], texts: dict[str, str], path: Path) -> None:
+        """Write the first record of each wanted id, rewritten, with the id column a rescan reads."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from audit.scrub.token_run import RESCAN_ID, with_texts
+
+        first: dict[str, int] = {}
+        for index, row_id in enumerate(self.ids):
+            first.setdefault(row_id, index)
+        picked = [first[row_id] for row_id in wanted]
+        subset = with_texts(self.table.take(picked), self.columns, wanted, texts)
+        if RESCAN_ID in subset.column_names:
+            subset = subset.drop_columns([RESCAN_ID])
+        pq.write_table(subset.append_column(RESCAN_ID, pa.array(wanted, pa.string())), path)
+
+
+def scrub_tokens(report: Report, rows: ScoredRows, plan: ScrubPlan, setup: TokenSetup, source: InputTable,
+                 folder: Path) -> tuple[ScrubReport, dict[str, str], dict[str, str]]:
+    """Rewrite the top share of tokens, rescan what changed, and test.
+
+    Returns the report's body, the changed rows' new texts, and what the scrub column says of each.
+    """
+    refuse_unflagged(report, plan)
+    from audit.pipeline.retest import report_calibration
+    from audit.scrub.token_run import rescored, summary, token_rewrites
+
+    assert plan.replace_tokens is not None
+    binding, column = binding_baseline(report.results)
+    config, rescan = setup(report)
+    ranked, random, _ = token_rewrites(config, report, rows.ids, rows.columns[column], binding, plan.replace_tokens,
+                                       cast(ReplaceMode, plan.replace_with), plan.seed)
+    back = held_back(rows.ids, plan.seed)
+    back_ids = {row_id for row_id, kept in zip(rows.ids, back, strict=True) if kept}
+    random_back = {row_id: text for row_id, text in random.texts.items() if row_id in back_ids}
+
+    def write(texts: dict[str, str]) -> Callable[[list[str], Path], None]:
+        return lambda wanted, path: source.rows_for_rescan(wanted, texts, path)
+
+    after, scorable = rescored(rows, ranked.texts, write(ranked.texts), rescan, folder, "scrubbed")
+    control, control_scorable = rescored(rows, random_back, write(random_back), rescan, folder, "random")
+    calibration = report_calibration(report)
+    test_after = Tester(report, after, column, calibration)
+    test_control = Tester(report, control, column, calibration)
+
+    def lost(mask: np.ndarray) -> list[str]:
+        return [row_id for row_id, ok in zip(rows.ids, mask, strict=True) if not ok]
+
+    body = report_body(
+        report, rows, plan, binding, strategy="replace-tokens", budget=plan.replace_tokens, budget_chosen_by="given",
+        replace_with=plan.replace_with, rewrite=summary(ranked, lost(scorable)),
+        random_rewrite=summary(random, lost(control_scorable)), rows_dropped=0, tokens_dropped=0, cost_rows=0.0,
+        cost_tokens=ranked.tokens_changed / max(int(rows.tokens.sum()), 1), random_rows_dropped=0,
+        whole=test_after(scorable),
+        held_back=HeldBack(rows=int(back.sum()), before=Tester(report, rows, column, calibration)(back),
+                           after=test_after(back & scorable), random_control=test_control(back & control_scorable)),
+        dropped_ids=[])
+    return body, ranked.texts, ranked.notes
 
 
 KEPT_SCORED = "kept (scored)"
 KEPT_UNSCORED = "kept (not scored: beyond --max-rows, outside --sample-fraction, skipped, or a repeated id)"
 
 
-def cleaned_table(data: Path, input_format: str | None, id_column: str | None, dropped_ids: set[str],
-                  scored_ids: set[str]) -> Any:
-    """Every input record but the dropped ones, with the scrub column (parquet input keeps its schema)."""
+def cleaned_table(source: InputTable, dropped_ids: set[str], scored_ids: set[str], texts: dict[str, str],
+                  rewritten: dict[str, str]) -> Any:
+    """Every input record but the dropped ones, rewritten ones rewritten, with the scrub column.
+
+    Parquet input keeps its schema; the scrub column says what happened to each row kept.
+    """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from audit.input.formats import format_of
+    from audit.scrub.token_run import with_texts
 
-    data_format = format_of(data, input_format)
-    if data_format.name == "parquet":
-        table = pq.read_table(data)
-    else:
-        records = [r for batch in data_format.batches(data, data_format.columns(data), 4096) for r in batch]
-        table = pa.Table.from_pylist(records)
-    ids = ([str(v) for v in table.column(id_column).to_pylist()] if id_column is not None
-           else [str(i) for i in range(table.num_rows)])
-    keep = np.array([row_id not in dropped_ids for row_id in ids], dtype=bool)
-    notes = [KEPT_SCORED if row_id in scored_ids else KEPT_UNSCORED for row_id, kept in zip(ids, keep, strict=True)
-             if kept]
+    table = with_texts(source.table, source.columns, source.ids, texts) if texts else source.table
+    keep = np.array([row_id not in dropped_ids for row_id in source.ids], dtype=bool)
+    notes = [rewritten.get(row_id, KEPT_SCORED if row_id in scored_ids else KEPT_UNSCORED)
+             for row_id, kept in zip(source.ids, keep, strict=True) if kept]
     return table.filter(pa.array(keep)).append_column(SCRUB_COLUMN, pa.array(notes, pa.string()))
 
 
 def run_scrub(scan: Callable[[Path], tuple[Report, Path]], data: Path, label: str | None, input_format: str | None,
-              plan: ScrubPlan, command: list[str]) -> ScrubReport:
-    """Scan ``data`` (``scan`` returns the report and its scores file), scrub, write both outputs."""
+              plan: ScrubPlan, command: list[str], tokens: TokenSetup | None = None) -> ScrubReport:
+    """Scan ``data`` (``scan`` returns the report and its scores file), scrub, write both outputs.
+
+    ``tokens`` (needed for ``--replace-tokens``) loads the scan's models and rescans rewritten rows.
+    """
     import pyarrow.parquet as pq
 
     from audit.core.atomic import atomic_path
@@ -213,8 +324,16 @@ def run_scrub(scan: Callable[[Path], tuple[Report, Path]], data: Path, label: st
     with tempfile.TemporaryDirectory(prefix="subaudit-scrub-") as folder:
         report, scores_path = scan(Path(folder))
         rows = ScoredRows.read(scores_path)
-    body = scrub_scored(report, rows, plan)
-    cleaned = cleaned_table(data, input_format, report.input.columns.row_id, set(body.dropped_ids), set(rows.ids))
+        source = InputTable.read(data, input_format, report.input.columns)
+        texts: dict[str, str] = {}
+        rewritten: dict[str, str] = {}
+        if plan.replace_tokens is None:
+            body = scrub_scored(report, rows, plan)
+        else:
+            if tokens is None:
+                raise UsageError("--replace-tokens needs the scan's models (call it through audit.api.scrub)")
+            body, texts, rewritten = scrub_tokens(report, rows, plan, tokens, source, Path(folder))
+    cleaned = cleaned_table(source, set(body.dropped_ids), set(rows.ids), texts, rewritten)
     result = body.model_copy(update={
         "command": command, "input_path": label or str(data), "input_sha256": file_sha256(data),
         "output": str(plan.out), "rows_written": cleaned.num_rows})

@@ -60,6 +60,9 @@ class BackendInfo:
     """Whether one instance takes a whole GPU (a Ray actor asks for one, and no more actors than GPUs)."""
     missing: Callable[[], str | None] = _always
     """The one-line install hint when it cannot be imported here; None when it can."""
+    writes_tokens: bool = False
+    """Whether it can say what a spec would write next (``next_token_logits``, audit.models.backends.base.
+    NextTokenChooser), which ``subaudit scrub --replace-tokens`` needs."""
 
 
 BACKENDS: dict[str, BackendInfo] = {}
@@ -74,7 +77,8 @@ def register_backend(info: BackendInfo) -> BackendInfo:
 
 
 register_backend(BackendInfo(
-    "transformers", "audit.models.backends.transformers_backend:TransformersBackend", restricted_vocabulary=True))
+    "transformers", "audit.models.backends.transformers_backend:TransformersBackend", restricted_vocabulary=True,
+    writes_tokens=True))
 register_backend(BackendInfo(
     "vllm", "audit.models.backends.vllm_backend:VllmBackend", restricted_vocabulary=False,
     restricted_vocabulary_refusal=(

@@ -45,6 +45,14 @@ class ScoringBackend(Protocol):
         ...
 
 
+class NextTokenChooser(Protocol):
+    """A backend that can say what a spec would write next (the token scrub's replacements need it)."""
+
+    def next_token_logits(self, spec_index: int, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
+        """Logits of the token after each prefix (prompt and completion so far), one row per prefix."""
+        ...
+
+
 def model_info(spec: ModelSpec, weights_sha256: str, tokenizer_sha256: str) -> ModelInfo:
     """The provenance record of one spec (every backend and engine reports the same fields)."""
     from audit.models.lora import adapter_sha256

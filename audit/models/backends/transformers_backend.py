@@ -194,6 +194,32 @@ def completion_logprobs_under(
     return results
 
 
+@torch.inference_mode()
+def next_token_logits(model: Any, prefixes: Sequence[Sequence[int]], token_budget: int = 8192) -> np.ndarray:
+    """The logits of the token after each prefix (one float32 row per prefix, over the output dimension).
+
+    Why: a token scrub replaces a token by the reference's own choice given the row so far (audit.scrub.replace);
+    only the last position of each prefix needs the output layer. Prefixes are right-padded in length batches,
+    as in :func:`completion_logprobs_under`.
+    """
+    decoder, head = _decoder_and_head(model)
+    softcap = getattr(model.config, "final_logit_softcapping", None)
+    rows: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(prefixes)
+    for batch in length_batches([len(p) for p in prefixes], token_budget):
+        width = max(len(prefixes[i]) for i in batch)
+        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+        for slot, i in enumerate(batch):
+            input_ids[slot, : len(prefixes[i])] = torch.tensor(list(prefixes[i]), dtype=torch.long)
+        hidden = decoder(input_ids=input_ids, use_cache=False).last_hidden_state
+        last = torch.tensor([len(prefixes[i]) - 1 for i in batch], dtype=torch.long)
+        logits = head(hidden[torch.arange(len(batch)), last]).float()
+        if softcap:
+            logits = torch.tanh(logits / softcap) * softcap
+        for slot, i in enumerate(batch):
+            rows[i] = logits[slot].numpy().copy()
+    return np.stack(rows) if rows else np.empty((0, 0), dtype=np.float32)
+
+
 class TransformersBackend:
     """Loads each distinct weights source once and scores every spec with it."""
 
@@ -269,6 +295,10 @@ class TransformersBackend:
             for k in indices
         ]
         return [ScoredRow(row, tuple(scores[i] for scores in per_spec)) for i, row in enumerate(rows)]
+
+    def next_token_logits(self, spec_index: int, prefixes: Sequence[Sequence[int]]) -> np.ndarray:
+        """Logits of the token after each prefix under one spec (full output dimension; the caller masks)."""
+        return next_token_logits(self._for(self.specs[spec_index]).model, prefixes, self.token_budget)
 
     def close(self) -> None:
         """Nothing to stop: the models are plain in-process objects."""
