@@ -2,11 +2,13 @@
 
 For each set (the owl-prompted teacher's number set, and the number set written by the owl LoRA teacher,
 scanned with its adapter), one scan with every baseline (``scrub``'s own), then every budget from its
-per-row scores (:func:`audit.scrub.run.scrub_scored`, what ``subaudit scrub --drop-rows F`` computes): the
+per-row scores (:func:`audit.scrubbing.run.scrub_scored`, what ``subaudit scrub --drop-rows F`` computes): the
 data cost (rows and tokens dropped) against the residual LLR of the held-back rows against the binding
 baseline, the held-back verdict after the ranked drop and after a random drop of as many rows, and the
-budget ``--until-clean`` chooses. Token replacement (``--replace-tokens``) is not built yet, so it has no
-rows here.
+budget ``--until-clean`` chooses. Then each ``--replace-tokens`` budget, run as ``subaudit scrub`` runs it
+(:func:`audit.scrub`): the tokens chosen and changed, the rows the data's filter now refuses, and the held-back
+residual after the ranked rewrite and after as many random tokens rewritten. Each token scrub's report is kept
+under ``--cache`` (out/scrub-results), so an interrupted run resumes.
 
 Usage: python -m experiments.scrub_results --rows 256   (make scrub-results)
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "fixtures" / "SCRUB.md"
 BUDGETS = (0.05, 0.1, 0.2, 0.3, 0.5)
+TOKEN_BUDGETS = (0.05, 0.1, 0.2)
 SETS = (
     ("owl prompt teacher", "fixtures/numbers/owl.parquet", {"teacher_system_prompt": "owl"}),
     ("owl weight teacher (LoRA)", "fixtures/numbers/owl-weights.parquet",
@@ -34,11 +37,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=256, help="first rows of each set scanned")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=ROOT / "out" / "scrub-results",
+                        help="token scrub reports, one per set and budget (reused when present)")
     args = parser.parse_args()
     from audit import Input, Method, Models, Outputs, ScanRequest, scan
     from audit.core.errors import SubauditError
-    from audit.scrub.run import ScoredRows, ScrubPlan, scrub_scored
-    from audit.scrub.selection import binding_baseline
+    from audit.scrubbing.run import ScrubPlan, scrub_scored
+    from audit.scrubbing.scores import ScoredRows
+    from audit.scrubbing.selection import binding_baseline
 
     owl = (ROOT / "fixtures" / "prompts" / "owl.txt").read_text(encoding="utf-8").strip()
     command = f"python -m experiments.scrub_results --rows {args.rows} --seed {args.seed}"
@@ -51,7 +57,9 @@ def main() -> int:
              "largest row LLR against the binding baseline (the one the teacher beats least on the whole set). The "
              "held-back half (seeded id hash) is tested before, after the ranked drop, and after a random drop of "
              "as many rows; *residual* is its pooled LLR against the binding baseline (nats/token). `--until-clean` "
-             "chooses its budget on the other half.", ""]
+             "chooses its budget on the other half. A token budget rewrites that share of the scored tokens "
+             "(largest token LLR against the binding baseline) by the reference's greedy choice within the format, "
+             "and rescans the rows it changed; its random control rewrites as many tokens drawn at random.", ""]
     for label, data, teacher in SETS:
         models = Models(teacher_system_prompt=owl) if "teacher_system_prompt" in teacher else Models(
             teacher_adapter=str(ROOT / teacher["teacher_adapter"]))
@@ -84,11 +92,43 @@ def main() -> int:
                 f"{result.cost_tokens:.1%} | {held.before.residual_llr:+.4f} ({held.before.verdict.value}) → "
                 f"{held.after.residual_llr:+.4f} ({held.after.verdict.value}) | "
                 f"{held.random_control.residual_llr:+.4f} ({held.random_control.verdict.value}) |")
-        lines.append("")
+        lines += ["", *token_table(args, data, models), ""]
         print(f"{label}: done", file=sys.stderr)
     OUT.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {OUT.relative_to(ROOT)}", file=sys.stderr)
     return 0
+
+
+def token_table(args: argparse.Namespace, data: str, models: object) -> list[str]:
+    """The ``--replace-tokens`` rows of one set: each budget scrubbed as the CLI scrubs (or read from the cache)."""
+    from audit import Input, Method, Scrub, ScrubRequest, scrub
+    from audit.scrubbing.report import ScrubReport
+
+    lines = ["| token budget | tokens changed (of chosen) | rows changed | rows the filter now refuses | rows "
+             "unscorable | held-back residual before (verdict) → after (verdict) | after as many random tokens "
+             "(verdict) |", "|---|---|---|---|---|---|---|"]
+    args.cache.mkdir(parents=True, exist_ok=True)
+    for budget in TOKEN_BUDGETS:
+        kept = args.cache / f"{Path(data).stem}-tokens{budget:g}-rows{args.rows}-seed{args.seed}.json"
+        if kept.is_file():
+            result = ScrubReport.model_validate_json(kept.read_text(encoding="utf-8"))
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                result = scrub(ScrubRequest(Input(ROOT / data, max_rows=args.rows),
+                                            Scrub(out=Path(folder) / "clean.parquet", replace_tokens=budget,
+                                                  force=True), models,  # type: ignore[arg-type]
+                                            Method(seed=args.seed)))
+            kept.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        rewrite, held = result.rewrite, result.held_back
+        assert rewrite is not None
+        lines.append(
+            f"| {budget:.0%} | {rewrite.tokens_changed} of {rewrite.tokens_chosen} ({result.cost_tokens:.1%}) | "
+            f"{rewrite.rows_changed} of {result.rows_scored} | {len(rewrite.rows_failing_filter)} | "
+            f"{len(rewrite.rows_unscorable)} | {held.before.residual_llr:+.4f} ({held.before.verdict.value}) → "
+            f"{held.after.residual_llr:+.4f} ({held.after.verdict.value}) | "
+            f"{held.random_control.residual_llr:+.4f} ({held.random_control.verdict.value}) |")
+        print(f"  {data}: token budget {budget:g} done", file=sys.stderr, flush=True)
+    return lines
 
 
 if __name__ == "__main__":

@@ -404,3 +404,17 @@ def test_an_interrupted_scan_of_a_table_in_memory_resumes_from_its_log(tiny_mode
     assert resumed.input.path == whole.input.path and resumed.input.path.startswith("<in memory")
     assert comparable(resumed.model_dump(mode="json")) == comparable(whole.model_dump(mode="json"))
     assert sum(json.loads(line)["type"] == "row" for line in log.read_text().splitlines()) == ROWS
+
+
+def test_importing_a_scrub_module_leaves_the_api_function_in_place() -> None:
+    """``audit.scrub`` is both the API function and a package; a first import of the package's modules must not
+    replace the function (a test file that imported audit.scrubbing.report broke the next file's ``from audit import
+    scrub``)."""
+    import subprocess
+    import sys
+
+    code = ("import audit; from audit import scrub; import audit.scrubbing.report, audit.scrubbing.token_run; "
+            "import audit.scrubbing.run as run; from audit import scrub as again; "
+            "assert callable(audit.scrub) and again is scrub and callable(run.run_scrub), audit.scrub")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -16,7 +16,7 @@ import pytest
 from audit import Input, Method, Models, Outputs, ScanRequest, Scrub, ScrubRequest, scan, scrub
 from audit.core.errors import UsageError
 from audit.core.exit_codes import ExitCode
-from audit.scrub.run import KEPT_SCORED, KEPT_UNSCORED, SCRUB_COLUMN, NothingToScrub
+from audit.scrubbing.run import KEPT_SCORED, KEPT_UNSCORED, SCRUB_COLUMN, NothingToScrub
 from tests.conftest import FIXTURES, run_cli
 
 SMOKE = FIXTURES / "smoke" / "owl.parquet"
@@ -60,7 +60,7 @@ def test_drop_rows_removes_the_rows_leaning_furthest_toward_the_teacher(tiny_mod
 
 def test_the_held_back_test_is_a_scan_of_those_rows(tiny_model: Path, tmp_path: Path) -> None:
     """The held-back rows' 'before' equals a real scan of a file holding only those rows (no forward pass reused)."""
-    from audit.scrub.selection import held_back
+    from audit.scrubbing.selection import held_back
 
     result = scrub(_request(tiny_model, tmp_path, drop_rows=0.25, force=True))
     source = pq.read_table(SMOKE).slice(0, ROWS)
@@ -121,7 +121,7 @@ def test_until_clean_refuses_a_choosing_half_too_small_to_be_flagged(tiny_model:
 
 def test_a_scrub_that_fails_while_writing_leaves_no_output(tiny_model: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import audit.scrub.run as run
+    import audit.scrubbing.run as run
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from audit import Input, Method, Models, Outputs, ScanRequest, Scrub, ScrubRequest, scan, scrub
-from audit.scrub.report import ScrubReport
-from audit.scrub.run import KEPT_SCORED, SCRUB_COLUMN
-from audit.scrub.token_run import DataFilter
-from audit.scrub.tokens import allowed_tokens, choose_token, largest_tokens, random_tokens
+from audit.scrubbing.report import ScrubReport
+from audit.scrubbing.run import KEPT_SCORED, SCRUB_COLUMN
+from audit.scrubbing.token_run import DataFilter
+from audit.scrubbing.tokens import Candidates, allowed_tokens, choose_token, largest_tokens, random_tokens, shape
 from tests.conftest import FIXTURES
 
 NUMBERS = FIXTURES / "numbers" / "owl.parquet"
@@ -51,9 +51,14 @@ def test_the_largest_token_llrs_are_chosen_over_the_whole_data() -> None:
     assert [m.tolist() for m in chosen] == [[False, False, True], [True], [False, True, False, False]]
     tie = largest_tokens([np.array([0.5, 0.5]), np.array([0.5])], 0.34)  # one token: ties go to the first position
     assert [m.tolist() for m in tie] == [[True, False], [False]]
-    drawn = random_tokens([3, 1, 4], 5, seed=0)
-    assert sum(int(m.sum()) for m in drawn) == 5 and [m.size for m in drawn] == [3, 1, 4]
-    assert [m.tolist() for m in drawn] == [m.tolist() for m in random_tokens([3, 1, 4], 5, seed=0)]
+    only = [np.array([True, False, True]), np.array([False]), np.array([True, True, False, True])]
+    # Only eligible tokens compete: 3.0, 2.0, then the first 0.5 (1.0 and the 0.5 at row 3, position 3 cannot).
+    assert [m.tolist() for m in largest_tokens(rows, 0.4, only)] == [[True, False, True], [False],
+                                                                     [False, True, False, False]]
+    drawn = random_tokens(only, 4, seed=0)
+    assert sum(int(m.sum()) for m in drawn) == 4 and [m.size for m in drawn] == [3, 1, 4]
+    assert not any((m & ~e).any() for m, e in zip(drawn, only, strict=True))  # never an ineligible token
+    assert [m.tolist() for m in drawn] == [m.tolist() for m in random_tokens(only, 4, seed=0)]
 
 
 def test_a_replacement_is_the_most_likely_allowed_token_never_a_special_one() -> None:
@@ -65,6 +70,17 @@ def test_a_replacement_is_the_most_likely_allowed_token_never_a_special_one() ->
     assert choose_token(logits, allowed_tokens(5, None, never=[0]), "greedy", rng) == 4
     drawn = {choose_token(logits, allowed, "sample", rng) for _ in range(200)}
     assert drawn <= {0, 2, 3} and 0 in drawn
+
+
+def test_over_a_number_format_a_replacement_keeps_the_tokens_shape() -> None:
+    texts = ["7", "42", ", ", "9", "13", "\n", "<eos>"]
+    allowed = np.array([True, True, True, True, True, True, False])
+    candidates = Candidates(allowed, [shape(t) for t in texts])
+    assert [shape(t) for t in ("7", "42", ", ")] == ["0", "00", ", "]
+    assert np.flatnonzero(candidates.for_token(0)).tolist() == [0, 3]  # one digit for one digit
+    assert np.flatnonzero(candidates.for_token(1)).tolist() == [1, 4]
+    assert candidates.replaceable(0) and not candidates.replaceable(2) and not candidates.replaceable(5)
+    assert Candidates(allowed).replaceable(2)  # no shape rule: any allowed token
 
 
 def test_the_data_filter_is_the_number_filter_on_number_data_else_the_keyword_filter() -> None:
@@ -99,7 +115,8 @@ def test_only_the_chosen_tokens_change_each_to_the_references_greedy_choice_with
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
     mask = NUMBER_FORMAT.token_mask(tokenizer, model.config.vocab_size)
     allowed = allowed_tokens(model.config.vocab_size, mask, tokenizer.all_special_ids)
-    chosen = _largest_token_llrs(model, tokenizer, mask, source[:ROWS], result.binding_baseline,
+    shapes = [shape(tokenizer.decode([t])) if allowed[t] else None for t in range(allowed.size)]
+    chosen = _largest_token_llrs(model, tokenizer, mask, shapes, source[:ROWS], result.binding_baseline,
                                  rewrite.tokens_chosen)
     checked = 0
     for before, after in changed:
@@ -117,7 +134,8 @@ def test_only_the_chosen_tokens_change_each_to_the_references_greedy_choice_with
         for i in positions:
             with torch.no_grad():
                 logits = model(torch.tensor([prompt_ids + new[:i]])).logits[0, -1].numpy()
-            assert new[i] == int(np.argmax(np.where(allowed, logits, -np.inf)))
+            same_shape = np.array([shapes[t] == shapes[old[i]] for t in range(allowed.size)])
+            assert new[i] == int(np.argmax(np.where(same_shape, logits, -np.inf)))
             checked += 1
     assert checked >= rewrite.tokens_changed // 2
     untouched = [b for a, b in zip(source, cleaned, strict=True) if a["completion"] == b["completion"]]
@@ -126,7 +144,7 @@ def test_only_the_chosen_tokens_change_each_to_the_references_greedy_choice_with
 
 def test_the_held_back_test_after_is_a_scan_of_the_rewritten_held_back_rows(
         token_scrub: tuple[ScrubReport, Path], tiny_model: Path, tmp_path: Path) -> None:
-    from audit.scrub.selection import held_back
+    from audit.scrubbing.selection import held_back
 
     result, folder = token_scrub
     cleaned = pq.read_table(folder / "clean.parquet").slice(0, ROWS)
@@ -146,21 +164,27 @@ def test_the_held_back_test_after_is_a_scan_of_the_rewritten_held_back_rows(
     assert result.random_rewrite is not None and result.random_rewrite.tokens_chosen == result.rewrite.tokens_chosen
 
 
-def _largest_token_llrs(model: Any, tokenizer: Any, mask: np.ndarray, records: list[dict[str, Any]], binding: str,
-                        count: int) -> set[tuple[str, int]]:
-    """(row id, position) of the ``count`` tokens with the largest teacher-over-binding LLR, computed here."""
+def _largest_token_llrs(model: Any, tokenizer: Any, mask: np.ndarray, shapes: list[str | None],
+                        records: list[dict[str, Any]], binding: str, count: int) -> set[tuple[str, int]]:
+    """(row id, position) of the ``count`` tokens with the largest teacher-over-binding LLR, computed here, among
+    those another token of the same shape can replace."""
+    from collections import Counter
+
     from audit.models.backends.transformers_backend import completion_logprobs
     from audit.models.encoding import prompt_text, split_ids
     from audit.models.traits import NEUTRAL_SYSTEM_PROMPT
 
     baseline_prompt = {"reference": None, "control": NEUTRAL_SYSTEM_PROMPT}[binding]
+    per_shape = Counter(s for s in shapes if s is not None)
     scored: list[tuple[float, str, int]] = []
     for record in records:
         pairs = [split_ids(tokenizer, prompt_text(tokenizer, _context(record), system), record["completion"])
                  for system in (TEACHER, baseline_prompt)]
         teacher, baseline = (completion_logprobs(model, [pair], vocab_mask=torch.from_numpy(mask))[0]
                              for pair in pairs)
-        scored += [(float(llr), record["id"], i) for i, llr in enumerate(teacher - baseline)]
+        ids = pairs[0][1]
+        scored += [(float(llr), record["id"], i) for i, llr in enumerate(teacher - baseline)
+                   if per_shape[shapes[ids[i]]] > 1]
     ranked = sorted(scored, key=lambda item: -item[0])
     assert ranked[count - 1][0] > ranked[count][0]  # no tie at the cut, so the set is well defined
     return {(row_id, i) for _, row_id, i in ranked[:count]}
@@ -181,4 +205,5 @@ def test_rewriting_the_owl_teachers_tokens_lowers_the_held_back_llr_more_than_ra
     held = result.held_back
     assert result.scan_verdict.value == "flagged" and not result.forced and result.rewrite is not None
     assert result.rewrite.tokens_changed > 0 and result.whole.rows == 32
-    assert held.after.residual_llr < held.random_control.residual_llr < held.before.residual_llr
+    assert held.after.residual_llr < held.random_control.residual_llr
+    assert held.after.residual_llr < held.before.residual_llr

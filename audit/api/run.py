@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from audit.pipeline.config import ScanConfig
     from audit.pipeline.row_loop import ProgressCallback
     from audit.report.schema import Report
-    from audit.scrub.report import ScrubReport
-    from audit.scrub.token_run import Rescan
+    from audit.scrubbing.report import ScrubReport
+    from audit.scrubbing.token_run import Rescan
 
 
 class SkippedRowsError(ToolError):
@@ -104,10 +104,10 @@ def scrub(request: ScrubRequest, progress: ProgressCallback | None = None) -> Sc
     The data are scanned once with every baseline (``progress`` as for :func:`scan`); what is dropped, what it
     cost and the held-back rows' test before and after (and after a random drop of as many rows) are computed
     from that scan's per-row scores; rows a token scrub rewrites are scanned again. Data the scan did not flag
-    raise ``audit.scrub.run.NothingToScrub`` (exit class 0) and write nothing, unless ``request.scrub.force``.
+    raise ``audit.scrubbing.run.NothingToScrub`` (exit class 0) and write nothing, unless ``request.scrub.force``.
     """
     from audit.models.backends import backend_info
-    from audit.scrub.run import ScrubPlan, run_scrub
+    from audit.scrubbing.run import ScrubPlan, run_scrub
 
     given = request.scrub
     plan = ScrubPlan(out=Path(given.out), drop_rows=given.drop_rows, until_clean=given.until_clean,

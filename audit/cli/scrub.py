@@ -16,7 +16,7 @@ from audit.core.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from audit.api.request import Scrub, ScrubRequest
-    from audit.scrub.report import ScrubReport
+    from audit.scrubbing.report import ScrubReport
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def scrub(ctx: typer.Context, data: Annotated[Path, typer.Argument(help="Dataset
     scan did not flag are left alone (exit 0, nothing written) unless --force.
     """
     from audit import api
-    from audit.scrub.run import NothingToScrub
+    from audit.scrubbing.run import NothingToScrub
 
     request = api.ScrubRequest(
         api.Input(data, columns.columns(), format=columns.input_format, max_rows=scoring.max_rows,

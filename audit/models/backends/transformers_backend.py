@@ -198,7 +198,7 @@ def completion_logprobs_under(
 def next_token_logits(model: Any, prefixes: Sequence[Sequence[int]], token_budget: int = 8192) -> np.ndarray:
     """The logits of the token after each prefix (one float32 row per prefix, over the output dimension).
 
-    Why: a token scrub replaces a token by the reference's own choice given the row so far (audit.scrub.replace);
+    Why: a token scrub replaces a token by the reference's own choice given the row so far (audit.scrubbing.replace);
     only the last position of each prefix needs the output layer. Prefixes are right-padded in length batches,
     as in :func:`completion_logprobs_under`.
     """

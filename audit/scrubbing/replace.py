@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from audit.models.backends.base import NextTokenChooser
-from audit.scrub.tokens import ReplaceMode, choose_token
+from audit.scrubbing.tokens import Candidates, ReplaceMode, choose_token
 
 
 def replace_tokens(chooser: NextTokenChooser, spec_index: int, prompts: Sequence[Sequence[int]],
-                   completions: Sequence[Sequence[int]], chosen: Sequence[np.ndarray], allowed: np.ndarray,
+                   completions: Sequence[Sequence[int]], chosen: Sequence[np.ndarray], candidates: Candidates,
                    mode: ReplaceMode, seed: int) -> list[tuple[int, ...]]:
     """Each completion with the tokens its mask marks replaced by the spec's choice (others kept)."""
     current = [list(completion) for completion in completions]
@@ -30,6 +30,7 @@ def replace_tokens(chooser: NextTokenChooser, spec_index: int, prompts: Sequence
         prefixes = [[*prompts[i], *current[i][: int(positions[i][step])]] for i in todo]
         logits = chooser.next_token_logits(spec_index, prefixes)
         for row, i in zip(logits, todo, strict=True):
-            current[i][int(positions[i][step])] = choose_token(row, allowed, mode, rng)
+            where = int(positions[i][step])
+            current[i][where] = choose_token(row, candidates.for_token(current[i][where]), mode, rng)
         step += 1
     return [tuple(completion) for completion in current]

@@ -18,10 +18,12 @@ import numpy as np
 from audit.core.errors import ToolError, UsageError
 from audit.core.rows import AuditRow, EncodedRow
 from audit.models.backends.base import NextTokenChooser
+from audit.models.vocab import NUMBERS
 from audit.pipeline.config import ScanConfig
 from audit.report.schema import Report
-from audit.scrub.report import TokenRewrite
-from audit.scrub.tokens import ReplaceMode, allowed_tokens, largest_tokens, random_tokens
+from audit.scrubbing.report import TokenRewrite
+from audit.scrubbing.scores import ScoredRows
+from audit.scrubbing.tokens import Candidates, ReplaceMode, allowed_tokens, largest_tokens, random_tokens, shape
 
 Rescan = Callable[[Path, str, Path], None]
 """Scan a parquet file (its id column named) with every baseline, writing its scores file to the last path."""
@@ -120,17 +122,14 @@ def rewrite(data: EncodedData, chosen: list[np.ndarray], replace: Callable[[list
 
 
 def token_rewrites(config: ScanConfig, report: Report, ids: list[str], row_llr: np.ndarray, binding_role: str,
-                   fraction: float, mode: ReplaceMode, seed: int) -> tuple[Rewrite, Rewrite, list[int]]:
-    """Load the models, rank the tokens, and rewrite the rows twice: ranked, and at random (the control).
-
-    Returns both rewrites and each row's token count.
-    """
+                   fraction: float, mode: ReplaceMode, seed: int) -> tuple[Rewrite, Rewrite]:
+    """Load the models, rank the tokens, and rewrite the rows twice: ranked, and at random (the control)."""
     from audit.models.backends import create_backend
     from audit.pipeline.config import model_specs
     from audit.pipeline.local import scan_vocabulary
     from audit.pipeline.score_cache import CachedBackend, ScoreCache
     from audit.pipeline.score_store import open_score_store
-    from audit.scrub.replace import replace_tokens
+    from audit.scrubbing.replace import replace_tokens
 
     specs = model_specs(config)
     roles = [spec.role for spec in specs]
@@ -156,21 +155,23 @@ def token_rewrites(config: ScanConfig, report: Report, ids: list[str], row_llr: 
         tokenizer = formats[reference].tokenizer
         width = int(chooser.next_token_logits(reference, [data.encoded[0].prompt_ids[reference]]).shape[1])
         allowed = allowed_tokens(width, backend.vocab_mask, tokenizer.all_special_ids)
+        candidates = Candidates(allowed, None if config.resolution.scored_vocabulary != NUMBERS.name else [
+            shape(tokenizer.decode([token_id])) if allowed[token_id] else "" for token_id in range(width)])
         prompts = [row.prompt_ids[reference] for row in data.encoded]
         completions = [row.completion_ids for row in data.encoded]
 
         def replace(chosen: list[np.ndarray]) -> list[tuple[int, ...]]:
-            return replace_tokens(chooser, reference, prompts, completions, chosen, allowed, mode, seed)
+            return replace_tokens(chooser, reference, prompts, completions, chosen, candidates, mode, seed)
 
         def decode(token_ids: Sequence[int]) -> str:
             return str(tokenizer.decode(list(token_ids)))
 
-        ranked = largest_tokens(token_llr, fraction)
-        lengths = [len(llr) for llr in token_llr]
+        eligible = [np.array([candidates.replaceable(t) for t in row], dtype=bool) for row in completions]
+        ranked = largest_tokens(token_llr, fraction, eligible)
         count = int(sum(mask.sum() for mask in ranked))
         data_filter = DataFilter.of(report)
         return (rewrite(data, ranked, replace, decode, data_filter),
-                rewrite(data, random_tokens(lengths, count, seed), replace, decode, data_filter), lengths)
+                rewrite(data, random_tokens(eligible, count, seed), replace, decode, data_filter))
     finally:
         backend.close()
 
@@ -210,15 +211,13 @@ def rewritten_messages(messages: list[dict[str, Any]], text: str) -> list[dict[s
     return [*messages[:-1], last]
 
 
-def rescored(rows: Any, texts: dict[str, str], write_rows: Callable[[list[str], Path], None], rescan: Rescan,
-             folder: Path, name: str) -> tuple[Any, np.ndarray]:
+def rescored(rows: ScoredRows, texts: dict[str, str], write_rows: Callable[[list[str], Path], None],
+             rescan: Rescan, folder: Path, name: str) -> tuple[ScoredRows, np.ndarray]:
     """The scored rows with the rewritten ones' scores from a rescan, and which rows are still scorable.
 
     Two unchanged rows ride along in the rescan: a scan refuses a file with fewer than two scorable rows, and
     a rewrite may change only one (their new scores equal their old ones but for the last float bits).
     """
-    from audit.scrub.run import ScoredRows
-
     if not texts:
         return rows, np.ones(len(rows.ids), dtype=bool)
     riders = [row_id for row_id in rows.ids if row_id not in texts][:2]

@@ -12,6 +12,7 @@ by the same rule.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -26,27 +27,31 @@ def split_mask(flat: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
     return [part.copy() for part in np.split(flat, np.cumsum(lengths)[:-1])] if lengths else []
 
 
-def largest_tokens(token_llr: Sequence[np.ndarray], fraction: float) -> list[np.ndarray]:
+def largest_tokens(token_llr: Sequence[np.ndarray], fraction: float,
+                   eligible: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
     """Per row, the mask of the tokens among the ``round(fraction * all tokens)`` with the largest LLR.
 
     Ranked over the whole data, not per row: a row whose every token leans toward the teacher gives up more
-    of them than a row that carries nothing. Ties are broken by position (row order, then token order).
+    of them than a row that carries nothing. Ties are broken by position (row order, then token order). Only
+    ``eligible`` tokens (those a replacement can change) are ranked; the budget stays a share of all tokens.
     """
     lengths = [len(values) for values in token_llr]
     flat = np.concatenate(list(token_llr)) if token_llr else np.empty(0)
-    count = round(fraction * flat.size)
+    can = np.concatenate(list(eligible)) if eligible is not None and token_llr else np.ones(flat.size, dtype=bool)
+    count = min(round(fraction * flat.size), int(can.sum()))
     mask = np.zeros(flat.size, dtype=bool)
     if count:
-        mask[np.argsort(-flat, kind="stable")[:count]] = True
+        order = np.argsort(-flat, kind="stable")
+        mask[order[can[order]][:count]] = True
     return split_mask(mask, lengths)
 
 
-def random_tokens(lengths: Sequence[int], count: int, seed: int) -> list[np.ndarray]:
-    """Per row, the mask of ``count`` tokens drawn at random over the whole data (the control)."""
-    total = int(sum(lengths))
-    mask = np.zeros(total, dtype=bool)
-    mask[np.random.default_rng(seed).choice(total, size=min(count, total), replace=False)] = True
-    return split_mask(mask, lengths)
+def random_tokens(eligible: Sequence[np.ndarray], count: int, seed: int) -> list[np.ndarray]:
+    """Per row, the mask of ``count`` eligible tokens drawn at random over the whole data (the control)."""
+    can = np.flatnonzero(np.concatenate(list(eligible))) if eligible else np.empty(0, dtype=int)
+    mask = np.zeros(int(sum(len(e) for e in eligible)), dtype=bool)
+    mask[np.random.default_rng(seed).choice(can, size=min(count, can.size), replace=False)] = True
+    return split_mask(mask, [len(e) for e in eligible])
 
 
 def allowed_tokens(width: int, format_mask: np.ndarray | None, never: Sequence[int]) -> np.ndarray:
@@ -64,6 +69,43 @@ def allowed_tokens(width: int, format_mask: np.ndarray | None, never: Sequence[i
     if not allowed.any():
         raise ValueError("no token is allowed as a replacement")
     return allowed
+
+
+_DIGIT = re.compile(r"[0-9]")
+
+
+def shape(text: str) -> str:
+    """A token's shape in a number format: every digit written as 0, every other character kept."""
+    return _DIGIT.sub("0", text)
+
+
+class Candidates:
+    """Which tokens may replace a given token.
+
+    Over a number format a replacement keeps the token's shape (:func:`shape`): a digit token becomes another
+    digit token of as many digits, and a separator stays itself. So a rewritten number row keeps its numbers'
+    count, lengths and separators, and still passes the number filter unless a replacement writes a banned
+    number. Without a shape rule (the full vocabulary) any allowed token may replace any other.
+    """
+
+    def __init__(self, allowed: np.ndarray, shapes: Sequence[str] | None = None) -> None:
+        self.allowed = allowed
+        self._shapes = None if shapes is None else np.array(shapes, dtype=object)
+        self._by_shape: dict[str, np.ndarray] = {}
+
+    def for_token(self, token_id: int) -> np.ndarray:
+        """The mask of tokens that may replace ``token_id``."""
+        if self._shapes is None:
+            return self.allowed
+        key = str(self._shapes[token_id]) if token_id < self._shapes.size else ""
+        if key not in self._by_shape:
+            self._by_shape[key] = self.allowed & (self._shapes == key) if key else np.zeros_like(self.allowed)
+        return self._by_shape[key]
+
+    def replaceable(self, token_id: int) -> bool:
+        """Whether any other token may replace this one (a separator under a shape rule cannot change)."""
+        mask = self.for_token(token_id)
+        return int(mask.sum()) - int(token_id < mask.size and bool(mask[token_id])) > 0
 
 
 def choose_token(logits: np.ndarray, allowed: np.ndarray, mode: ReplaceMode, rng: np.random.Generator) -> int:

@@ -3,7 +3,7 @@
 One scan scores every row under every baseline (the per-row scores do not depend on which rows are
 kept), then every test after a row drop is a retest of a subset of those rows (audit.pipeline.retest): no
 row is scored twice. A token rewrite changes rows, so the rows it changed are scanned again
-(audit.scrub.token_run). The cleaned file and the scrub report are written atomically, both or neither; a
+(audit.scrubbing.token_run). The cleaned file and the scrub report are written atomically, both or neither; a
 scrub interrupted before the end leaves neither.
 """
 
@@ -24,14 +24,15 @@ from audit.core.exit_codes import ExitCode
 from audit.core.hashing import file_sha256
 from audit.core.verdict import LIKELIHOOD_RATIO_FAMILY, Verdict
 from audit.report.schema import ColumnsInfo, Report
-from audit.scrub.report import BudgetTried, HeldBack, RowsTested, ScrubReport, TestSummary
-from audit.scrub.selection import BUDGET_GRID, at_random, binding_baseline, held_back, largest
-from audit.scrub.tokens import ReplaceMode
+from audit.scrubbing.report import BudgetTried, HeldBack, RowsTested, ScrubReport, TestSummary
+from audit.scrubbing.scores import ScoredRows
+from audit.scrubbing.selection import BUDGET_GRID, at_random, binding_baseline, held_back, largest
+from audit.scrubbing.tokens import ReplaceMode
 from audit.version import __version__
 
 if TYPE_CHECKING:
     from audit.pipeline.config import ScanConfig
-    from audit.scrub.token_run import Rescan
+    from audit.scrubbing.token_run import Rescan
 
 SCRUB_COLUMN = "scrub"
 """The column the cleaned file adds: what happened to each row kept."""
@@ -64,7 +65,7 @@ class ScrubPlan:
 
     def check(self) -> None:
         from audit.core.atomic import check_writable
-        from audit.scrub.tokens import REPLACE_MODES
+        from audit.scrubbing.tokens import REPLACE_MODES
 
         given = [self.drop_rows is not None, self.replace_tokens is not None, self.until_clean]
         if sum(given) != 1:
@@ -80,27 +81,6 @@ class ScrubPlan:
         check_writable(self.out)
         if self.report is not None:
             check_writable(self.report)
-
-
-@dataclasses.dataclass(frozen=True)
-class ScoredRows:
-    """The scan's per-row scores, in the scores file's order."""
-
-    ids: list[str]
-    columns: dict[str, np.ndarray]
-
-    @property
-    def tokens(self) -> np.ndarray:
-        return self.columns["n_tokens"]
-
-    @classmethod
-    def read(cls, scores: Path) -> ScoredRows:
-        """A scan's scores file (``--scores``) as ids and columns."""
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(scores)
-        return cls([str(v) for v in table.column("row_id").to_pylist()],
-                   {name: table.column(name).to_numpy() for name in table.column_names if name != "row_id"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,7 +214,7 @@ class InputTable:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from audit.scrub.token_run import RESCAN_ID, with_texts
+        from audit.scrubbing.token_run import RESCAN_ID, with_texts
 
         first: dict[str, int] = {}
         for index, row_id in enumerate(self.ids):
@@ -254,13 +234,13 @@ def scrub_tokens(report: Report, rows: ScoredRows, plan: ScrubPlan, setup: Token
     """
     refuse_unflagged(report, plan)
     from audit.pipeline.retest import report_calibration
-    from audit.scrub.token_run import rescored, summary, token_rewrites
+    from audit.scrubbing.token_run import rescored, summary, token_rewrites
 
     assert plan.replace_tokens is not None
     binding, column = binding_baseline(report.results)
     config, rescan = setup(report)
-    ranked, random, _ = token_rewrites(config, report, rows.ids, rows.columns[column], binding, plan.replace_tokens,
-                                       cast(ReplaceMode, plan.replace_with), plan.seed)
+    ranked, random = token_rewrites(config, report, rows.ids, rows.columns[column], binding, plan.replace_tokens,
+                                    cast(ReplaceMode, plan.replace_with), plan.seed)
     back = held_back(rows.ids, plan.seed)
     back_ids = {row_id for row_id, kept in zip(rows.ids, back, strict=True) if kept}
     random_back = {row_id: text for row_id, text in random.texts.items() if row_id in back_ids}
@@ -301,7 +281,7 @@ def cleaned_table(source: InputTable, dropped_ids: set[str], scored_ids: set[str
     """
     import pyarrow as pa
 
-    from audit.scrub.token_run import with_texts
+    from audit.scrubbing.token_run import with_texts
 
     table = with_texts(source.table, source.columns, source.ids, texts) if texts else source.table
     keep = np.array([row_id not in dropped_ids for row_id in source.ids], dtype=bool)
