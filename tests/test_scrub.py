@@ -58,6 +58,16 @@ def test_drop_rows_removes_the_rows_leaning_furthest_toward_the_teacher(tiny_mod
     assert json.loads((tmp_path / "scrub.json").read_text())["dropped_ids"] == result.dropped_ids
 
 
+def test_the_random_control_s_data_are_written_with_control_out(tiny_model: Path, tmp_path: Path) -> None:
+    result = scrub(_request(tiny_model, tmp_path, drop_rows=0.25, force=True, control_out=tmp_path / "control.parquet"))
+    source, control = pq.read_table(SMOKE), pq.read_table(tmp_path / "control.parquet")
+    gone = set(source.column("id").to_pylist()) - set(control.column("id").to_pylist())
+    assert len(gone) == result.random_rows_dropped == result.rows_dropped
+    assert gone != set(result.dropped_ids)  # drawn at random, not the ranked rows
+    assert gone <= set(source.column("id").to_pylist()[:ROWS])  # only scored rows are drawn
+    assert result.control_output == str(tmp_path / "control.parquet")
+
+
 def test_the_held_back_test_is_a_scan_of_those_rows(tiny_model: Path, tmp_path: Path) -> None:
     """The held-back rows' 'before' equals a real scan of a file holding only those rows (no forward pass reused)."""
     from audit.scrubbing.selection import held_back
@@ -129,7 +139,8 @@ def test_a_scrub_that_fails_while_writing_leaves_no_output(tiny_model: Path, tmp
     monkeypatch.setattr(run, "file_sha256", lambda path: "0" * 64)
     monkeypatch.setattr(pq, "write_table", broken)
     with pytest.raises(OSError, match="disk full"):
-        scrub(_request(tiny_model, tmp_path, drop_rows=0.2, force=True, report=tmp_path / "scrub.json"))
+        scrub(_request(tiny_model, tmp_path, drop_rows=0.2, force=True, report=tmp_path / "scrub.json",
+                       control_out=tmp_path / "control.parquet"))
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 

@@ -40,7 +40,7 @@ def token_scrub(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> t
                      outputs=Outputs(scores=folder / "scores.parquet")))  # the scan the scrub starts from
     result = scrub(ScrubRequest(Input(NUMBERS, max_rows=ROWS),
                                 Scrub(out=folder / "clean.parquet", replace_tokens=0.2, force=True,
-                                      report=folder / "scrub.json"),
+                                      report=folder / "scrub.json", control_out=folder / "control.parquet"),
                                 _models(tiny_model), Method(null="theoretical")))
     return result, folder
 
@@ -162,6 +162,12 @@ def test_the_held_back_test_after_is_a_scan_of_the_rewritten_held_back_rows(
     before = {t.detector_id: t.statistic for t in result.held_back.before.tests}
     assert any(abs(t.statistic - before[t.detector_id]) > 1e-4 for t in after.tests)  # the rewrite changed them
     assert result.random_rewrite is not None and result.random_rewrite.tokens_chosen == result.rewrite.tokens_chosen
+    # --control-out: the random control's rewrite of every row, written beside the scrubbed data.
+    source = pq.read_table(NUMBERS).to_pylist()
+    control = pq.read_table(folder / "control.parquet").to_pylist()
+    rewritten = [b for a, b in zip(source, control, strict=True) if a["completion"] != b["completion"]]
+    assert len(rewritten) == result.random_rewrite.rows_changed > 0 and result.control_output is not None
+    assert all(b[SCRUB_COLUMN].startswith("tokens replaced") for b in rewritten)
 
 
 def _largest_token_llrs(model: Any, tokenizer: Any, mask: np.ndarray, shapes: list[str | None],

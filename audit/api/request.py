@@ -230,6 +230,8 @@ class Scrub:
     the binding baseline, by the reference's choice given the row so far (within the data's format)."""
     replace_with: str = "greedy"
     """How the reference chooses a replacement: "greedy" (its most likely allowed token) or "sample" (seeded)."""
+    control_out: str | Path | None = None
+    """Also write the random control's data (as many random rows dropped, or random tokens rewritten): parquet."""
 
 
 @dataclass(frozen=True)

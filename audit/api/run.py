@@ -112,7 +112,8 @@ def scrub(request: ScrubRequest, progress: ProgressCallback | None = None) -> Sc
     given = request.scrub
     plan = ScrubPlan(out=Path(given.out), drop_rows=given.drop_rows, until_clean=given.until_clean,
                      report=None if given.report is None else Path(given.report), force=given.force,
-                     seed=request.method.seed, replace_tokens=given.replace_tokens, replace_with=given.replace_with)
+                     seed=request.method.seed, replace_tokens=given.replace_tokens, replace_with=given.replace_with,
+                     control_out=None if given.control_out is None else Path(given.control_out))
     plan.check()
     if plan.replace_tokens is not None and not backend_info(request.engine.backend).writes_tokens:
         raise UsageError(f"--replace-tokens needs a backend that can write tokens; {request.engine.backend} cannot "

@@ -41,6 +41,9 @@ class ScrubOptions(OptionGroup):
     scrub_report: Annotated[Path | None, typer.Option(
         "--report", help="Write the scrub report (JSON): rows dropped, data cost, held-back rows' tests before "
                          "and after, the random control.")] = None
+    control_out: Annotated[Path | None, typer.Option(
+        help="Also write the random control's data (parquet): as many random rows dropped, or random tokens "
+             "rewritten, to train on beside the scrubbed data.")] = None
     force: Annotated[bool, typer.Option(
         "--force", help="Scrub data the scan did not flag (otherwise nothing is written).")] = False
 
@@ -48,7 +51,7 @@ class ScrubOptions(OptionGroup):
         from audit.api.request import Scrub
 
         return Scrub(self.out, self.drop_rows, self.until_clean, self.scrub_report, self.force, self.replace_tokens,
-                     self.replace_with)
+                     self.replace_with, self.control_out)
 
 
 @grouped

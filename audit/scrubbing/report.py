@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from audit.core.verdict import Verdict
 
 SCRUB_SCHEMA_VERSION = "1.1.0"
-"""1.1.0: ``--replace-tokens`` (``replace_with``, ``rewrite``, ``random_rewrite``)."""
+"""1.1.0: ``--replace-tokens`` (``replace_with``, ``rewrite``, ``random_rewrite``, ``tokens_scored``) and
+``--control-out`` (``control_output``)."""
 
 
 class _Model(BaseModel):
@@ -104,4 +105,6 @@ class ScrubReport(_Model):
     held_back: HeldBack
     dropped_ids: list[str]
     output: str
+    control_output: str | None = Field(None, description="where the random control's data were written "
+                                       "(--control-out), to train on beside the scrubbed data")
     rows_written: int = Field(description="rows of the cleaned file: every input row but the dropped ones")

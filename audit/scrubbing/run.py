@@ -62,6 +62,7 @@ class ScrubPlan:
     seed: int = 0
     replace_tokens: float | None = None
     replace_with: str = "greedy"
+    control_out: Path | None = None
 
     def check(self) -> None:
         from audit.core.atomic import check_writable
@@ -78,9 +79,12 @@ class ScrubPlan:
             raise UsageError(f"--replace-with must be one of {', '.join(REPLACE_MODES)}, got {self.replace_with!r}")
         if self.out.suffix.lower() not in (".parquet", ".pq"):
             raise UsageError(f"--out must be a .parquet file (the cleaned data), got {self.out.name}")
-        check_writable(self.out)
-        if self.report is not None:
-            check_writable(self.report)
+        if self.control_out is not None and self.control_out.suffix.lower() not in (".parquet", ".pq"):
+            raise UsageError(f"--control-out must be a .parquet file (the random control's data), got "
+                             f"{self.control_out.name}")
+        for path in (self.out, self.report, self.control_out):
+            if path is not None:
+                check_writable(path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +139,15 @@ def choose_budget(test: Tester, choosing: np.ndarray, llr: np.ndarray) -> tuple[
                        "will not remove it)")
 
 
+@dataclasses.dataclass(frozen=True)
+class Edits:
+    """What a scrub, or its random control, does to the rows: the ids dropped, the rewritten rows' text and note."""
+
+    dropped: frozenset[str] = frozenset()
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)
+    notes: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
 def refuse_unflagged(report: Report, plan: ScrubPlan) -> None:
     """Data the scan did not flag are left alone unless --force."""
     if report.verdict is not Verdict.FLAGGED and not plan.force:
@@ -153,6 +166,11 @@ def report_body(report: Report, rows: ScoredRows, plan: ScrubPlan, binding: str,
 
 def scrub_scored(report: Report, rows: ScoredRows, plan: ScrubPlan) -> ScrubReport:
     """Decide the rows to drop and test the outcome: the report's body (its ids, paths and command filled later)."""
+    return drop_rows(report, rows, plan)[0]
+
+
+def drop_rows(report: Report, rows: ScoredRows, plan: ScrubPlan) -> tuple[ScrubReport, Edits, Edits]:
+    """:func:`scrub_scored`, with what the ranked drop and the random control each remove."""
     refuse_unflagged(report, plan)
     from audit.pipeline.retest import report_calibration
 
@@ -169,7 +187,7 @@ def scrub_scored(report: Report, rows: ScoredRows, plan: ScrubPlan) -> ScrubRepo
     dropped = largest(llr, budget)
     random = at_random(llr.size, int(dropped.sum()), plan.seed)
     tokens = rows.tokens
-    return report_body(
+    body = report_body(
         report, rows, plan, binding, strategy="drop-rows", budget=budget,
         budget_chosen_by="until-clean" if plan.until_clean else "given", search=search,
         rows_dropped=int(dropped.sum()), tokens_dropped=int(tokens[dropped].sum()), cost_rows=float(dropped.mean()),
@@ -178,6 +196,8 @@ def scrub_scored(report: Report, rows: ScoredRows, plan: ScrubPlan) -> ScrubRepo
         held_back=HeldBack(rows=int(back.sum()), before=test(back), after=test(back & ~dropped),
                            random_control=test(back & ~random)),
         dropped_ids=[row_id for row_id, drop in zip(rows.ids, dropped, strict=True) if drop])
+    return body, Edits(frozenset(body.dropped_ids)), Edits(frozenset(
+        row_id for row_id, drop in zip(rows.ids, random, strict=True) if drop))
 
 
 TokenSetup = Callable[[Report], "tuple[ScanConfig, Rescan]"]
@@ -227,11 +247,9 @@ class InputTable:
 
 
 def scrub_tokens(report: Report, rows: ScoredRows, plan: ScrubPlan, setup: TokenSetup, source: InputTable,
-                 folder: Path) -> tuple[ScrubReport, dict[str, str], dict[str, str]]:
-    """Rewrite the top share of tokens, rescan what changed, and test.
-
-    Returns the report's body, the changed rows' new texts, and what the scrub column says of each.
-    """
+                 folder: Path) -> tuple[ScrubReport, Edits, Edits]:
+    """Rewrite the top share of tokens, rescan what changed, and test: the report's body, and the rewrites of the
+    ranked tokens and of the random control."""
     refuse_unflagged(report, plan)
     from audit.pipeline.retest import report_calibration
     from audit.scrubbing.token_run import rescored, summary, token_rewrites
@@ -266,15 +284,14 @@ def scrub_tokens(report: Report, rows: ScoredRows, plan: ScrubPlan, setup: Token
         held_back=HeldBack(rows=int(back.sum()), before=Tester(report, rows, column, calibration)(back),
                            after=test_after(back & scorable), random_control=test_control(back & control_scorable)),
         dropped_ids=[])
-    return body, ranked.texts, ranked.notes
+    return body, Edits(texts=ranked.texts, notes=ranked.notes), Edits(texts=random.texts, notes=random.notes)
 
 
 KEPT_SCORED = "kept (scored)"
 KEPT_UNSCORED = "kept (not scored: beyond --max-rows, outside --sample-fraction, skipped, or a repeated id)"
 
 
-def cleaned_table(source: InputTable, dropped_ids: set[str], scored_ids: set[str], texts: dict[str, str],
-                  rewritten: dict[str, str]) -> Any:
+def cleaned_table(source: InputTable, edits: Edits, scored_ids: set[str]) -> Any:
     """Every input record but the dropped ones, rewritten ones rewritten, with the scrub column.
 
     Parquet input keeps its schema; the scrub column says what happened to each row kept.
@@ -283,9 +300,9 @@ def cleaned_table(source: InputTable, dropped_ids: set[str], scored_ids: set[str
 
     from audit.scrubbing.token_run import with_texts
 
-    table = with_texts(source.table, source.columns, source.ids, texts) if texts else source.table
-    keep = np.array([row_id not in dropped_ids for row_id in source.ids], dtype=bool)
-    notes = [rewritten.get(row_id, KEPT_SCORED if row_id in scored_ids else KEPT_UNSCORED)
+    table = with_texts(source.table, source.columns, source.ids, edits.texts) if edits.texts else source.table
+    keep = np.array([row_id not in edits.dropped for row_id in source.ids], dtype=bool)
+    notes = [edits.notes.get(row_id, KEPT_SCORED if row_id in scored_ids else KEPT_UNSCORED)
              for row_id, kept in zip(source.ids, keep, strict=True) if kept]
     return table.filter(pa.array(keep)).append_column(SCRUB_COLUMN, pa.array(notes, pa.string()))
 
@@ -298,28 +315,41 @@ def run_scrub(scan: Callable[[Path], tuple[Report, Path]], data: Path, label: st
     """
     import pyarrow.parquet as pq
 
-    from audit.core.atomic import atomic_path
-
     plan.check()
     with tempfile.TemporaryDirectory(prefix="subaudit-scrub-") as folder:
         report, scores_path = scan(Path(folder))
         rows = ScoredRows.read(scores_path)
         source = InputTable.read(data, input_format, report.input.columns)
-        texts: dict[str, str] = {}
-        rewritten: dict[str, str] = {}
         if plan.replace_tokens is None:
-            body = scrub_scored(report, rows, plan)
+            body, edits, control = drop_rows(report, rows, plan)
         else:
             if tokens is None:
                 raise UsageError("--replace-tokens needs the scan's models (call it through audit.api.scrub)")
-            body, texts, rewritten = scrub_tokens(report, rows, plan, tokens, source, Path(folder))
-    cleaned = cleaned_table(source, set(body.dropped_ids), set(rows.ids), texts, rewritten)
+            body, edits, control = scrub_tokens(report, rows, plan, tokens, source, Path(folder))
+    scored = set(rows.ids)
+    cleaned = cleaned_table(source, edits, scored)
     result = body.model_copy(update={
         "command": command, "input_path": label or str(data), "input_sha256": file_sha256(data),
-        "output": str(plan.out), "rows_written": cleaned.num_rows})
-    with atomic_path(plan.out) as tmp_out:
-        pq.write_table(cleaned, tmp_out)
-        if plan.report is not None:
-            with atomic_path(plan.report) as tmp_report:
-                tmp_report.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        "output": str(plan.out), "rows_written": cleaned.num_rows,
+        "control_output": None if plan.control_out is None else str(plan.control_out)})
+    outputs: list[tuple[Path, Callable[[Path], object]]] = [(plan.out, lambda tmp: pq.write_table(cleaned, tmp))]
+    if plan.control_out is not None:
+        control_table = cleaned_table(source, control, scored)
+        outputs.append((plan.control_out, lambda tmp: pq.write_table(control_table, tmp)))
+    if plan.report is not None:
+        report_path = plan.report
+        outputs.append((report_path, lambda tmp: tmp.write_text(result.model_dump_json(indent=2) + "\n",
+                                                                 encoding="utf-8")))
+    write_all(outputs)
     return result
+
+
+def write_all(outputs: list[tuple[Path, Callable[[Path], object]]]) -> None:
+    """Write every output under a temporary name and rename them only once all are written: all or none."""
+    from contextlib import ExitStack
+
+    from audit.core.atomic import atomic_path
+
+    with ExitStack() as stack:
+        for path, write in outputs:
+            write(stack.enter_context(atomic_path(path)))
