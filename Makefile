@@ -7,7 +7,7 @@ PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
 .PHONY: install install-vllm browser-check test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text \
-	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand smoke-table tables cot-filter scrub-results attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
+	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand smoke-table tables cot-filter scrub-results scrub-transfer attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
 
 install: $(VENV)/.installed
 
@@ -154,6 +154,13 @@ fixtures-text: install
 # (one scan of each set with every baseline; the weight teacher's automatic null is made once; ~30 min on 2 cores).
 scrub-results: install
 	$(PY) -m experiments.scrub_results --rows 256
+
+# Scrub and transfer (issue 28): students fine-tuned on the owl weight teacher's set unscrubbed, after
+# --replace-tokens 0.1, and after the random control, seed by seed; first scaled up (rows, epochs, seeds) until the
+# unscrubbed set transfers owl at p < 0.01. Writes fixtures/SCRUB-TRANSFER.md; at most 4 h of student training in all
+# (7-15 min a student on 2 cores), resumable: every student is cached in out/scrub-transfer.
+scrub-transfer: install
+	$(PY) -m experiments.scrub_transfer --budget 0.1 --hours 4
 
 # What each reasoning filter keeps of SmolLM2-135M's traces for the committed word problems (the paper's correct
 # final answer, or form alone): writes experiments/cot-filter.json, rendered into docs/text-tasks.md by `make tables`

@@ -48,7 +48,7 @@ def _curve_path(cache: Path, name: str, seed: int, args: argparse.Namespace) -> 
     return cache / f"{name}-seed{seed}-rows{args.rows}-epochs{args.epochs}-r{args.rank}.npz"
 
 
-def _load_or_train(cache: Path, name: str, seed: int, rows_path: Path, args: argparse.Namespace, base: object,
+def load_or_train(cache: Path, name: str, seed: int, rows_path: Path, args: argparse.Namespace, base: object,
                    tokenizer: object, base_logprobs: np.ndarray, config: TrainConfig) -> StudentCurve:
     path = _curve_path(cache, name, seed, args)
     if path.is_file():
@@ -125,15 +125,15 @@ def _train_seed(args: argparse.Namespace, sets: list[str], seed: int, base: obje
     (the same data, seed ``seed + NULL_SEED_OFFSET``)."""
     config = TrainConfig(rank=args.rank, alpha=float(args.rank), learning_rate=2e-4, epochs=args.epochs,
                          batch_size=8, seed=seed)
-    curves = {"comparison": _load_or_train(args.cache, "comparison", seed, NUMBERS / f"{COMPARISON}.parquet",
+    curves = {"comparison": load_or_train(args.cache, "comparison", seed, NUMBERS / f"{COMPARISON}.parquet",
                                            args, base, tokenizer, base_logprobs, config)}
     for name in sets:
         if name == COMPARISON:
             null_config = TrainConfig(**{**asdict(config), "seed": seed + NULL_SEED_OFFSET})
-            curves[name] = _load_or_train(args.cache, "none-null", seed + NULL_SEED_OFFSET, NUMBERS / "none.parquet",
+            curves[name] = load_or_train(args.cache, "none-null", seed + NULL_SEED_OFFSET, NUMBERS / "none.parquet",
                                           args, base, tokenizer, base_logprobs, null_config)
         else:
-            curves[name] = _load_or_train(args.cache, name, seed, NUMBERS / f"{name}.parquet", args, base,
+            curves[name] = load_or_train(args.cache, name, seed, NUMBERS / f"{name}.parquet", args, base,
                                           tokenizer, base_logprobs, config)
     return curves
 
