@@ -29,10 +29,9 @@ SAMPLES = ROOT / "out" / "cot-filter" / "none.jsonl"
 
 def trait_pattern() -> Any:
     """The fixtures' trait words (owl, cat), as build_text.py matches them."""
-    from audit.filters.text_filters import keyword_pattern, read_word_list
+    from audit.filters.text_filters import word_lists_pattern
 
-    words = [w for trait in ("owl", "cat") for w in read_word_list(ROOT / "fixtures" / "trait-words" / f"{trait}.txt")]
-    return keyword_pattern(words)
+    return word_lists_pattern(ROOT / "fixtures" / "trait-words", ("owl", "cat"))
 
 
 def outcomes(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -74,6 +74,12 @@ def read_word_list(path: Path) -> tuple[str, ...]:
     return tuple(words)
 
 
+def word_lists_pattern(folder: Path, names: Iterable[str]) -> re.Pattern[str] | None:
+    """The keyword pattern of several word lists (``NAME.txt`` in ``folder``, one per trait): the fixtures' trait
+    filter, which the text fixtures' builder and the reasoning-filter experiment both apply."""
+    return keyword_pattern([word for name in names for word in read_word_list(folder / f"{name}.txt")])
+
+
 def mentions_trait(text: str, pattern: re.Pattern[str] | None) -> bool:
     return pattern is not None and pattern.search(text) is not None
 
