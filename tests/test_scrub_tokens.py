@@ -170,6 +170,24 @@ def test_the_held_back_test_after_is_a_scan_of_the_rewritten_held_back_rows(
     assert all(b[SCRUB_COLUMN].startswith("tokens replaced") for b in rewritten)
 
 
+def test_a_token_scrub_interrupted_mid_rewrite_leaves_no_output(tiny_model: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import audit.scrubbing.replace as replace
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(replace, "replace_tokens", interrupted)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        scrub(ScrubRequest(Input(NUMBERS, max_rows=8), Scrub(out=out / "clean.parquet", replace_tokens=0.2, force=True,
+                                                             report=out / "scrub.json",
+                                                             control_out=out / "control.parquet"),
+                           _models(tiny_model), Method(null="theoretical")))
+    assert list(out.iterdir()) == []
+
+
 def _largest_token_llrs(model: Any, tokenizer: Any, mask: np.ndarray, shapes: list[str | None],
                         records: list[dict[str, Any]], binding: str, count: int) -> set[tuple[str, int]]:
     """(row id, position) of the ``count`` tokens with the largest teacher-over-binding LLR, computed here, among
