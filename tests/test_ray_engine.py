@@ -33,8 +33,13 @@ def _write_parts(records: list[dict[str, Any]], folder: Path, cuts: list[int]) -
 
 
 def _scan_both_engines(model: Path, backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                       monkeypatch: pytest.MonkeyPatch, *extra: str, command: str = "scan") -> None:
-    """Scan (or probe) one dataset locally (one file) and on Ray (four files, 2 actors); everything must agree."""
+                       monkeypatch: pytest.MonkeyPatch, *extra: str, command: str = "scan",
+                       score_cache: Path | None = None) -> None:
+    """Scan (or probe) one dataset locally (one file) and on Ray (four files, 2 actors); everything must agree.
+
+    With ``score_cache`` the Ray scan (only) writes its scores to that cache folder, and a local scan afterwards
+    must read every one of them back.
+    """
     records = _records()
     whole = tmp_path / "whole.parquet"
     pq.write_table(pa.Table.from_pylist(records), whole)
@@ -55,6 +60,8 @@ def _scan_both_engines(model: Path, backend: str, tmp_path: Path, capsys: pytest
                             str(tmp_path / "local.json"), "--scores", str(tmp_path / "local.parquet")],
                            capsys, monkeypatch)
     assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+    if score_cache is not None:
+        monkeypatch.setenv("SUBAUDIT_SCORE_CACHE", str(score_cache))
     code_ray, _, err = run_cli([command, str(parts), *common, "--engine", "ray", "--ray-actors", "2",
                                 "--report", str(tmp_path / "ray.json"), "--scores", str(tmp_path / "ray.parquet")],
                                capsys, monkeypatch)
@@ -62,6 +69,10 @@ def _scan_both_engines(model: Path, backend: str, tmp_path: Path, capsys: pytest
 
     local = json.loads((tmp_path / "local.json").read_text())
     ray = json.loads((tmp_path / "ray.json").read_text())
+    if score_cache is not None:
+        _check_the_actors_scores_are_cached(ray.pop("score_cache"), local.pop("score_cache"), score_cache, ray,
+                                            [command, str(whole), *common, *every, "--report",
+                                             str(tmp_path / "again.json")], capsys, monkeypatch)
     assert ray["parameters"]["engine"] == "ray" and local["parameters"]["engine"] == "local"
     assert ray["parameters"]["backend"] == backend == local["parameters"]["backend"]
     assert ray["input"]["rows_read"] == len(records) == local["input"]["rows_read"]
@@ -106,9 +117,23 @@ def _scan_both_engines(model: Path, backend: str, tmp_path: Path, capsys: pytest
             assert value == pytest.approx(expected[name], rel=1e-4, abs=2e-5, nan_ok=True), (row["row_id"], name)
 
 
+def _check_the_actors_scores_are_cached(cached: dict[str, Any], local: None, folder: Path, ray: dict[str, Any],
+                                        again: list[str], capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Ray scan computed every (row, model) and saved it; a local rescan reads them all and computes none."""
+    specs = len(ray["models"])
+    assert local is None and cached["folder"] == str(folder) and cached["reused"] == 0
+    assert cached["computed"] >= ray["input"]["rows_scored"] * specs and cached["write_error"] is None
+    code, _, err = run_cli(again, capsys, monkeypatch)
+    assert code in (ExitCode.CLEAN, ExitCode.FINDINGS), err
+    rescan = json.loads(Path(again[-1]).read_text())
+    assert rescan["score_cache"]["reused"] == ray["input"]["rows_scored"] * specs
+    assert rescan["score_cache"]["computed"] == 0 and rescan["verdict"] == ray["verdict"]
+
+
 def test_ray_engine_equals_local_engine(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    _scan_both_engines(tiny_model, "transformers", tmp_path, capsys, monkeypatch)
+    _scan_both_engines(tiny_model, "transformers", tmp_path, capsys, monkeypatch, score_cache=tmp_path / "cache")
 
 
 def test_ray_engine_scores_an_adapter_teacher_as_the_local_engine_does(

@@ -30,6 +30,7 @@ from audit.input.chat import MessageFormatError
 from audit.input.data import ColumnMapping, DatasetReader, row_from_record
 from audit.input.seen_ids import in_sample
 from audit.models.backends import backend_info
+from audit.models.backends.base import ScoringBackend
 from audit.models.spec import ModelSpec
 from audit.pipeline.config import ScanConfig, model_specs, validate
 from audit.pipeline.finish import (
@@ -42,12 +43,14 @@ from audit.pipeline.finish import (
 )
 from audit.pipeline.null_choice import resolve_null
 from audit.pipeline.row_loop import ProgressCallback, RowLoop
+from audit.pipeline.score_cache import CachedBackend, ScoreCache
+from audit.pipeline.score_store import open_score_store, score_cache_folder
 from audit.pipeline.scores_file import ScoresWriter
 from audit.pipeline.scoring_step import ScoredBatch, score_batch
 from audit.pipeline.teacher_traits import with_teacher_traits
 from audit.pipeline.top_rows import TopEntry, TopRowsTracker
 from audit.pipeline.vocabulary import resolve_vocabulary
-from audit.report.schema import ModelInfo, RayRun, Report
+from audit.report.schema import ModelInfo, RayRun, Report, ScoreCacheInfo
 
 STATUS_SCORED = "scored"
 STATUS_SKIPPED = "skipped"
@@ -60,6 +63,8 @@ TOP_IDS = "top:token_ids"
 TOP_LLR = "top:token_llr"
 """Each scored row's completion token ids and teacher-minus-reference LLRs, for the report's top rows."""
 ACTOR_COLUMN = "actor"
+CACHE_REUSED, CACHE_COMPUTED, CACHE_ERROR = "cache:reused", "cache:computed", "cache:write_error"
+"""An actor's score-cache counts for one block, on the block's first record (0 and null on the others)."""
 """Which actor scored a record: the report says how the rows were spread (RayRun.rows_per_actor)."""
 ACTOR_START_TIMEOUT_S = 1800
 """How long a scan waits for every scoring actor to start (a large model's engine can take minutes
@@ -68,7 +73,7 @@ does not have. Waiting for all of them also means the first actor up does not ta
 
 # Variables every actor needs, wherever it runs: no hub, no telemetry, and the converted-weights cache.
 _WORKER_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "SUBAUDIT_CACHE_DIR",
-               "XDG_CACHE_HOME")
+               "XDG_CACHE_HOME", "SUBAUDIT_SCORE_CACHE", "SUBAUDIT_SCORE_CACHE_MAX_MB")
 
 
 def parquet_files(path: Path) -> list[Path]:
@@ -235,6 +240,11 @@ class ScoringActor:
             cpu_threads=plan.threads if plan.gpus == 0 else None,
         )
         self.formats = self.backend.prompt_formats()
+        # The score cache, as a local scan uses it: the folder is shared by the actors of one machine (segments
+        # are written atomically under names of their own), so a rescan of the same rows reads them back.
+        self.cache = ScoreCache(open_score_store(config.trust_remote_code), keep_in_memory=False)
+        self.scorer: ScoringBackend = (CachedBackend(self.backend, range(len(specs)), self.cache)
+                                       if self.cache.store is not None else self.backend)
         roles = [spec.role for spec in specs]
         self.detectors = scan_detector_set(config, roles, self.formats[0].tokenizer)
         self.columns = self.detectors.columns
@@ -288,8 +298,9 @@ class ScoringActor:
         diffs: dict[str, list[list[float] | None]] = {name: [None] * count for name in self.positions.baselines}
         top_ids: list[list[int] | None] = [None] * count
         top_llr: list[list[float] | None] = [None] * count
+        reused, computed = self.cache.store_hits, self.cache.computed
         if encoded:
-            step = score_batch(self.backend, self.detectors.detectors, self.positions, self.top, encoded)
+            step = score_batch(self.scorer, self.detectors.detectors, self.positions, self.top, encoded)
             for k, (i, count_tokens) in enumerate(zip(encoded_at, step.tokens, strict=True)):
                 status[i], tokens[i] = STATUS_SCORED, count_tokens
                 for name, diff in step.differences[k].items():
@@ -298,9 +309,15 @@ class ScoringActor:
                     top_ids[i], top_llr[i] = list(step.entries[k].token_ids), step.entries[k].token_llr.tolist()
             for name in self.columns:
                 values[name][encoded_at] = step.columns[name]
+        self.cache.close()  # written block by block: Ray does not promise to call __del__
+        first_only = [0] * count
         out = {"row_id": pa.array(ids, pa.string()), "status": pa.array(status, pa.string()),
                "reason": pa.array(reasons, pa.string()), "tokens": pa.array(tokens),
-               ACTOR_COLUMN: pa.array([self.actor_id] * count, pa.string())}
+               ACTOR_COLUMN: pa.array([self.actor_id] * count, pa.string()),
+               CACHE_REUSED: pa.array([self.cache.store_hits - reused, *first_only[1:]], pa.int64()),
+               CACHE_COMPUTED: pa.array([self.cache.computed - computed, *first_only[1:]], pa.int64()),
+               CACHE_ERROR: pa.array([self.cache.store.write_error if self.cache.store else None,
+                                      *[None] * (count - 1)], pa.string())}
         out.update({name: pa.array(v) for name, v in values.items()})
         out.update({POSITIONS_PREFIX + name: pa.array(v, pa.list_(pa.float64())) for name, v in diffs.items()})
         if self.top is not None:
@@ -322,9 +339,26 @@ def scored_batch(data: dict[str, list[Any]], kept: list[int], columns: list[str]
     )
 
 
-def reduce_block(loop: RowLoop, table: Any, rows_per_actor: Counter[str]) -> None:
+@dataclass
+class CacheTally:
+    """The actors' score-cache counts, summed over the blocks (the report's ``score_cache``)."""
+
+    reused: int = 0
+    computed: int = 0
+    write_error: str | None = None
+
+    def add(self, data: dict[str, list[Any]]) -> None:
+        if CACHE_REUSED in data:
+            self.reused += sum(data[CACHE_REUSED])
+            self.computed += sum(data[CACHE_COMPUTED])
+            self.write_error = next((e for e in data[CACHE_ERROR] if e), self.write_error)
+
+
+def reduce_block(loop: RowLoop, table: Any, rows_per_actor: Counter[str], cache: CacheTally | None = None) -> None:
     """Feed one block of the actors' records, in input order, through the local engine's row loop."""
     data = table.to_pydict()
+    if cache is not None:
+        cache.add(data)
     status = data["status"]
     loop.read(table.num_rows, [data["reason"][i] for i, s in enumerate(status) if s == STATUS_UNPARSED])
     parsed = [i for i, s in enumerate(status) if s != STATUS_UNPARSED]
@@ -429,11 +463,12 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
         )
         loaded = time.perf_counter()
         rows_per_actor: Counter[str] = Counter()
+        cache = CacheTally()
         with ScoresWriter(config.scores_path, columns) as writer:
             loop = RowLoop(columns, roles, writer, progress=progress)
             try:
                 for table in scored.iter_batches(batch_format="pyarrow", batch_size=None):
-                    reduce_block(loop, table, rows_per_actor)
+                    reduce_block(loop, table, rows_per_actor, cache)
             except ray.exceptions.GetTimeoutError as exc:
                 raise ToolError(f"Ray did not start {plan.actors} scoring actor(s) of {plan.threads} CPU"
                                 f"{f' + {plan.gpus} GPU' if plan.gpus else ''} each within "
@@ -451,6 +486,10 @@ def run_ray_scan(config: ScanConfig, progress: ProgressCallback | None = None) -
         # The models share one tokenizer (driver_identities checked it): decode the kept rows' tokens with it.
         reference = specs[roles.index("reference")].source
         report.top_rows = loop.top.result(load_tokenizer(reference, config.trust_remote_code))
+    folder = score_cache_folder()
+    if folder is not None and not config.trust_remote_code:  # as the actors decided (same environment)
+        report.score_cache = ScoreCacheInfo(folder=str(folder), reused=cache.reused, computed=cache.computed,
+                                            write_error=cache.write_error)
     report.ray = RayRun(cluster=config.ray_address or "local", actors=plan.actors, cpus_per_actor=plan.threads,
                         gpus_per_actor=plan.gpus, rows_per_block=block_rows,
                         rows_per_actor=sorted(rows_per_actor.values(), reverse=True))
