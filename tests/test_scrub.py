@@ -16,7 +16,8 @@ import pytest
 from audit import Input, Method, Models, Outputs, ScanRequest, Scrub, ScrubRequest, scan, scrub
 from audit.core.errors import UsageError
 from audit.core.exit_codes import ExitCode
-from audit.scrubbing.run import KEPT_SCORED, KEPT_UNSCORED, SCRUB_COLUMN, NothingToScrub
+from audit.scrubbing.run import NothingToScrub
+from audit.scrubbing.tables import KEPT_SCORED, KEPT_UNSCORED, SCRUB_COLUMN
 from tests.conftest import FIXTURES, run_cli
 
 SMOKE = FIXTURES / "smoke" / "owl.parquet"

@@ -18,7 +18,7 @@ import torch
 
 from audit import Input, Method, Models, Outputs, ScanRequest, Scrub, ScrubRequest, scan, scrub
 from audit.scrubbing.report import ScrubReport
-from audit.scrubbing.run import KEPT_SCORED, SCRUB_COLUMN
+from audit.scrubbing.tables import KEPT_SCORED, SCRUB_COLUMN
 from audit.scrubbing.token_run import DataFilter
 from audit.scrubbing.tokens import Candidates, allowed_tokens, choose_token, largest_tokens, random_tokens, shape
 from tests.conftest import FIXTURES
