@@ -70,6 +70,8 @@ def test_a_replacement_is_the_most_likely_allowed_token_never_a_special_one() ->
     assert choose_token(logits, allowed_tokens(5, None, never=[0]), "greedy", rng) == 4
     drawn = {choose_token(logits, allowed, "sample", rng) for _ in range(200)}
     assert drawn <= {0, 2, 3} and 0 in drawn
+    # An output layer wider than the tokenizer (padded ids): the logits past the mask are never chosen.
+    assert choose_token(np.array([1.0, 3.0, 2.0, 9.0, 8.0]), np.array([True, False, True]), "greedy", rng) == 2
 
 
 def test_over_a_number_format_a_replacement_keeps_the_tokens_shape() -> None:

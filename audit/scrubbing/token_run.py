@@ -9,6 +9,8 @@ random by the same rule; only its held-back rows are rescanned (its held-back te
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -89,16 +91,23 @@ class DataFilter:
     @classmethod
     def of(cls, report: Report) -> DataFilter:
         used = report.vocabulary.used if report.vocabulary is not None else None
-        return cls(used == "numbers", tuple(report.parameters.banned_numbers), tuple(report.parameters.trait_keywords))
+        return cls(used == NUMBERS.name, tuple(report.parameters.banned_numbers),
+                   tuple(report.parameters.trait_keywords))
+
+    @functools.cached_property
+    def _keywords(self) -> re.Pattern[str] | None:
+        from audit.filters.text_filters import keyword_pattern
+
+        return keyword_pattern(self.keywords)
 
     def passes(self, text: str) -> bool:
         if self.numbers:
             from audit.filters.number_filter import check_numbers
 
             return check_numbers(text, self.banned, self.keywords).passed
-        from audit.filters.text_filters import keyword_pattern, mentions_trait
+        from audit.filters.text_filters import mentions_trait
 
-        return not mentions_trait(text, keyword_pattern(self.keywords))
+        return not mentions_trait(text, self._keywords)
 
 
 def rewrite(data: EncodedData, chosen: list[np.ndarray], replace: Callable[[list[np.ndarray]], list[tuple[int, ...]]],
@@ -153,7 +162,8 @@ def token_rewrites(config: ScanConfig, report: Report, ids: list[str], row_llr: 
         if drift > SUM_TOLERANCE:
             raise ToolError(f"per-token scores disagree with the scan's row sums by {drift:.2g} nats")
         tokenizer = formats[reference].tokenizer
-        width = int(chooser.next_token_logits(reference, [data.encoded[0].prompt_ids[reference]]).shape[1])
+        # Ids past the tokenizer's (an output layer padded to a round size) decode to nothing: never allowed.
+        width = max(len(tokenizer), 0 if backend.vocab_mask is None else backend.vocab_mask.size)
         allowed = allowed_tokens(width, backend.vocab_mask, tokenizer.all_special_ids)
         candidates = Candidates(allowed, None if config.resolution.scored_vocabulary != NUMBERS.name else [
             shape(tokenizer.decode([token_id])) if allowed[token_id] else "" for token_id in range(width)])

@@ -110,7 +110,9 @@ class Candidates:
 
 def choose_token(logits: np.ndarray, allowed: np.ndarray, mode: ReplaceMode, rng: np.random.Generator) -> int:
     """The reference's choice among the allowed tokens: its most likely one, or one drawn from it (temperature 1)."""
-    masked = np.where(allowed[: logits.size], logits.astype(np.float64), -np.inf)
+    masked = np.full(logits.size, -np.inf)
+    shared = min(logits.size, allowed.size)  # logits past the mask's end (padding ids) are never chosen
+    masked[:shared] = np.where(allowed[:shared], logits[:shared].astype(np.float64), -np.inf)
     if mode == "greedy":
         return int(np.argmax(masked))
     weights = np.exp(masked - masked.max())
