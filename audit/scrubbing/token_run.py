@@ -193,7 +193,6 @@ def summary(rewritten: Rewrite, unscorable: list[str]) -> TokenRewrite:
                         rows_failing_filter=rewritten.failing_filter, rows_unscorable=unscorable)
 
 
-
 RESCAN_ID = "subaudit_row_id"
 """The id column of a rescan's file: the scan's own row ids, whatever column (or row index) they came from."""
 
