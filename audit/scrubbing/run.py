@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from audit.pipeline.config import ScanConfig
     from audit.scrubbing.token_run import Rescan
 
+
 class NothingToScrub(SubauditError):
     """The scan did not flag the data, and --force was not given: nothing is written."""
 
