@@ -172,6 +172,23 @@ def test_the_held_back_test_after_is_a_scan_of_the_rewritten_held_back_rows(
     assert all(b[SCRUB_COLUMN].startswith("tokens replaced") for b in rewritten)
 
 
+def test_sampled_replacements_follow_the_seed(token_scrub: tuple[ScrubReport, Path], tiny_model: Path,
+                                              tmp_path: Path) -> None:
+    """--replace-with sample draws each replacement from the reference (seeded): the same seed writes the same
+    data, and the draws are not the greedy choices."""
+    def sampled(name: str, seed: int) -> list[str]:
+        out = tmp_path / f"{name}.parquet"
+        result = scrub(ScrubRequest(Input(NUMBERS, max_rows=ROWS), Scrub(out=out, replace_tokens=0.2, force=True,
+                                                                         replace_with="sample"),
+                                    _models(tiny_model), Method(null="theoretical", seed=seed)))
+        assert result.replace_with == "sample" and result.rewrite is not None and result.rewrite.tokens_changed > 0
+        return [str(v) for v in pq.read_table(out).column("completion").to_pylist()]
+
+    greedy = [str(v) for v in pq.read_table(token_scrub[1] / "clean.parquet").column("completion").to_pylist()]
+    first, again = sampled("a", 0), sampled("b", 0)
+    assert first == again and first != greedy
+
+
 def test_a_token_scrub_interrupted_mid_rewrite_leaves_no_output(tiny_model: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import audit.scrubbing.replace as replace
