@@ -16,6 +16,8 @@ import pytest
 from audit import Input, Method, Models, Outputs, ScanRequest, Scrub, ScrubRequest, scan, scrub
 from audit.core.errors import UsageError
 from audit.core.exit_codes import ExitCode
+from audit.report.schema import Report
+from audit.scrubbing.report import RowsTested
 from audit.scrubbing.run import NothingToScrub
 from audit.scrubbing.tables import KEPT_SCORED, KEPT_UNSCORED, SCRUB_COLUMN
 from tests.conftest import FIXTURES, run_cli
@@ -81,12 +83,19 @@ def test_the_held_back_test_is_a_scan_of_those_rows(tiny_model: Path, tmp_path: 
     direct = scan(ScanRequest(Input(subset), Models(reference=str(tiny_model), teacher_system_prompt="You love owls.",
                                                     control_panel="none"), Method(null="theoretical", baselines="all")))
     before = result.held_back.before
-    assert before.rows == int(back.sum()) == direct.input.rows_scored
-    by_id = {r.detector_id: r for r in direct.results}
-    for test in before.tests:
-        assert test.statistic == pytest.approx(by_id[test.detector_id].statistic, abs=1e-9)
-        assert test.p_value == pytest.approx(by_id[test.detector_id].p_value, abs=1e-9)
+    assert before.rows == int(back.sum())
+    assert_tested_as_scanned(before, direct, statistic_tolerance=1e-9, p_tolerance=1e-9)
     assert before.verdict == direct.verdict
+
+
+def assert_tested_as_scanned(tested: RowsTested, direct: Report, statistic_tolerance: float,
+                             p_tolerance: float) -> None:
+    """A scrub's test of some rows equals a real scan of a file holding only those rows, test by test."""
+    assert tested.rows == direct.input.rows_scored
+    by_id = {r.detector_id: r for r in direct.results}
+    for test in tested.tests:
+        assert test.statistic == pytest.approx(by_id[test.detector_id].statistic, abs=statistic_tolerance)
+        assert test.p_value == pytest.approx(by_id[test.detector_id].p_value, abs=p_tolerance)
 
 
 def test_data_the_scan_did_not_flag_are_left_alone_unless_forced(tiny_model: Path, tmp_path: Path,

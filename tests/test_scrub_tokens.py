@@ -22,6 +22,7 @@ from audit.scrubbing.tables import KEPT_SCORED, SCRUB_COLUMN
 from audit.scrubbing.token_run import DataFilter
 from audit.scrubbing.tokens import Candidates, allowed_tokens, choose_token, largest_tokens, random_tokens, shape
 from tests.conftest import FIXTURES
+from tests.test_scrub import assert_tested_as_scanned
 
 NUMBERS = FIXTURES / "numbers" / "owl.parquet"
 SMOKE = FIXTURES / "smoke" / "owl.parquet"
@@ -156,11 +157,8 @@ def test_the_held_back_test_after_is_a_scan_of_the_rewritten_held_back_rows(
     direct = scan(ScanRequest(Input(subset), _models(tiny_model), Method(null="theoretical", baselines="all",
                                                                          restrict_vocab="numbers")))
     after = result.held_back.after
-    assert after.rows == int(back.sum()) == direct.input.rows_scored
-    by_id = {r.detector_id: r for r in direct.results}
-    for test in after.tests:
-        assert test.statistic == pytest.approx(by_id[test.detector_id].statistic, abs=1e-6)
-        assert test.p_value == pytest.approx(by_id[test.detector_id].p_value, abs=1e-5)
+    assert after.rows == int(back.sum())
+    assert_tested_as_scanned(after, direct, statistic_tolerance=1e-6, p_tolerance=1e-5)
     before = {t.detector_id: t.statistic for t in result.held_back.before.tests}
     assert any(abs(t.statistic - before[t.detector_id]) > 1e-4 for t in after.tests)  # the rewrite changed them
     assert result.random_rewrite is not None and result.random_rewrite.tokens_chosen == result.rewrite.tokens_chosen
