@@ -2,10 +2,12 @@
 experiments/SEQUENTIAL-ON-DEMAND.md.
 
 A sequential scan with ``--baselines on-demand`` (the default) runs in stages (audit.pipeline.on_demand):
-stage 1 tests the teacher against the reference only, stage 2 against the reference and the neutral
-control, stage 3 against every baseline; each stage is a whole sequential scan over the same visiting
-order, and a stage that comes out clean (its sequences stop "clean within tolerance", or its rows run
-out and a baseline's fixed-N test is clean) settles the verdict. This replays both procedures with
+stage 1 tests the teacher against the reference only; if that does not settle it, a pilot scores every
+other baseline on the first rows of the visiting order (stage 1's rows // 8, 8 to 32) and stage 2 tests
+against the reference and the baseline with the largest pilot p-value; stage 3 against every baseline.
+Each stage is a whole sequential scan over the same visiting order, and a stage that comes out clean
+(its sequences stop "clean within tolerance", or its rows run out and a baseline's fixed-N test is clean)
+settles the verdict. This replays both procedures with
 ``audit.core.sequential.simulate_stops`` (the vectorised twin of the scan's look) on cached per-row
 scores and reports, per teacher and data set:
 
@@ -41,6 +43,7 @@ import pyarrow.parquet as pq
 
 from audit.core.sequential import SequentialDesign, simulate_stops
 from audit.pipeline.config import ScanConfig
+from audit.pipeline.on_demand import PILOT_MAX_ROWS, PILOT_MIN_ROWS, PILOT_SHARE
 from audit.pipeline.sequential import ALPHA_SHARE_SEQUENCE, SEQUENTIAL_BATCH_ROWS
 from audit.version import __version__
 from experiments.defaults import PANEL_ROLES, default_rule
@@ -49,8 +52,8 @@ from experiments.power import one_sided_p_values
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "out" / "heldout-scores"
 BASELINES = ("reference", "control", *PANEL_ROLES)
-STAGES = ((0,), (0, 1), tuple(range(len(BASELINES))))
-"""Columns of each stage, in the order audit.pipeline.on_demand.stages runs them."""
+LATER = tuple(range(1, len(BASELINES)))
+"""Columns of the baselines after the reference: the pilot orders them (audit.pipeline.on_demand)."""
 CHUNK = 100
 FLAGGED, SUSPICIOUS, CLEAN = 2, 1, 0
 
@@ -112,31 +115,53 @@ def joint(per_baseline: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
     return per_baseline[:, list(columns)].min(axis=1)
 
 
+def pilot_first(streams: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per run, the later baseline the pilot tries first: the largest one-sided p-value on the stream's first
+    ``sizes[run]`` rows (its visiting order's first rows, as the scan's pilot reads them), ties to the scan's order."""
+    first = np.empty(streams.shape[0], dtype=np.int64)
+    for size in np.unique(sizes):
+        runs = np.flatnonzero(sizes == size)
+        p = np.stack([one_sided_p_values(streams[runs, :size, b]) for b in LATER], axis=1)
+        first[runs] = np.asarray(LATER)[np.argmax(p, axis=1)]  # argmax keeps the first of equal p-values
+    return first
+
+
 def simulate(streams: np.ndarray, design: SequentialDesign, config: ScanConfig) -> tuple[Simulated, Simulated]:
-    """The all-baselines scan and the on-demand scan of the same streams."""
+    """The all-baselines scan and the on-demand scan of the same streams (reference; the pilot's first; the rest)."""
     runs, length, _ = streams.shape
     final_alpha = config.alpha * (1 - ALPHA_SHARE_SEQUENCE)
     final = fixed_n_verdicts(streams, final_alpha, max(final_alpha, config.suspicious_alpha))
-    outcomes = []
-    for columns in STAGES:
+
+    def stage(columns: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         stop, outcome = simulate_stops(streams[:, :, list(columns)], design, SEQUENTIAL_BATCH_ROWS)
-        verdict = np.where(outcome == 1, FLAGGED, np.where(outcome == -1, CLEAN, joint(final, columns)))
-        rows = np.where(stop > 0, stop, length)
-        outcomes.append((verdict, rows))
-    every_verdict, every_rows = outcomes[-1]
+        return (np.where(outcome == 1, FLAGGED, np.where(outcome == -1, CLEAN, joint(final, columns))),
+                np.where(stop > 0, stop, length))
+
+    every_verdict, every_rows = stage(tuple(range(len(BASELINES))))
     every = Simulated(every_verdict, every_rows, every_rows * (1 + len(BASELINES)))
+    first_verdict, first_rows = stage((0,))
+    pairs = {b: stage((0, b)) for b in LATER}
+    sizes = np.minimum(length, np.clip(first_rows // PILOT_SHARE, PILOT_MIN_ROWS, PILOT_MAX_ROWS))
+    chosen = pilot_first(streams, sizes)
+    second_verdict = np.choose(chosen - 1, [pairs[b][0] for b in LATER])
+    second_rows = np.choose(chosen - 1, [pairs[b][1] for b in LATER])
+
     verdict, rows = every_verdict.copy(), every_rows.copy()
-    open_runs = np.ones(runs, dtype=bool)
     scored = np.zeros((runs, 1 + len(BASELINES)))  # rows each model was scored on (teacher first)
-    for columns, (stage_verdict, stage_rows) in zip(STAGES, outcomes, strict=True):
-        models = [0, *(1 + c for c in columns)]
-        for m in models:
-            scored[open_runs, m] = np.maximum(scored[open_runs, m], stage_rows[open_runs])
-        settles = open_runs & (stage_verdict == CLEAN)
-        verdict[settles], rows[settles] = CLEAN, stage_rows[settles]
-        open_runs &= ~settles
-    model_rows = scored.sum(axis=1)
-    return every, Simulated(verdict, rows, model_rows)
+    scored[:, :2] = first_rows[:, None]
+    settled = first_verdict == CLEAN
+    verdict[settled], rows[settled] = CLEAN, first_rows[settled]
+    piloted = ~settled
+    scored[piloted, 2:] = sizes[piloted, None]  # the pilot: every later baseline on its rows
+    at = np.flatnonzero(piloted)
+    for m in (0, 1):
+        scored[at, m] = np.maximum(scored[at, m], second_rows[at])
+    scored[at, 1 + chosen[at]] = np.maximum(scored[at, 1 + chosen[at]], second_rows[at])
+    settles = piloted & (second_verdict == CLEAN)
+    verdict[settles], rows[settles] = CLEAN, second_rows[settles]
+    last = piloted & ~settles
+    scored[last] = np.maximum(scored[last], every_rows[last, None])
+    return every, Simulated(verdict, rows, scored.sum(axis=1))
 
 
 def run(x: np.ndarray, rng: np.random.Generator, runs: int, length: int, replace: bool, design: SequentialDesign,

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from audit.core.verdict import LIKELIHOOD_RATIO_FAMILY, Verdict
-from audit.models.traits import builtin_panel
-from audit.pipeline.config import ScanConfig
+from audit.models.traits import CONTROL_PANEL, builtin_panel
+from audit.pipeline.config import ScanConfig, model_specs
 from audit.pipeline.local import run_scan
-from audit.pipeline.on_demand import stages
+from audit.pipeline.on_demand import pilot_p_values, pilot_size, ranked, stages
 from audit.pipeline.score_cache import CachedBackend, ScoreCache
 from audit.report.schema import Report
 from tests.conftest import run_cli
@@ -32,13 +32,62 @@ def _config(data: Path, model: Path, teacher: Path | None = None, **changes: Any
 
 
 def _same_conclusion(staged: Report, every: Report) -> None:
+    """Same verdict, exit code and rows; every test the staged scan ran gives the all-baselines scan's numbers.
+
+    A staged panel may hold some members only: each member's test is the same, and the panel's p-value (the
+    largest of its members') is at most the whole panel's."""
     assert staged.verdict == every.verdict and staged.exit_code == every.exit_code
     full = {r.detector_id: r for r in every.results}
-    for result in staged.results:  # every detector the staged scan ran gives the same numbers
-        assert result.p_value == full[result.detector_id].p_value
-        assert result.statistic == full[result.detector_id].statistic
-        assert result.verdict == full[result.detector_id].verdict
+    for result in staged.results:
+        whole = full[result.detector_id]
+        if result.detector_id == "llr-panel" and len(result.details["members"]) < len(whole.details["members"]):
+            members = {m["name"]: m for m in whole.details["members"]}
+            for member in result.details["members"]:
+                assert {k: member[k] for k in ("p_value", "pooled_llr", "verdict")} == \
+                    {k: members[member["name"]][k] for k in ("p_value", "pooled_llr", "verdict")}
+            assert result.p_value is not None and whole.p_value is not None and result.p_value <= whole.p_value
+            continue
+        assert result.p_value == whole.p_value
+        assert result.statistic == whole.statistic
+        assert result.verdict == whole.verdict
     assert staged.input == every.input
+
+
+def _verdicts_by_baseline(every: Report) -> dict[str, Verdict]:
+    """Each baseline's own test verdict in an all-baselines report (panel members one by one)."""
+    found: dict[str, Verdict] = {}
+    for result in every.results:
+        if result.detector_id == "llr":
+            found["reference"] = result.verdict
+        elif result.detector_id == "llr-control":
+            found["control"] = result.verdict
+        elif result.detector_id == "llr-panel":
+            found.update({f"panel:{m['name']}": Verdict(m["verdict"]) for m in result.details["members"]})
+    return found
+
+
+def _check_the_stages(staged: Report, every: Report) -> None:
+    """Whatever the data make of it: the reference first, then the pilot's least-beaten baseline, then the rest;
+    a stage runs only when no baseline of the one before it is clean, and the settling baseline is clean in the
+    all-baselines scan."""
+    info = staged.baselines
+    assert info is not None and info.mode == "on-demand" and info.planned[0] == "reference"
+    verdicts = _verdicts_by_baseline(every)
+    assert sorted(info.planned) == sorted(verdicts)
+    stages_run = [["reference"], info.planned[1:2], info.planned[2:]][:{1: 1, 2: 2}.get(len(info.scored), 3)]
+    assert info.scored == [b for stage in stages_run for b in stage]
+    for stage in stages_run[:-1]:  # each stage before the last found no clean baseline
+        assert all(verdicts[b] is not Verdict.CLEAN for b in stage), (stage, verdicts)
+    if info.settled_by is not None:
+        assert verdicts[info.settled_by] is Verdict.CLEAN and info.settled_by in stages_run[-1]
+    else:
+        assert info.scored == info.planned and not any(v is Verdict.CLEAN for v in verdicts.values())
+    if len(info.scored) > 1:  # the reference did not settle it: a pilot ordered the rest, largest p-value first
+        assert info.pilot is not None and list(info.pilot.p_values) == info.planned[1:]
+        p = list(info.pilot.p_values.values())
+        assert p == sorted(p, reverse=True)
+    else:
+        assert info.pilot is None
 
 
 def test_a_clean_reference_settles_the_scan_with_two_passes(tiny_model: Path, write_jsonl: Any,
@@ -62,21 +111,59 @@ def test_a_clean_reference_settles_the_scan_with_two_passes(tiny_model: Path, wr
 def test_a_teacher_that_beats_each_baseline_is_scored_against_all(tiny_model: Path, tiny_teacher: Path,
                                                                   write_jsonl: Any,
                                                                   number_rows: list[dict[str, Any]]) -> None:
-    """A teacher with its own weights (another random model) at tolerance 0: the same conclusion, and the stages
-    stop exactly at the first clean baseline."""
-    data = write_jsonl(number_rows)
+    """A teacher with its own weights (another random model) on data it wrote, at tolerance 0: it beats every
+    baseline, so every stage runs (the pilot's order, then the rest) and the conclusion is the all-baselines one."""
+    data = write_jsonl(_teacher_written(number_rows, tiny_teacher))
     staged = run_scan(_config(data, tiny_model, tiny_teacher, tolerance=0.0, teacher_traits=False))
     every = run_scan(_config(data, tiny_model, tiny_teacher, tolerance=0.0, baselines="all", teacher_traits=False))
     _same_conclusion(staged, every)
-    assert staged.baselines is not None
-    settled, scored = staged.baselines.settled_by, staged.baselines.scored
-    family = [r.verdict for r in every.results]
-    if Verdict.CLEAN not in family:  # nothing clean: every baseline scored, every detector reported
-        assert settled is None and scored == staged.baselines.planned and len(staged.results) == len(every.results)
-    else:  # stopped at the first clean detector of the all-baselines scan, and only there
-        first_clean = family.index(Verdict.CLEAN)
-        assert [r.detector_id for r in staged.results] == [r.detector_id for r in every.results[:first_clean + 1]]
-        assert settled is not None
+    _check_the_stages(staged, every)
+    assert staged.verdict is Verdict.FLAGGED and staged.baselines is not None
+    assert staged.baselines.scored == staged.baselines.planned and staged.baselines.pilot is not None
+    assert staged.baselines.pilot.rows == pilot_size(len(number_rows)) == 8
+    assert [r.detector_id for r in staged.results] == [r.detector_id for r in every.results]
+
+
+def test_ranked_puts_the_least_beaten_baseline_first() -> None:
+    later = ["control", "panel:precise", "panel:formal", "panel:engineer"]
+    assert ranked({"control": 1e-9, "panel:precise": 0.2, "panel:formal": 0.7, "panel:engineer": 0.7}, later) == \
+        ["panel:formal", "panel:engineer", "panel:precise", "control"]  # ties keep the scan's order
+    assert ranked({}, later) == later  # no p-value counts as 1
+    assert [pilot_size(n) for n in (0, 12, 64, 100, 256, 10_000)] == [8, 8, 8, 12, 32, 32]
+
+
+def test_the_pilot_tries_the_least_beaten_baseline_second(tiny_model: Path, write_jsonl: Any) -> None:
+    """The case the pilot is for: the teacher beats the reference, the control and two panel members, but not the
+    panel's last member. In the scan's own order that member comes last and every baseline is scored; the pilot
+    (every later baseline on the first rows) ranks it first, and the scan stops after three passes a row.
+
+    The tiny model's prompts are chosen for that (measured: the teacher's row LLR is positive against the
+    reference on 60 % of these rows, against 'favorite' and 'like' on 87-100 %, and negative against 'cats' on
+    every row); the assertions check the outcome against the all-baselines scan, not against those numbers.
+    """
+    from tests.test_resume import _records
+
+    data = write_jsonl(_records(100))
+    panel = (("engineer", CONTROL_PANEL["engineer"]), ("like", "You like owls. Owls are your favourite animal."),
+             ("cats", "You love cats. Cats are your favourite animal."))
+    config = dataclasses.replace(_config(data, tiny_model, tolerance=0.0, teacher_traits=False), control_panel=panel,
+                                 control_system_prompt="You love owls. Owls are your favorite animal.")
+    staged = run_scan(config)
+    every = run_scan(dataclasses.replace(config, baselines="all"))
+    _same_conclusion(staged, every)
+    _check_the_stages(staged, every)
+    info = staged.baselines
+    assert info is not None and info.pilot is not None
+    assert stages(config, model_specs(config))[-1].baselines[-1] == "panel:cats"  # last without the pilot
+    assert staged.verdict is Verdict.CLEAN and info.settled_by == "panel:cats"
+    assert info.scored == ["reference", "panel:cats"] and info.passes_per_row == 3
+    assert info.not_scored == info.planned[2:] and sorted(info.not_scored) == ["control", "panel:engineer",
+                                                                                "panel:like"]
+    assert [r.detector_id for r in staged.results] == ["llr", "llr-panel"]
+    # The pilot's p-values are those of a scan of every baseline on the pilot's first rows.
+    head = run_scan(dataclasses.replace(config, baselines="all", max_rows=pilot_size(staged.input.rows_scored)))
+    assert info.pilot.rows == head.input.rows_scored
+    assert info.pilot.p_values == pytest.approx(pilot_p_values(head), rel=1e-6, abs=1e-12)
 
 
 def test_staged_scores_are_reused_not_recomputed(tiny_model: Path, write_jsonl: Any,

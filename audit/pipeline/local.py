@@ -110,7 +110,17 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
                 return _scan_with(stage_config, stage_reader, view, stage_specs, (started, loaded), calibration,
                                   progress, plan)
 
-            report = on_demand.run_stages(config, backend, specs, stage, cache)
+            def pilot(stage_config: ScanConfig, view: CachedBackend, stage_specs: list[ModelSpec],
+                      rows: int) -> Report:
+                """The first ``rows`` rows of the stages' reading order under every baseline; nothing written."""
+                first = dataclasses.replace(stage_config, scores_path=None,
+                                            max_rows=rows if config.max_rows is None else min(rows, config.max_rows))
+                pilot_reader = DatasetReader(config.input_path, config.columns, config.input_format,
+                                             reader.batch_rows)
+                return _scan_with(first, pilot_reader, view, stage_specs, (started, loaded), calibration, None,
+                                  visit_seed=None if plan is None else config.seed)
+
+            report = on_demand.run_stages(config, backend, specs, stage, cache, pilot)
         else:
             every = CachedBackend(backend, range(len(specs)), cache) if cache.store is not None else backend
             report = _scan_with(config, reader, every, specs, (started, loaded), calibration, progress, plan)
@@ -127,10 +137,12 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
 
 def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBackend, specs: list[ModelSpec],
                marks: tuple[float, float], calibration: PreparedCalibration | None,
-               progress: ProgressCallback | None, plan: SequentialPlan | None = None) -> Report:
+               progress: ProgressCallback | None, plan: SequentialPlan | None = None,
+               visit_seed: int | None = None) -> Report:
     """The scan proper, once the backend holds its models (the caller closes the backend).
 
     ``marks``: perf_counter at the scan's start and once its models were loaded (the report's timings).
+    ``visit_seed``: a fixed-N scan of the rows in a sequential scan's visiting order (the on-demand pilot).
     """
     started, loaded = marks
     formats = backend.prompt_formats()
@@ -155,7 +167,7 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
                            log=log, monitor=monitor, progress=progress, total_rows=total_rows)
             loop.write_restored()
             batches = reader.batches(max_rows=config.max_rows, skip_records=state.rows_read,
-                                     random_order_seed=None if plan is None else config.seed)
+                                     random_order_seed=visit_seed if plan is None else config.seed)
             for batch in batches:
                 if loop.decided:
                     break

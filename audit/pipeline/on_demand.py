@@ -8,8 +8,17 @@ wasted work; most data at an ingestion gate are clean. A fixed-N scan therefore 
 the same rows:
 
 1. the teacher and the reference (two forward passes a row);
-2. the neutral control, only when stage 1 is not clean;
-3. the panel, only when stages 1 and 2 are not clean.
+2. only when stage 1 is not clean: the one other baseline the teacher beats *least* on a pilot of the
+   first rows (the neutral control and every panel member scored on 8-32 rows, ranked by their
+   test's p-value, largest first);
+3. only when stages 1 and 2 are not clean: every other baseline.
+
+Why a pilot: data written under a benign system prompt are often beaten by the reference, the control
+and most of the panel, and not by the one member whose tone is closest to the writer's. In a fixed
+order that member can come last, and the scan pays for every baseline; ranked by a pilot it comes
+second, and the scan costs the teacher, the reference and that member on the other rows, plus the pilot.
+The pilot's order changes only which baselines are computed, never a test: each stage's tests are
+tests of the all-baselines scan, on the same rows.
 
 Each stage is a whole scan of the same rows (same reader, same row order, same skips: rows are
 encoded under *every* spec's prompt format in every stage, so a row too long for a panel member's
@@ -18,14 +27,16 @@ in-process :class:`~audit.pipeline.score_cache.ScoreCache`, so a teacher set cos
 passes as scoring every baseline at once.
 Why the verdict and exit code equal the all-baselines scan's: every detector's statistic is a
 function of the same rows' scores; a stage stops only when a likelihood-ratio verdict is clean, which
-makes the joint likelihood-ratio verdict clean in the all-baselines scan too; the other detectors
+makes the joint likelihood-ratio verdict clean in the all-baselines scan too (a panel stage with some
+members: its p-value is the largest of theirs, no larger than the whole panel's); the other detectors
 (semantic filter, trait probe, learned) run in every stage on the same rows. A 'suspicious' baseline
 does not stop the stages, since the next one may still be clean. alpha keeps its meaning: the
 test is the same intersection-union test; only what is computed of it changes.
 
 A sequential scan (``--sequential``) runs the same stages, each a whole sequential scan over the same
 seeded visiting order with the same batches (so the same looks), reusing the scores of the rows the
-earlier stages visited. A stage settles when its confidence sequences stop "clean within tolerance"
+earlier stages visited; its pilot is the first rows of that visiting order, so they are reused too.
+A stage settles when its confidence sequences stop "clean within tolerance"
 (some baseline's upper bound below 0), or when its rows run out and a baseline's fixed-N test is clean.
 Why the verdict still equals the all-baselines scan's: a stage's bounds at a look are the
 all-baselines scan's bounds of the same baselines at that look (same rows). If stage k stops clean at
@@ -55,10 +66,16 @@ from audit.models.backends.base import ScoringBackend
 from audit.models.spec import ModelSpec
 from audit.pipeline.config import ScanConfig
 from audit.pipeline.score_cache import CachedBackend, ScoreCache
-from audit.report.schema import BaselinesInfo, Report
+from audit.report.schema import BaselinesInfo, PilotInfo, Report
 
 BASELINES_ON_DEMAND, BASELINES_ALL = "on-demand", "all"
 """``--baselines`` values."""
+
+
+PILOT_MIN_ROWS, PILOT_MAX_ROWS, PILOT_SHARE = 8, 32, 8
+"""The pilot scores the first rows_scored // 8 rows, at least 8 and at most 32 (stage 1's rows_scored):
+chosen on the held-out sets' cached scores (experiments/PILOT.md), where 8 to 32 rows ordered the
+baselines about as well and a larger pilot cost more than it saved."""
 
 
 @dataclass(frozen=True)
@@ -75,18 +92,56 @@ def baseline_name(role: str) -> str:
     return f"panel:{panel_member(role)}" if role.startswith(PANEL_ROLE_PREFIX) else role
 
 
-def stages(config: ScanConfig, specs: Sequence[ModelSpec]) -> list[Stage]:
-    """The stages of an on-demand scan: reference first, then the neutral control, then the panel."""
-    roles = [spec.role for spec in specs]
-    core = tuple(k for k, role in enumerate(roles) if role in ("reference", "teacher"))
-    control = tuple(k for k, role in enumerate(roles) if role == "control")
-    panel = tuple(k for k, role in enumerate(roles) if role.startswith(PANEL_ROLE_PREFIX))
-    plan = [Stage(dataclasses.replace(config, control_system_prompt=None, control_panel=()), core, ("reference",))]
-    if control:
-        plan.append(Stage(dataclasses.replace(config, control_panel=()), core + control, ("control",)))
-    if panel:
-        plan.append(Stage(config, core + control + panel, tuple(baseline_name(roles[k]) for k in panel)))
+def later_baselines(specs: Sequence[ModelSpec]) -> list[str]:
+    """The baselines after the reference, in the scan's order: the neutral control, then each panel member."""
+    return [baseline_name(spec.role) for spec in specs if spec.role not in ("reference", "teacher")]
+
+
+def stage_with(config: ScanConfig, specs: Sequence[ModelSpec], names: Sequence[str],
+               adds: Sequence[str]) -> Stage:
+    """The scan of the teacher, the reference and the baselines ``names`` (the scan's own order kept)."""
+    keep = set(names)
+    indices = tuple(k for k, spec in enumerate(specs)
+                    if spec.role in ("reference", "teacher") or baseline_name(spec.role) in keep)
+    narrowed = dataclasses.replace(
+        config, control_system_prompt=config.control_system_prompt if "control" in keep else None,
+        control_panel=tuple((name, prompt) for name, prompt in config.control_panel if f"panel:{name}" in keep))
+    return Stage(narrowed, indices, tuple(adds))
+
+
+def stages(config: ScanConfig, specs: Sequence[ModelSpec], order: Sequence[str] | None = None) -> list[Stage]:
+    """The stages of an on-demand scan: the reference; then ``order[0]`` (default: the scan's first later
+    baseline); then the rest of ``order`` (default: the scan's order)."""
+    later = later_baselines(specs) if order is None else list(order)
+    assert sorted(later) == sorted(later_baselines(specs)), (later, later_baselines(specs))
+    plan = [stage_with(config, specs, [], ["reference"])]
+    if later:
+        plan.append(stage_with(config, specs, later[:1], later[:1]))
+    if len(later) > 1:
+        plan.append(stage_with(config, specs, later, later[1:]))
     return plan
+
+
+def pilot_size(rows_scored: int) -> int:
+    """Rows the pilot scores, from the rows stage 1 scored (:data:`PILOT_SHARE`)."""
+    return min(PILOT_MAX_ROWS, max(PILOT_MIN_ROWS, rows_scored // PILOT_SHARE))
+
+
+def pilot_p_values(report: Report) -> dict[str, float]:
+    """Each later baseline's one-sided p-value in a pilot scan of every baseline (None or NaN counts as 1)."""
+    found: dict[str, float | None] = {}
+    for result in report.results:
+        if result.detector_id == "llr-control":
+            found["control"] = result.p_value
+        elif result.detector_id == "llr-panel":
+            for member in result.details.get("members", []):
+                found[f"panel:{member['name']}"] = member["p_value"]
+    return {name: 1.0 if p is None or p != p else float(p) for name, p in found.items()}
+
+
+def ranked(p_values: dict[str, float], later: Sequence[str]) -> list[str]:
+    """``later`` ordered least beaten first: the largest pilot p-value first, ties in the scan's order."""
+    return sorted(later, key=lambda name: (-p_values.get(name, 1.0), later.index(name)))
 
 
 def reason_for_all(config: ScanConfig, specs: Sequence[ModelSpec]) -> str | None:
@@ -126,31 +181,44 @@ def settling_baseline(report: Report) -> str | None:
 
 
 ScanStage = Callable[[ScanConfig, CachedBackend, list[ModelSpec]], Report]
+ScanPilot = Callable[[ScanConfig, CachedBackend, list[ModelSpec], int], Report]
+"""A scan of the first ``rows`` rows (of the stages' reading order) whose report only ranks baselines."""
 
 
 def run_stages(config: ScanConfig, backend: ScoringBackend, specs: list[ModelSpec], scan_stage: ScanStage,
-               cache: ScoreCache) -> Report:
+               cache: ScoreCache, scan_pilot: ScanPilot | None = None) -> Report:
     """Run the stages until one settles the verdict; the last report, with the baselines record.
 
-    ``cache`` must keep scores in memory: every stage re-reads the rows the earlier ones scored.
+    ``cache`` must keep scores in memory: every stage (and the pilot) re-reads the rows the earlier ones
+    scored. ``scan_pilot`` None: no pilot, the later baselines keep the scan's order.
     """
-    plan = stages(config, specs)
-    planned = [b for stage in plan for b in stage.baselines]
-    scored: list[str] = []
-    report: Report | None = None
-    settled: str | None = None
-    rows: dict[str, int] = {}
-    for stage in plan:
-        view = CachedBackend(backend, stage.indices, cache)
-        report = scan_stage(stage.config, view, [specs[k] for k in stage.indices])
-        scored += stage.baselines
-        for name in ["teacher", *scored]:
-            rows[name] = max(rows.get(name, 0), report.input.rows_scored)
-        settled = settling_baseline(report)
-        if settled is not None:
-            break
-    assert report is not None
+    later = later_baselines(specs)
+    first, *_ = stages(config, specs)
+    report = _run(first, backend, specs, scan_stage, cache)
+    scored, rows = ["reference"], {"teacher": report.input.rows_scored, "reference": report.input.rows_scored}
+    settled = settling_baseline(report)
+    pilot: PilotInfo | None = None
+    order = later
+    if settled is None and len(later) > 1 and scan_pilot is not None:
+        size = pilot_size(report.input.rows_scored)
+        every = stage_with(config, specs, later, later)
+        pilot_report = scan_pilot(every.config, CachedBackend(backend, every.indices, cache),
+                                  [specs[k] for k in every.indices], size)
+        p_values = pilot_p_values(pilot_report)
+        order = ranked(p_values, later)
+        pilot = PilotInfo(rows=pilot_report.input.rows_scored, p_values={name: p_values.get(name, 1.0)
+                                                                         for name in order})
+    if settled is None:
+        for stage in stages(config, specs, order)[1:]:
+            report = _run(stage, backend, specs, scan_stage, cache)
+            scored += stage.baselines
+            for name in ["teacher", *scored]:
+                rows[name] = max(rows.get(name, 0), report.input.rows_scored)
+            settled = settling_baseline(report)
+            if settled is not None:
+                break
     report.parameters.control_system_prompt = config.control_system_prompt
+    planned = ["reference", *order]
     not_scored = [b for b in planned if b not in scored]
     reason = (f"the teacher does not beat {settled}, so it does not beat every baseline: clean whatever the "
               "others would say" if settled is not None and not_scored else
@@ -158,8 +226,13 @@ def run_stages(config: ScanConfig, backend: ScoringBackend, specs: list[ModelSpe
     uneven = len(set(rows.values())) > 1  # a sequential scan's stages stop at different looks
     report.baselines = BaselinesInfo(mode=BASELINES_ON_DEMAND, planned=planned, scored=scored, not_scored=not_scored,
                                      settled_by=settled, passes_per_row=1 + len(scored), reason=reason,
-                                     rows_scored=rows if uneven else None)
+                                     rows_scored=rows if uneven else None, pilot=pilot)
     return report
+
+
+def _run(stage: Stage, backend: ScoringBackend, specs: list[ModelSpec], scan_stage: ScanStage,
+         cache: ScoreCache) -> Report:
+    return scan_stage(stage.config, CachedBackend(backend, stage.indices, cache), [specs[k] for k in stage.indices])
 
 
 def all_baselines(specs: Sequence[ModelSpec], why: str) -> BaselinesInfo:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from audit.core.results import DetectorResult
 from audit.core.verdict import Verdict
 
-SCHEMA_VERSION = "1.16.0"
+SCHEMA_VERSION = "1.17.0"
 
 
 class _Model(BaseModel):
@@ -212,6 +212,17 @@ class NullInfo(_Model):
                                     "reference's answers and scoring them), as recorded when it was made")
 
 
+class PilotInfo(_Model):
+    """The pilot that ordered the baselines after the reference (since 1.17.0).
+
+    When the reference does not settle the verdict, every other baseline is scored on the first rows and the
+    one the teacher beats least (largest p-value) is tried next; the pilot's rows are reused by the stages."""
+
+    rows: int = Field(description="rows the pilot scored under every baseline")
+    p_values: dict[str, float] = Field(description="each baseline's one-sided p-value on the pilot's rows, in the "
+                                       "order the stages tried them (largest first)")
+
+
 class BaselinesInfo(_Model):
     """Which baselines the teacher was tested against, and which one settled the verdict (since 1.14.0).
 
@@ -221,8 +232,9 @@ class BaselinesInfo(_Model):
 
     mode: str = Field(description="'on-demand' (a baseline is scored only while every one scored so far is beaten) "
                       "or 'all' (every baseline scored)")
-    planned: list[str] = Field(description="every baseline of the scan, in the order they are tried: reference, "
-                               "control, panel:<name>")
+    planned: list[str] = Field(description="every baseline of the scan, in the order they are tried: the reference, "
+                               "then the others least beaten first by the pilot (since 1.17.0; before, control then "
+                               "panel:<name>)")
     scored: list[str] = Field(description="the baselines scored, each on every scored row")
     not_scored: list[str] = Field(default_factory=list, description="baselines left unscored because the verdict "
                                   "was settled without them")
@@ -234,6 +246,9 @@ class BaselinesInfo(_Model):
         None, description="rows each model (teacher, each scored baseline) was scored on, when they differ: a "
         "sequential scan's stages stop at different looks (since 1.15.0); null when every model scored the report's "
         "rows")
+    pilot: PilotInfo | None = Field(None, description="the pilot that ordered the baselines after the reference "
+                                    "(since 1.17.0): the baselines not scored were scored on its rows only; null when "
+                                    "no pilot ran (the reference settled it, or one baseline was left)")
 
 
 class ScoreCacheInfo(_Model):
@@ -464,6 +479,9 @@ def baselines_description(report: Report) -> str | None:
         line += f"; not needed: {', '.join(info.not_scored)}"
     if info.settled_by is not None:
         line += f"; settled by {info.settled_by} (the teacher does not beat it)"
+    if info.pilot is not None:
+        line += (f"; tried in the order of a pilot on {info.pilot.rows} rows (p "
+                 + ", ".join(f"{name} {p:.2g}" for name, p in info.pilot.p_values.items()) + ")")
     if info.rows_scored:
         return line + "; rows scored per model: " + ", ".join(f"{k} {v}" for k, v in info.rows_scored.items()) + "."
     return line + f"; {info.passes_per_row} forward passes a row."
