@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
-.PHONY: install install-vllm browser-check test-vllm learned demo docs fixtures-benign fixtures-teacher fixtures-text \
+.PHONY: install install-vllm browser-check test-vllm learned demo docs pilot fixtures-benign fixtures-teacher fixtures-text \
 	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand smoke-table tables cot-filter scrub-results scrub-transfer attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
 
 install: $(VENV)/.installed
@@ -310,6 +310,11 @@ tables: install
 sequential-on-demand: install
 	$(PY) -m experiments.sequential_on_demand --source heldout --seed 0 --orders 1000 --cap 20000 --alpha 0.01 \
 		--validity-streams 2000
+
+# The on-demand pilot's size (issue 32): forward passes a row by pilot size, chosen on the held-out sets' cached
+# scores (make heldout), reported on the number fixtures' (make defaults): writes experiments/PILOT.md (a minute).
+pilot: install
+	$(PY) -m experiments.pilot --seed 0 --draws 400 --rows 48,256,1000
 
 bench-sequential: install
 	$(PY) benchmarks/bench_sequential.py --rows 1000000 --slice 10000

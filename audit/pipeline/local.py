@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from audit.calibration.file import PreparedCalibration
-from audit.core.errors import UsageError
+from audit.core.errors import NothingAuditableError, UsageError
 from audit.core.hashing import file_sha256
 from audit.core.rows import AuditRow
 from audit.input.data import DatasetReader, RowBatch
@@ -112,13 +112,25 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
 
             def pilot(stage_config: ScanConfig, view: CachedBackend, stage_specs: list[ModelSpec],
                       rows: int) -> Report:
-                """The first ``rows`` rows of the stages' reading order under every baseline; nothing written."""
-                first = dataclasses.replace(stage_config, scores_path=None,
-                                            max_rows=rows if config.max_rows is None else min(rows, config.max_rows))
-                pilot_reader = DatasetReader(config.input_path, config.columns, config.input_format,
-                                             reader.batch_rows)
-                return _scan_with(first, pilot_reader, view, stage_specs, (started, loaded), calibration, None,
-                                  visit_seed=None if plan is None else config.seed)
+                """The first ``rows`` scored rows of the stages' reading order under every baseline; nothing
+                written. Skipped records do not count: the read grows by the rows still missing (doubles when
+                none could be scored) until that many are scored or the rows run out (rows read again come from
+                the in-memory cache)."""
+                records = rows
+                while True:
+                    limit = records if config.max_rows is None else min(records, config.max_rows)
+                    first = dataclasses.replace(stage_config, scores_path=None, max_rows=limit)
+                    pilot_reader = DatasetReader(config.input_path, config.columns, config.input_format,
+                                                 reader.batch_rows)
+                    try:
+                        report = _scan_with(first, pilot_reader, view, stage_specs, (started, loaded), calibration,
+                                            None, visit_seed=None if plan is None else config.seed)
+                    except NothingAuditableError:
+                        report = None
+                    if report is not None and (report.input.rows_scored >= rows
+                                               or report.input.rows_read < limit or limit == config.max_rows):
+                        return report
+                    records = 2 * records if report is None else records + rows - report.input.rows_scored
 
             report = on_demand.run_stages(config, backend, specs, stage, cache, pilot)
         else:
