@@ -2,10 +2,10 @@
 
 A fixed-N scan with baselines on demand (audit.pipeline.on_demand) scores the teacher and the reference
 first; when that test is not clean, a pilot scores every other baseline on the first rows and the scan
-adds the one with the largest p-value there, then the rest. This replays, on cached per-row scores, the
+adds them one a stage, the largest p-value there first. This replays, on cached per-row scores, the
 forward passes a row that scan costs (the pilot's rows counted) beside the fixed order it replaced
-(reference; neutral control; the whole panel) and beside an oracle that knows which baseline settles it,
-for several pilot sizes, on random subsets of each set of N rows:
+(reference; neutral control; the whole panel at once), the fixed order one a stage, and an oracle that
+knows which baseline settles it, for several pilot sizes, on random subsets of N rows of each set:
 
 - **chosen on** the held-out sets (``out/heldout-scores``, the weight teachers cat-r4, owl-r32 and style-r8;
   ``make heldout``): the pilot size was picked there;
@@ -63,8 +63,11 @@ def costs(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> dict[s
     settled_by_reference = clean[:, 0]
     later_clean = clean[:, list(LATER)]
     out: dict[str, tuple[float, float]] = {
-        "fixed order (reference; control; panel)": (
+        "fixed order (reference; control; panel at once)": (
             float(np.where(clean[:, 0], 2, np.where(clean[:, 1], 3, 6)).mean()), float("nan")),
+        "fixed order, one a stage": (
+            float(np.where(clean[:, 0], 2, np.where(later_clean.any(axis=1), 3 + np.argmax(later_clean, axis=1),
+                                                    6)).mean()), float("nan")),
         "oracle (the settling baseline second)": (
             float(np.where(clean[:, 0], 2, np.where(later_clean.any(axis=1), 3, 6)).mean()), float("nan")),
     }
@@ -72,14 +75,16 @@ def costs(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> dict[s
     for name, rule in RULES.items():
         k = min(n, rule(n))
         pilot_p = np.stack([one_sided_p_values(streams[:, :k, b]) for b in LATER], axis=1)
-        first = np.argmax(pilot_p, axis=1)  # the first of equal p-values: the scan's order
-        first_clean = later_clean[np.arange(draws), first]
+        order = np.argsort(-pilot_p, axis=1, kind="stable")  # equal p-values: the scan's order
+        clean_in_order = np.take_along_axis(later_clean, order, axis=1)
+        # baselines scored on every row: up to the first clean one in the pilot's order (all when none is)
+        full = np.where(clean_in_order.any(axis=1), np.argmax(clean_in_order, axis=1) + 1, others)
         share = k / n
-        # reference stage: 2 a row; pilot: every later baseline on k rows; the first choice on the other rows;
-        # the rest (others - 1) on every row when the first choice is not clean.
-        piloted = 2 + others * share + (1 - share) + np.where(first_clean, 0.0, (others - 1) * (1 - share))
+        # reference stage: 2 a row; pilot: every later baseline on k rows; each baseline a stage then scores
+        # its other rows.
+        piloted = 2 + others * share + full * (1 - share)
         passes = np.where(settled_by_reference, 2.0, piloted)
-        hits = first_clean[~settled_by_reference]
+        hits = clean_in_order[~settled_by_reference, 0]
         out[f"pilot: {name}"] = (float(passes.mean()), float(hits.mean()) if hits.size else float("nan"))
     return out
 

@@ -3,9 +3,9 @@ experiments/SEQUENTIAL-ON-DEMAND.md.
 
 A sequential scan with ``--baselines on-demand`` (the default) runs in stages (audit.pipeline.on_demand):
 stage 1 tests the teacher against the reference only; if that does not settle it, a pilot scores every
-other baseline on the first rows of the visiting order (stage 1's rows // 8, 8 to 32) and stage 2 tests
-against the reference and the baseline with the largest pilot p-value; stage 3 against every baseline.
-Each stage is a whole sequential scan over the same visiting order, and a stage that comes out clean
+other baseline on the first rows of the visiting order (stage 1's rows // 8, 8 to 32) and ranks them by
+their p-value there, largest first; each later stage adds the next baseline in that order. Each stage
+is a whole sequential scan over the same visiting order, and a stage that comes out clean
 (its sequences stop "clean within tolerance", or its rows run out and a baseline's fixed-N test is clean)
 settles the verdict. This replays both procedures with
 ``audit.core.sequential.simulate_stops`` (the vectorised twin of the scan's look) on cached per-row
@@ -115,52 +115,63 @@ def joint(per_baseline: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
     return per_baseline[:, list(columns)].min(axis=1)
 
 
-def pilot_first(streams: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Per run, the later baseline the pilot tries first: the largest one-sided p-value on the stream's first
-    ``sizes[run]`` rows (its visiting order's first rows, as the scan's pilot reads them), ties to the scan's order."""
-    first = np.empty(streams.shape[0], dtype=np.int64)
+def pilot_order(streams: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per run, the later baselines in the pilot's order: the largest one-sided p-value on the stream's first
+    ``sizes[run]`` rows first (its visiting order's first rows, as the scan's pilot reads them), ties in the
+    scan's order. Shape (runs, len(LATER)), column indices into BASELINES."""
+    order = np.empty((streams.shape[0], len(LATER)), dtype=np.int64)
     for size in np.unique(sizes):
         runs = np.flatnonzero(sizes == size)
         p = np.stack([one_sided_p_values(streams[runs, :size, b]) for b in LATER], axis=1)
-        first[runs] = np.asarray(LATER)[np.argmax(p, axis=1)]  # argmax keeps the first of equal p-values
-    return first
+        order[runs] = np.asarray(LATER)[np.argsort(-p, axis=1, kind="stable")]
+    return order
 
 
 def simulate(streams: np.ndarray, design: SequentialDesign, config: ScanConfig) -> tuple[Simulated, Simulated]:
-    """The all-baselines scan and the on-demand scan of the same streams (reference; the pilot's first; the rest)."""
+    """The all-baselines scan and the on-demand scan of the same streams (the reference; the pilot; then one
+    baseline a stage in the pilot's order, each stage holding every baseline before it)."""
     runs, length, _ = streams.shape
     final_alpha = config.alpha * (1 - ALPHA_SHARE_SEQUENCE)
     final = fixed_n_verdicts(streams, final_alpha, max(final_alpha, config.suspicious_alpha))
 
-    def stage(columns: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-        stop, outcome = simulate_stops(streams[:, :, list(columns)], design, SEQUENTIAL_BATCH_ROWS)
-        return (np.where(outcome == 1, FLAGGED, np.where(outcome == -1, CLEAN, joint(final, columns))),
-                np.where(stop > 0, stop, length))
+    outcomes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    every_verdict, every_rows = stage(tuple(range(len(BASELINES))))
+    def stage(mask: int) -> tuple[np.ndarray, np.ndarray]:
+        """A stage of the reference and the later baselines in ``mask`` (bit b: column b): verdicts, rows."""
+        if mask not in outcomes:
+            columns = (0, *(b for b in LATER if mask >> b & 1))
+            stop, outcome = simulate_stops(streams[:, :, list(columns)], design, SEQUENTIAL_BATCH_ROWS)
+            outcomes[mask] = (np.where(outcome == 1, FLAGGED, np.where(outcome == -1, CLEAN, joint(final, columns))),
+                              np.where(stop > 0, stop, length))
+        return outcomes[mask]
+
+    every_verdict, every_rows = stage(sum(1 << b for b in LATER))
     every = Simulated(every_verdict, every_rows, every_rows * (1 + len(BASELINES)))
-    first_verdict, first_rows = stage((0,))
-    pairs = {b: stage((0, b)) for b in LATER}
-    sizes = np.minimum(length, np.clip(first_rows // PILOT_SHARE, PILOT_MIN_ROWS, PILOT_MAX_ROWS))
-    chosen = pilot_first(streams, sizes)
-    second_verdict = np.choose(chosen - 1, [pairs[b][0] for b in LATER])
-    second_rows = np.choose(chosen - 1, [pairs[b][1] for b in LATER])
-
+    first_verdict, first_rows = stage(0)
     verdict, rows = every_verdict.copy(), every_rows.copy()
     scored = np.zeros((runs, 1 + len(BASELINES)))  # rows each model was scored on (teacher first)
     scored[:, :2] = first_rows[:, None]
-    settled = first_verdict == CLEAN
-    verdict[settled], rows[settled] = CLEAN, first_rows[settled]
-    piloted = ~settled
-    scored[piloted, 2:] = sizes[piloted, None]  # the pilot: every later baseline on its rows
-    at = np.flatnonzero(piloted)
-    for m in (0, 1):
-        scored[at, m] = np.maximum(scored[at, m], second_rows[at])
-    scored[at, 1 + chosen[at]] = np.maximum(scored[at, 1 + chosen[at]], second_rows[at])
-    settles = piloted & (second_verdict == CLEAN)
-    verdict[settles], rows[settles] = CLEAN, second_rows[settles]
-    last = piloted & ~settles
-    scored[last] = np.maximum(scored[last], every_rows[last, None])
+    open_runs = first_verdict != CLEAN
+    verdict[~open_runs], rows[~open_runs] = CLEAN, first_rows[~open_runs]
+    sizes = np.minimum(length, np.clip(first_rows // PILOT_SHARE, PILOT_MIN_ROWS, PILOT_MAX_ROWS))
+    scored[open_runs, 2:] = sizes[open_runs, None]  # the pilot: every later baseline on its rows
+    order = pilot_order(streams, sizes)
+    masks = np.zeros(runs, dtype=np.int64)
+    for position in range(len(LATER)):
+        masks |= 1 << order[:, position]
+        stage_verdict, stage_rows = np.empty(runs, dtype=np.int64), np.empty(runs, dtype=np.int64)
+        for mask in np.unique(masks[open_runs]):
+            at = open_runs & (masks == mask)
+            stage_verdict[at], stage_rows[at] = (values[at] for values in stage(int(mask)))
+        at = np.flatnonzero(open_runs)
+        for model in (0, 1):  # the teacher and the reference
+            scored[at, model] = np.maximum(scored[at, model], stage_rows[at])
+        for j in range(position + 1):  # the later baselines this stage holds
+            model = 1 + order[at, j]
+            scored[at, model] = np.maximum(scored[at, model], stage_rows[at])
+        settles = open_runs & (stage_verdict == CLEAN)
+        verdict[settles], rows[settles] = CLEAN, stage_rows[settles]
+        open_runs &= ~settles
     return every, Simulated(verdict, rows, scored.sum(axis=1))
 
 

@@ -8,17 +8,19 @@ wasted work; most data at an ingestion gate are clean. A fixed-N scan therefore 
 the same rows:
 
 1. the teacher and the reference (two forward passes a row);
-2. only when stage 1 is not clean: the one other baseline the teacher beats *least* on a pilot of the
-   first rows (the neutral control and every panel member scored on 8-32 rows, ranked by their
-   test's p-value, largest first);
-3. only when stages 1 and 2 are not clean: every other baseline.
+2. only when stage 1 is not clean, a pilot: every other baseline (the neutral control and each panel
+   member) scored on the first rows (8 to 32) ranks them by their test's p-value there, largest first
+   (the least beaten);
+3. then one baseline a stage in that order, each added only while every baseline scored so far is
+   beaten.
 
-Why a pilot: data written under a benign system prompt are often beaten by the reference, the control
-and most of the panel, and not by the one member whose tone is closest to the writer's. In a fixed
-order that member can come last, and the scan pays for every baseline; ranked by a pilot it comes
-second, and the scan costs the teacher, the reference and that member on the other rows, plus the pilot.
-The pilot's order changes only which baselines are computed, never a test: each stage's tests are
-tests of the all-baselines scan, on the same rows.
+Why a pilot: data written under a benign system prompt are often beaten by the reference and some
+baselines and not by others, and which ones depends on the writer's prompt. In a fixed order (the
+control, then the whole panel at once) a set that only a panel member clears paid for every baseline;
+ranked by a pilot, the member most likely to clear it comes next. Why one a stage: a pilot of 8 rows
+ranks noisily, and when its first choice is beaten the next is often clean; adding the rest at once
+would pay for all of them. The order changes only which baselines are computed, never a test: each
+stage's tests are tests of the all-baselines scan, on the same rows.
 
 Each stage is a whole scan of the same rows (same reader, same row order, same skips: rows are
 encoded under *every* spec's prompt format in every stage, so a row too long for a panel member's
@@ -110,16 +112,12 @@ def stage_with(config: ScanConfig, specs: Sequence[ModelSpec], names: Sequence[s
 
 
 def stages(config: ScanConfig, specs: Sequence[ModelSpec], order: Sequence[str] | None = None) -> list[Stage]:
-    """The stages of an on-demand scan: the reference; then ``order[0]`` (default: the scan's first later
-    baseline); then the rest of ``order`` (default: the scan's order)."""
+    """The stages of an on-demand scan: the reference, then one later baseline a stage in ``order`` (default:
+    the scan's order), each stage scoring every baseline of the stages before it too (from the cache)."""
     later = later_baselines(specs) if order is None else list(order)
     assert sorted(later) == sorted(later_baselines(specs)), (later, later_baselines(specs))
-    plan = [stage_with(config, specs, [], ["reference"])]
-    if later:
-        plan.append(stage_with(config, specs, later[:1], later[:1]))
-    if len(later) > 1:
-        plan.append(stage_with(config, specs, later, later[1:]))
-    return plan
+    return [stage_with(config, specs, [], ["reference"]),
+            *(stage_with(config, specs, later[:k + 1], later[k:k + 1]) for k in range(len(later)))]
 
 
 def pilot_size(rows_scored: int) -> int:
