@@ -18,6 +18,7 @@ Usage: python benchmarks/bench_on_demand.py [--rows 48] [--repeats 2]
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import shutil
 import statistics
@@ -61,7 +62,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=48)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite the results file from out/bench-on-demand/runs.json (no scans)")
     args = parser.parse_args()
+    if args.render_only:
+        return render_only()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     started = datetime.now(timezone.utc)
@@ -72,21 +77,43 @@ def main() -> int:
                 run = run_scan(data, teacher, mode, args.rows, f"{index}-{mode}-{repeat}")
                 runs.setdefault((index, mode), []).append(run)
                 print(f"{label} {mode} #{repeat + 1}: {run['seconds']:.1f} s, {run['verdict']}", file=sys.stderr)
+    (WORK / "runs.json").write_text(json.dumps({"started": started.isoformat(), "rows": args.rows,
+                                                "repeats": args.repeats,
+                                                "runs": [[list(k), v] for k, v in runs.items()]}), encoding="utf-8")
     write_results(ROOT / "benchmarks" / "RESULTS-on-demand.md", args, started, runs)
     return 0
 
 
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """The on-demand scan's verdict, exit code and every p-value it reports equal the all-baselines scan's.
+def render_only() -> int:
+    """Rewrite the results file from the last run's measurements (out/bench-on-demand/runs.json)."""
+    saved = json.loads((WORK / "runs.json").read_text(encoding="utf-8"))
+    runs = {(int(k[0]), str(k[1])): v for k, v in saved["runs"]}
+    args = argparse.Namespace(rows=saved["rows"], repeats=saved["repeats"])
+    write_results(ROOT / "benchmarks" / "RESULTS-on-demand.md", args, datetime.fromisoformat(saved["started"]), runs)
+    return 0
 
-    A panel scored in part (the pilot's choice): each member's p-value equal, and the panel's (the largest of its
-    members') at most the whole panel's."""
+
+P_TOLERANCE = 1e-4
+"""Relative: the pilot scores its rows in a batch of its own, so the stages read those rows' scores as computed
+there, which differ from the all-baselines scan's (one batch of every row) in the last bits (about 1e-6 nats a
+row: audit.pipeline.score_cache); p-values then differ by a few parts in 1e5 at most here."""
+
+
+def _p_difference(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    """The largest relative difference between a p-value the on-demand scan reports and the all-baselines scan's,
+    or None when the verdict or exit code differ. A panel scored in part (the pilot's order): each member's p-value
+    compared, and the panel's (the largest of its members') must be at most the whole panel's."""
     if a["verdict"] != b["verdict"] or a["exit"] != b["exit"]:
-        return False
-    if any(b["members"][k] != v for k, v in a["members"].items()):
-        return False
+        return None
+    pairs = [(v, b["members"][k]) for k, v in a["members"].items()]
     partial = len(a["members"]) < len(b["members"])
-    return all(b["p"][k] == v or (k == "llr-panel" and partial and v <= b["p"][k]) for k, v in a["p"].items())
+    for k, v in a["p"].items():
+        if k == "llr-panel" and partial:
+            if v > b["p"][k] * (1 + P_TOLERANCE):
+                return float("inf")
+        else:
+            pairs.append((v, b["p"][k]))
+    return max((abs(x - y) / max(abs(y), 1e-300) for x, y in pairs), default=0.0)
 
 
 def write_results(out: Path, args: argparse.Namespace, started: datetime,
@@ -99,16 +126,18 @@ def write_results(out: Path, args: argparse.Namespace, started: datetime,
         f"{args.rows} rows of each set, the two modes interleaved; medians of {args.repeats} runs each. Shared "
         "machine: compare the ratio within a row of this table.", "",
         "| data (teacher) | kind | baselines scored on demand | settled by | pilot rows | passes a row (on demand / "
-        "all) | median s on demand | median s all | all / on demand | verdict (exit) | same verdict, exit and "
-        "p-values |",
+        "all) | median s on demand | median s all | all / on demand | verdict (exit) | same verdict and exit; "
+        f"p-values within {P_TOLERANCE:g} (largest relative difference) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     ratios: dict[str, list[float]] = {"clean": [], "teacher": []}
     every_same = True
     for index, (label, kind, _, teacher) in enumerate(SETS):
         lazy, full = runs[(index, "on-demand")], runs[(index, "all")]
-        same = all(_same(a, b) for a, b in zip(lazy, full, strict=True))
+        differences = [_p_difference(a, b) for a, b in zip(lazy, full, strict=True)]
+        same = all(d is not None and d <= P_TOLERANCE for d in differences)
         every_same &= same
+        largest = max((d for d in differences if d is not None), default=0.0)
         lazy_s, full_s = statistics.median(r["seconds"] for r in lazy), statistics.median(r["seconds"] for r in full)
         ratios[kind].append(full_s / lazy_s)
         info = lazy[0]["baselines"]
@@ -116,7 +145,8 @@ def write_results(out: Path, args: argparse.Namespace, started: datetime,
             f"| {label} ({Path(teacher).stem}) | {kind} | {', '.join(info['scored'])} | {info['settled_by'] or '-'} | "
             f"{info['pilot']['rows'] if info.get('pilot') else '-'} | "
             f"{info['passes_per_row']} / {full[0]['baselines']['passes_per_row']} | {lazy_s:.1f} | {full_s:.1f} | "
-            f"{full_s / lazy_s:.2f}x | {lazy[0]['verdict']} ({lazy[0]['exit']}) | {'yes' if same else 'NO'} |")
+            f"{full_s / lazy_s:.2f}x | {lazy[0]['verdict']} ({lazy[0]['exit']}) | {'yes' if same else 'NO'} "
+            f"({largest:.1e}) |")
     lines += [
         "",
         f"Clean sets: every baseline costs {min(ratios['clean']):.2f}x-{max(ratios['clean']):.2f}x the on-demand "
@@ -125,7 +155,9 @@ def write_results(out: Path, args: argparse.Namespace, started: datetime,
         "(its stages reuse the teacher's and the reference's scores, and re-read and re-encode the rows).",
         "Passes a row count the rows every scored baseline was scored on; the pilot adds every other baseline on "
         "its rows (pilot rows x the baselines not scored).",
-        f"Verdict, exit code and every reported p-value equal in every run: **{'yes' if every_same else 'NO'}**.",
+        f"Verdict and exit code equal, and every reported p-value within a relative {P_TOLERANCE:g}, in every run: "
+        f"**{'yes' if every_same else 'NO'}**. (Not bit for bit where a pilot ran: its rows are scored in a batch of "
+        "their own, and the stages reuse those scores.)",
         "",
     ]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
