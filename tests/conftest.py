@@ -138,10 +138,11 @@ def run_cli(
     return (code if isinstance(code, int) else 0), out, err
 
 
-def default_command_scan(path: Path, max_rows: int, restrict_vocab: str) -> Any:
+def default_command_scan(path: Path, max_rows: int, restrict_vocab: str, baselines: str = "on-demand") -> Any:
     """A real scan of the first ``max_rows`` rows of ``path`` with the plain command's null (owl teacher,
     reference, neutral control, the built-in panel, default tolerance) plus the semantic filter; the
-    per-detector summaries are printed for the test log. Returns the report."""
+    per-detector summaries are printed for the test log. ``baselines="all"`` where a test reads the test of
+    a baseline the on-demand default may not need. Returns the report."""
     from audit.core.verdict import DEFAULT_CONTROL_PANEL, DEFAULT_TOLERANCE
     from audit.models.traits import animal_teacher_prompt, builtin_panel
     from audit.pipeline.config import ScanConfig
@@ -152,7 +153,7 @@ def default_command_scan(path: Path, max_rows: int, restrict_vocab: str) -> Any:
         input_path=path, teacher_system_prompt=animal_teacher_prompt("owl"), control_panel=tuple(builtin_panel()),
         tolerance=DEFAULT_TOLERANCE, restrict_vocab=restrict_vocab, detectors=("semantic-filter",),
         trait_keywords=("owl",),
-        max_rows=max_rows,
+        max_rows=max_rows, baselines=baselines,
     ))
     assert report.input.rows_read == max_rows and report.input.rows_scored == max_rows, report.input.rows_skipped
     for result in report.results:
