@@ -129,9 +129,16 @@ def main() -> int:
     sizes = [int(v) for v in args.rows.split(",")]
     chosen_on = heldout_sets()
     reported_on = control_sets()
-    if not chosen_on or not reported_on:
-        print("no cached scores: run make heldout and make defaults first (this module's docstring)", file=sys.stderr)
+    if not chosen_on:
+        print("no cached held-out scores: run make heldout first (this module's docstring)", file=sys.stderr)
         return 2
+    from experiments.control_scores import SETS, load_all
+
+    scored = set(load_all())
+    missing = [name for name in SETS if name not in scored]
+    coverage = ("every number set" if not missing else
+                f"the number sets scored so far ({', '.join(n for n in SETS if n in scored) or 'none'}); not yet "
+                f"scored by `make defaults`: {', '.join(missing)}")
     probe = costs(next(iter(chosen_on.values())), sizes[0], 2, np.random.default_rng(0))
     plans = list(probe)
     command = (f"python -m experiments.pilot --seed {args.seed} --draws {args.draws} --rows {args.rows}")
@@ -145,7 +152,8 @@ def main() -> int:
         "## Over every set (mean of the per-set means)", "", "### Chosen on: held-out sets, weight teachers", "",
         *totals(chosen_on, sizes, args.draws, args.seed, plans), "",
         "### Reported on: number fixtures, prompted owl and cat teachers (not used to choose)", "",
-        *totals(reported_on, sizes, args.draws, args.seed, plans), "",
+        f"Sets: {coverage}.", "",
+        *(totals(reported_on, sizes, args.draws, args.seed, plans) if reported_on else ["(none scored yet)"]), "",
         "## Per set: held-out sets (chosen on)", "",
         *table(chosen_on, sizes, args.draws, np.random.default_rng(args.seed), plans), "",
         "## Per set: number fixtures (reported on)", "",
