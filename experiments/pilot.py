@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.pipeline.on_demand import PILOT_MAX_ROWS, PILOT_MIN_ROWS, PILOT_SHARE
+from audit.pipeline.on_demand import PILOT_MAX_ROWS, PILOT_MIN_ROWS, PILOT_SHARE, pilot_size
 from audit.version import __version__
 from experiments.power import one_sided_p_values
 from experiments.sequential_on_demand import BASELINES, LATER, control_sets, heldout_sets
@@ -47,8 +47,7 @@ RULES: dict[str, Rule] = {
     "16 rows": lambda n: 16,
     "32 rows": lambda n: 32,
     "64 rows": lambda n: 64,
-    f"rows // {PILOT_SHARE}, {PILOT_MIN_ROWS} to {PILOT_MAX_ROWS} (the default)":
-        lambda n: min(PILOT_MAX_ROWS, max(PILOT_MIN_ROWS, n // PILOT_SHARE)),
+    f"rows // {PILOT_SHARE}, {PILOT_MIN_ROWS} to {PILOT_MAX_ROWS} (the default)": pilot_size,
 }
 
 

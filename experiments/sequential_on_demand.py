@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 
 from audit.core.sequential import SequentialDesign, simulate_stops
 from audit.pipeline.config import ScanConfig
-from audit.pipeline.on_demand import PILOT_MAX_ROWS, PILOT_MIN_ROWS, PILOT_SHARE
+from audit.pipeline.on_demand import pilot_size
 from audit.pipeline.sequential import ALPHA_SHARE_SEQUENCE, SEQUENTIAL_BATCH_ROWS
 from audit.version import __version__
 from experiments.defaults import PANEL_ROLES, default_rule
@@ -153,7 +153,7 @@ def simulate(streams: np.ndarray, design: SequentialDesign, config: ScanConfig) 
     scored[:, :2] = first_rows[:, None]
     open_runs = first_verdict != CLEAN
     verdict[~open_runs], rows[~open_runs] = CLEAN, first_rows[~open_runs]
-    sizes = np.minimum(length, np.clip(first_rows // PILOT_SHARE, PILOT_MIN_ROWS, PILOT_MAX_ROWS))
+    sizes = np.minimum(length, np.vectorize(pilot_size, otypes=[np.int64])(first_rows))  # the scan's own rule
     scored[open_runs, 2:] = sizes[open_runs, None]  # the pilot: every later baseline on its rows
     order = pilot_order(streams, sizes)
     masks = np.zeros(runs, dtype=np.int64)
