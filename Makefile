@@ -7,7 +7,7 @@ PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
 .PHONY: install install-vllm browser-check test-vllm learned demo docs pilot fixtures-benign fixtures-teacher fixtures-text \
-	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand smoke-table tables cot-filter scrub-results scrub-transfer attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
+	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand first-stage smoke-table tables cot-filter scrub-results scrub-transfer attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
 
 install: $(VENV)/.installed
 
@@ -287,11 +287,14 @@ defaults: install
 	$(PY) -m experiments.control_scores
 	$(PY) -m experiments.defaults --seed 0 --subsamples 1000 --alpha 0.01 --check-cli 32
 
-# Throughput, memory and roofline benchmark: writes benchmarks/RESULTS.md (about 15 minutes on 2
-# cores). lm-evaluation-harness is installed here, not by `make install`, as an optional baseline.
+# Sequential scans on the number sets' cached scores: experiments/SEQUENTIAL.md (every baseline), then the same
+# streams with baselines on demand beside every baseline (issue 32): experiments/SEQUENTIAL-ON-DEMAND-NUMBERS.md,
+# which exits 1 if any stream's verdict differs.
 sequential: install
 	$(PY) -m experiments.control_scores
 	$(PY) -m experiments.sequential --seed 0 --orders 1000 --cap 20000 --alpha 0.01 --validity-streams 4000
+	$(PY) -m experiments.sequential_on_demand --source control --seed 0 --orders 1000 --cap 20000 --alpha 0.01 \
+		--validity-streams 2000 --out experiments/SEQUENTIAL-ON-DEMAND-NUMBERS.md
 
 # The smoke table (README.md, docs/method.md) from the plain command's reports on the smoke fixtures (kept in
 # experiments/smoke-reports/; about 3 minutes), then every generated table (the `tables` target).
@@ -316,6 +319,12 @@ sequential-on-demand: install
 pilot: install
 	$(PY) -m experiments.pilot --seed 0 --draws 400 --rows 48,256,1000
 
+# What a first stage without the reference would cost (issue 32): forward passes a row of today's on-demand order
+# beside gated designs that may leave the reference out, on the number sets' cached scores (make defaults) and the
+# held-out sets' where cached (make heldout): writes experiments/FIRST-STAGE.md (a minute).
+first-stage: install
+	$(PY) -m experiments.first_stage --seed 0 --draws 400 --rows 48,96,256,1000
+
 bench-sequential: install
 	$(PY) benchmarks/bench_sequential.py --rows 1000000 --slice 10000
 
@@ -335,6 +344,8 @@ bench-on-demand: install
 bench-score-cache: install
 	$(PY) benchmarks/bench_score_cache.py --rows 48 --repeats 2
 
+# Throughput, memory and roofline benchmark: writes benchmarks/RESULTS.md (about 15 minutes on 2
+# cores). lm-evaluation-harness is installed here, not by `make install`, as an optional baseline.
 bench: install install-vllm
 	-$(PY) -m pip install -q lm-eval
 	$(PY) benchmarks/bench.py --rows 96 --repeats 3

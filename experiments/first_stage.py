@@ -1,0 +1,140 @@
+"""What a first stage without the reference would cost: writes experiments/FIRST-STAGE.md.
+
+Issue 32 asks clean benign-prompt sets to cost 2.5x less than scoring every baseline (6 forward passes a
+row). With the reference always in stage 1 (audit.pipeline.on_demand), a set the reference does not clear
+costs at least 3 passes a row (teacher, reference, the baseline that clears it) plus the pilot: at most 2x
+in forward passes, whatever the pilot. Only a first stage that can leave the reference out can go
+further. This replays, on cached per-row scores, one such design beside today's, so that the decision
+(it changes what a report holds: the reference's scores would then cover only the pilot's rows on such
+data) is taken on figures:
+
+- **today**: teacher and reference on every row; if the reference does not clear the data, a pilot scores
+  the other baselines on the first k rows (k = ``pilot_size``) and they are added one a stage, the largest
+  pilot p-value first;
+- **gated, gate g**: the teacher and the reference on the first k rows first. If the reference's p-value
+  there is at least g, as today. If not, the other baselines are scored on the same k rows too and *all*
+  of them, the reference included, are added one a stage, the largest pilot p-value first: a set the
+  reference is about to lose costs 2 passes a row plus the pilot when the pilot's first choice clears it;
+- **oracle**: the baseline that settles it second (2 a row when one does, 6 when none does).
+
+The verdict is the same for every order (intersection-union: clean as soon as one baseline's test is
+clean), so only the cost is compared. Per-row scores are the tested row sums (teacher minus baseline
+log-probability, minus the default tolerance x tokens); each test is the one-sided t-test of the
+theoretical null; a baseline settles the scan when its p-value is at least the suspicious level (0.05).
+The gates were not tuned: 0.05 (the suspicious level), 0.2, 0.5, and 1.01 (never trust the reference's
+pilot) are all shown.
+
+Sources: the number fixtures under the prompted owl and cat teachers (``out/control-scores``, ``make
+defaults``) and, where cached, the held-out sets under the weight teachers (``out/heldout-scores``,
+``make heldout``).
+
+Usage: python -m experiments.first_stage [--seed 0] [--draws 400] [--rows 48,96,256,1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from audit.pipeline.on_demand import pilot_size
+from audit.version import __version__
+from experiments.power import one_sided_p_values
+from experiments.sequential_on_demand import BASELINES, LATER, control_sets, heldout_sets
+
+ROOT = Path(__file__).resolve().parents[1]
+SUSPICIOUS = 0.05
+GATES = (0.05, 0.2, 0.5, 1.01)
+TODAY, ORACLE = "today (reference first)", "oracle"
+
+
+def gated(name: float) -> str:
+    return f"gated, g = {name:g}" if name <= 1 else "reference never first"
+
+
+PLANS = (TODAY, *(gated(g) for g in GATES), ORACLE)
+
+
+def first_clean(clean_in_order: np.ndarray) -> np.ndarray:
+    """Baselines scored on every row: up to and including the first clean one in order (all when none is)."""
+    return np.where(clean_in_order.any(axis=1), np.argmax(clean_in_order, axis=1) + 1, clean_in_order.shape[1])
+
+
+def costs(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> dict[str, float]:
+    """Mean forward passes a row per plan over ``draws`` random subsets of ``n`` rows of ``x``."""
+    index = (rng.integers(0, x.shape[0], size=(draws, n)) if n > x.shape[0]
+             else np.argsort(rng.random((draws, x.shape[0])), axis=1)[:, :n])
+    streams = x[index]  # draws, n, baselines
+    every = range(len(BASELINES))
+    clean = np.stack([one_sided_p_values(streams[:, :, b]) for b in every], axis=1) >= SUSPICIOUS
+    k = min(n, pilot_size(n))
+    share = k / n
+    pilot_p = np.stack([one_sided_p_values(streams[:, :k, b]) for b in every], axis=1)
+    later = list(LATER)
+    later_order = np.argsort(-pilot_p[:, later], axis=1, kind="stable")
+    later_full = first_clean(np.take_along_axis(clean[:, later], later_order, axis=1))
+    today = np.where(clean[:, 0], 2.0, 2 + len(later) * share + later_full * (1 - share))
+    all_order = np.argsort(-pilot_p, axis=1, kind="stable")
+    all_full = first_clean(np.take_along_axis(clean, all_order, axis=1))
+    untrusted = 1 + len(BASELINES) * share + all_full * (1 - share)
+    out = {TODAY: float(today.mean())}
+    for gate in GATES:
+        out[gated(gate)] = float(np.where(pilot_p[:, 0] >= gate, today, untrusted).mean())
+    out[ORACLE] = float(np.where(clean.any(axis=1), 2.0, 6.0).mean())
+    return out
+
+
+def table(sets: dict[tuple[str, str], np.ndarray], sizes: list[int], draws: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    lines = ["| teacher | data set | N | " + " | ".join(PLANS) + " |", "|---" * (3 + len(PLANS)) + "|"]
+    for (teacher, name), x in sets.items():
+        for n in sizes:
+            found = costs(x, n, draws, rng)
+            best = min(found[p] for p in PLANS if p != ORACLE)
+            cells = [f"**{found[p]:.2f}**" if p != ORACLE and found[p] == best else f"{found[p]:.2f}" for p in PLANS]
+            lines.append(f"| {teacher} | {name} | {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--draws", type=int, default=400)
+    parser.add_argument("--rows", default="48,96,256,1000")
+    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "FIRST-STAGE.md")
+    args = parser.parse_args()
+    sizes = [int(v) for v in args.rows.split(",")]
+    numbers, heldout = control_sets(), heldout_sets()
+    if not numbers:
+        print("no cached number-set scores: run make defaults first (this module's docstring)", file=sys.stderr)
+        return 2
+    from experiments.control_scores import SETS, load_all
+
+    missing = [name for name in SETS if name not in load_all()]
+    command = f"python -m experiments.first_stage --seed {args.seed} --draws {args.draws} --rows {args.rows}"
+    out = [
+        "# A first stage without the reference: forward passes a row", "",
+        f"Generated by `make first-stage` (`{command}`) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; machine "
+        f"{platform.machine()}, Python {platform.python_version()}, subaudit {__version__}. Method and plans: the "
+        f"docstring of `experiments/first_stage.py`. Each cell: mean forward passes a row over {args.draws} random "
+        "subsets of N rows (teacher included; every baseline on every row is 6, so 6 / cell is the saving in "
+        "forward passes; whole-process wall time saves less, model loading being fixed). Bold: the cheapest "
+        "plan that a scan can run (the oracle cannot).", "",
+        "## Number fixtures, prompted owl and cat teachers", "",
+        "Sets: " + ("every number set." if not missing else f"not scored yet: {', '.join(missing)}."), "",
+        *table(numbers, sizes, args.draws, args.seed), "",
+        "## Held-out sets, weight teachers", "",
+        *(table(heldout, sizes, args.draws, args.seed) if heldout else
+          ["Not cached on the machine that wrote this file (`make heldout` builds `out/heldout-scores`)."]), "",
+    ]
+    args.out.write_text("\n".join(out) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
