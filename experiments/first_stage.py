@@ -15,14 +15,19 @@ data) is taken on figures:
   there is at least g, as today. If not, the other baselines are scored on the same k rows too and *all*
   of them, the reference included, are added one a stage, the largest pilot p-value first: a set the
   reference is about to lose costs 2 passes a row plus the pilot when the pilot's first choice clears it;
+- **halving pilot, reference optional**: every baseline, the reference included, on the first N/32 rows
+  (at least 4); the half with the largest p-values (3 of 5) on the first N/16 (at least 8), the better 2 on
+  the first N/8 (at least 16), and the last one left is scored on every row first; then the others one a
+  stage, in the reverse order of their elimination. The finalists are ranked on more rows than a one-shot
+  pilot gives them, for about the same rows in all;
 - **oracle**: the baseline that settles it second (2 a row when one does, 6 when none does).
 
 The verdict is the same for every order (intersection-union: clean as soon as one baseline's test is
 clean), so only the cost is compared. Per-row scores are the tested row sums (teacher minus baseline
 log-probability, minus the default tolerance x tokens); each test is the one-sided t-test of the
 theoretical null; a baseline settles the scan when its p-value is at least the suspicious level (0.05).
-The gates were not tuned: 0.05 (the suspicious level), 0.2, 0.5, and 1.01 (never trust the reference's
-pilot) are all shown.
+The gates and the halving's rounds were not tuned: 0.05 (the suspicious level), 0.2, 0.5, and 1.01 (never
+trust the reference's pilot) are all shown, and the rounds were set before this file was first written.
 
 Sources: the number fixtures under the prompted owl and cat teachers (``out/control-scores``, ``make
 defaults``) and, where cached, the held-out sets under the weight teachers (``out/heldout-scores``,
@@ -49,14 +54,14 @@ from experiments.sequential_on_demand import BASELINES, LATER, control_sets, hel
 ROOT = Path(__file__).resolve().parents[1]
 SUSPICIOUS = 0.05
 GATES = (0.05, 0.2, 0.5, 1.01)
-TODAY, ORACLE = "today (reference first)", "oracle"
+TODAY, HALVING, ORACLE = "today (reference first)", "halving pilot, reference optional", "oracle"
 
 
 def gated(name: float) -> str:
     return f"gated, g = {name:g}" if name <= 1 else "reference never first"
 
 
-PLANS = (TODAY, *(gated(g) for g in GATES), ORACLE)
+PLANS = (TODAY, *(gated(g) for g in GATES), HALVING, ORACLE)
 
 
 def first_clean(clean_in_order: np.ndarray) -> np.ndarray:
@@ -84,8 +89,39 @@ def costs(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> dict[s
     out = {TODAY: float(today.mean())}
     for gate in GATES:
         out[gated(gate)] = float(np.where(pilot_p[:, 0] >= gate, today, untrusted).mean())
+    out[HALVING] = float(halving(streams, clean, n).mean())
     out[ORACLE] = float(np.where(clean.any(axis=1), 2.0, 6.0).mean())
     return out
+
+
+def halving_rounds(n: int) -> list[int]:
+    """Rows of each round of the halving pilot: 5, then 3, then 2 baselines; an eighth of the rows at the end."""
+    return [min(n, max(low, n // share)) for low, share in ((4, 32), (8, 16), (16, 8))]
+
+
+def halving(streams: np.ndarray, clean: np.ndarray, n: int) -> np.ndarray:
+    """Passes a row of the halving pilot: every baseline, the reference included, on the first rows; the better
+    half (largest p-values) kept and scored on twice the rows, until one is left; then one a stage, that one
+    first and the others in the reverse order of their elimination."""
+    draws, count = clean.shape
+    candidate = np.ones((draws, count), dtype=bool)
+    rows = np.zeros((draws, count))
+    eliminated = np.full((draws, count), len(halving_rounds(n)), dtype=float)
+    last_p = np.zeros((draws, count))
+    for step, k in enumerate(halving_rounds(n)):
+        p = np.stack([one_sided_p_values(streams[:, :k, b]) for b in range(count)], axis=1)
+        rows = np.where(candidate, k, rows)
+        last_p = np.where(candidate, p, last_p)
+        keep = -(-int(candidate[0].sum()) // 2)
+        rank = np.argsort(np.argsort(np.where(candidate, -p, np.inf), axis=1, kind="stable"), axis=1)
+        dropped = candidate & (rank >= keep)
+        eliminated = np.where(dropped, step, eliminated)
+        candidate &= ~dropped
+    order = np.lexsort((-last_p, -eliminated), axis=1)  # the last key is the primary one
+    full = first_clean(np.take_along_axis(clean, order, axis=1))
+    on_every_row = np.arange(count)[None, :] < full[:, None]
+    scored = np.take_along_axis(rows, order, axis=1)
+    return 1 + np.where(on_every_row, n, scored).sum(axis=1) / n
 
 
 def table(sets: dict[tuple[str, str], np.ndarray], sizes: list[int], draws: int, seed: int) -> list[str]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audit.pipeline.on_demand import pilot_size
-from experiments.first_stage import ORACLE, TODAY, costs, gated
+from experiments.first_stage import HALVING, ORACLE, TODAY, costs, gated, halving, halving_rounds
 
 ROWS, N = 400, 96
 
@@ -41,3 +41,19 @@ def test_a_set_only_the_last_member_clears_is_cheaper_when_the_reference_can_be_
         assert found[gated(gate)] == pytest.approx(1 + 5 * share + (1 - share))
     assert found[ORACLE] == 2.0
     assert found[gated(0.05)] < found[TODAY]
+    # halving: 5, 3, 2 baselines on 4, 8, 16 rows; the clean member wins; the four others keep their pilot rows
+    assert halving_rounds(N) == [4, 8, 16]
+    assert found[HALVING] == pytest.approx(1 + (N + 2 * 4 + 8 + 16) / N)
+    assert found[HALVING] < found[gated(0.05)]
+
+
+def test_the_halving_pilot_tries_the_others_in_the_reverse_order_of_their_elimination() -> None:
+    # pilot p-values ordered by construction: the last baseline (mean -1) wins, the reference (+3) goes first
+    streams = (np.array([3.0, 2.0, 1.0, 0.0, -1.0]) + np.random.default_rng(2).normal(0, 0.1, (1, N, 5)))
+    only = np.eye(5, dtype=bool)
+    # clean: the winner; the second finalist; the round-1 loser; a round-0 loser (the reference, tried last)
+    assert halving(streams, only[[4]], N)[0] == pytest.approx(1 + (N + 2 * 4 + 8 + 16) / N)
+    assert halving(streams, only[[3]], N)[0] == pytest.approx(1 + (2 * N + 2 * 4 + 8) / N)
+    assert halving(streams, only[[2]], N)[0] == pytest.approx(1 + (3 * N + 2 * 4) / N)
+    assert halving(streams, only[[1]], N)[0] == pytest.approx(1 + (4 * N + 4) / N)
+    assert halving(streams, only[[0]], N)[0] == pytest.approx(6.0)
