@@ -20,6 +20,8 @@ data) is taken on figures:
   the first N/8 (at least 16), and the last one left is scored on every row first; then the others one a
   stage, in the reverse order of their elimination. The finalists are ranked on more rows than a one-shot
   pilot gives them, for about the same rows in all;
+- **gated halving, g = 0.05**: the gate of the gated plans (the teacher and the reference on the first k
+  rows; as today when the reference's p-value there is at least 0.05), and the halving pilot when it is not;
 - **oracle**: the baseline that settles it second (2 a row when one does, 6 when none does).
 
 The verdict is the same for every order (intersection-union: clean as soon as one baseline's test is
@@ -55,13 +57,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SUSPICIOUS = 0.05
 GATES = (0.05, 0.2, 0.5, 1.01)
 TODAY, HALVING, ORACLE = "today (reference first)", "halving pilot, reference optional", "oracle"
+GATED_HALVING = "gated halving, g = 0.05"
 
 
 def gated(name: float) -> str:
     return f"gated, g = {name:g}" if name <= 1 else "reference never first"
 
 
-PLANS = (TODAY, *(gated(g) for g in GATES), HALVING, ORACLE)
+PLANS = (TODAY, *(gated(g) for g in GATES), HALVING, GATED_HALVING, ORACLE)
 
 
 def first_clean(clean_in_order: np.ndarray) -> np.ndarray:
@@ -90,6 +93,8 @@ def costs(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> dict[s
     for gate in GATES:
         out[gated(gate)] = float(np.where(pilot_p[:, 0] >= gate, today, untrusted).mean())
     out[HALVING] = float(halving(streams, clean, n).mean())
+    out[GATED_HALVING] = float(np.where(pilot_p[:, 0] >= GATES[0], today,
+                                        halving(streams, clean, n, reference_rows=k)).mean())
     out[ORACLE] = float(np.where(clean.any(axis=1), 2.0, 6.0).mean())
     return out
 
@@ -99,10 +104,11 @@ def halving_rounds(n: int) -> list[int]:
     return [min(n, max(low, n // share)) for low, share in ((4, 32), (8, 16), (16, 8))]
 
 
-def halving(streams: np.ndarray, clean: np.ndarray, n: int) -> np.ndarray:
+def halving(streams: np.ndarray, clean: np.ndarray, n: int, reference_rows: int = 0) -> np.ndarray:
     """Passes a row of the halving pilot: every baseline, the reference included, on the first rows; the better
     half (largest p-values) kept and scored on twice the rows, until one is left; then one a stage, that one
-    first and the others in the reverse order of their elimination."""
+    first and the others in the reverse order of their elimination. ``reference_rows``: rows the reference was
+    already scored on (the gate's)."""
     draws, count = clean.shape
     candidate = np.ones((draws, count), dtype=bool)
     rows = np.zeros((draws, count))
@@ -120,6 +126,7 @@ def halving(streams: np.ndarray, clean: np.ndarray, n: int) -> np.ndarray:
     order = np.lexsort((-last_p, -eliminated), axis=1)  # the last key is the primary one
     full = first_clean(np.take_along_axis(clean, order, axis=1))
     on_every_row = np.arange(count)[None, :] < full[:, None]
+    rows[:, 0] = np.maximum(rows[:, 0], reference_rows)
     scored = np.take_along_axis(rows, order, axis=1)
     return 1 + np.where(on_every_row, n, scored).sum(axis=1) / n
 
@@ -133,6 +140,29 @@ def table(sets: dict[tuple[str, str], np.ndarray], sizes: list[int], draws: int,
             best = min(found[p] for p in PLANS if p != ORACLE)
             cells = [f"**{found[p]:.2f}**" if p != ORACLE and found[p] == best else f"{found[p]:.2f}" for p in PLANS]
             lines.append(f"| {teacher} | {name} | {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
+GROUPS = {
+    "no prompt (none)": lambda teacher, name: name == "none",
+    "benign prompts (terse, cheerful, pirate, patient-teacher, exact-format)":
+        lambda teacher, name: name in ("terse", "cheerful", "pirate", "patient-teacher", "exact-format"),
+    "the teacher's own data (owl by owl, cat by cat)": lambda teacher, name: teacher == name,
+}
+
+
+def summary(sets: dict[tuple[str, str], np.ndarray], sizes: list[int], draws: int, seed: int) -> list[str]:
+    """Per group of sets and N: the mean passes a row of each plan, and 6 / that (the saving in passes)."""
+    rng = np.random.default_rng(seed)
+    found = {(key, n): costs(x, n, draws, rng) for key, x in sets.items() for n in sizes}
+    lines = ["| sets | N | " + " | ".join(PLANS) + " |", "|---" * (2 + len(PLANS)) + "|"]
+    for group, member in GROUPS.items():
+        keys = [key for key in sets if member(*key)]
+        if not keys:
+            continue
+        for n in sizes:
+            means = [float(np.mean([found[(key, n)][plan] for key in keys])) for plan in PLANS]
+            lines.append(f"| {group} | {n} | " + " | ".join(f"{m:.2f} ({6 / m:.2f}x)" for m in means) + " |")
     return lines
 
 
@@ -162,6 +192,9 @@ def main() -> int:
         "plan that a scan can run (the oracle cannot).", "",
         "## Number fixtures, prompted owl and cat teachers", "",
         "Sets: " + ("every number set." if not missing else f"not scored yet: {', '.join(missing)}."), "",
+        "### By kind of set: mean passes a row (in brackets, 6 / that: the saving in forward passes)", "",
+        *summary(numbers, sizes, args.draws, args.seed), "",
+        "### Per set", "",
         *table(numbers, sizes, args.draws, args.seed), "",
         "## Held-out sets, weight teachers", "",
         *(table(heldout, sizes, args.draws, args.seed) if heldout else
