@@ -4,7 +4,7 @@ Issue 32 asks clean benign-prompt sets to cost 2.5x less than scoring every base
 row). With the reference always in stage 1 (audit.pipeline.on_demand), a set the reference does not clear
 costs at least 3 passes a row (teacher, reference, the baseline that clears it) plus the pilot: at most 2x
 in forward passes, whatever the pilot. Only a first stage that can leave the reference out can go
-further. This replays, on cached per-row scores, one such design beside today's, so that the decision
+further. This replays, on cached per-row scores, such designs beside today's, so that the decision
 (it changes what a report holds: the reference's scores would then cover only the pilot's rows on such
 data) is taken on figures:
 
@@ -60,8 +60,8 @@ TODAY, HALVING, ORACLE = "today (reference first)", "halving pilot, reference op
 GATED_HALVING = "gated halving, g = 0.05"
 
 
-def gated(name: float) -> str:
-    return f"gated, g = {name:g}" if name <= 1 else "reference never first"
+def gated(gate: float) -> str:
+    return f"gated, g = {gate:g}" if gate <= 1 else "reference never first"
 
 
 PLANS = (TODAY, *(gated(g) for g in GATES), HALVING, GATED_HALVING, ORACLE)
@@ -131,15 +131,21 @@ def halving(streams: np.ndarray, clean: np.ndarray, n: int, reference_rows: int 
     return 1 + np.where(on_every_row, n, scored).sum(axis=1) / n
 
 
-def table(sets: dict[tuple[str, str], np.ndarray], sizes: list[int], draws: int, seed: int) -> list[str]:
+Found = dict[tuple[tuple[str, str], int], dict[str, float]]
+"""((teacher, set), N) -> plan -> mean passes a row."""
+
+
+def replay(sets: dict[tuple[str, str], np.ndarray], sizes: list[int], draws: int, seed: int) -> Found:
     rng = np.random.default_rng(seed)
+    return {(key, n): costs(x, n, draws, rng) for key, x in sets.items() for n in sizes}
+
+
+def table(found: Found) -> list[str]:
     lines = ["| teacher | data set | N | " + " | ".join(PLANS) + " |", "|---" * (3 + len(PLANS)) + "|"]
-    for (teacher, name), x in sets.items():
-        for n in sizes:
-            found = costs(x, n, draws, rng)
-            best = min(found[p] for p in PLANS if p != ORACLE)
-            cells = [f"**{found[p]:.2f}**" if p != ORACLE and found[p] == best else f"{found[p]:.2f}" for p in PLANS]
-            lines.append(f"| {teacher} | {name} | {n} | " + " | ".join(cells) + " |")
+    for ((teacher, name), n), plans in found.items():
+        best = min(plans[p] for p in PLANS if p != ORACLE)
+        cells = [f"**{plans[p]:.2f}**" if p != ORACLE and plans[p] == best else f"{plans[p]:.2f}" for p in PLANS]
+        lines.append(f"| {teacher} | {name} | {n} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -151,13 +157,12 @@ GROUPS = {
 }
 
 
-def summary(sets: dict[tuple[str, str], np.ndarray], sizes: list[int], draws: int, seed: int) -> list[str]:
+def summary(found: Found) -> list[str]:
     """Per group of sets and N: the mean passes a row of each plan, and 6 / that (the saving in passes)."""
-    rng = np.random.default_rng(seed)
-    found = {(key, n): costs(x, n, draws, rng) for key, x in sets.items() for n in sizes}
+    sizes = sorted({n for _, n in found})
     lines = ["| sets | N | " + " | ".join(PLANS) + " |", "|---" * (2 + len(PLANS)) + "|"]
     for group, member in GROUPS.items():
-        keys = [key for key in sets if member(*key)]
+        keys = list(dict.fromkeys(key for key, _ in found if member(*key)))
         if not keys:
             continue
         for n in sizes:
@@ -181,6 +186,7 @@ def main() -> int:
     from experiments.control_scores import SETS, load_all
 
     missing = [name for name in SETS if name not in load_all()]
+    on_numbers = replay(numbers, sizes, args.draws, args.seed)
     command = f"python -m experiments.first_stage --seed {args.seed} --draws {args.draws} --rows {args.rows}"
     out = [
         "# A first stage without the reference: forward passes a row", "",
@@ -193,11 +199,11 @@ def main() -> int:
         "## Number fixtures, prompted owl and cat teachers", "",
         "Sets: " + ("every number set." if not missing else f"not scored yet: {', '.join(missing)}."), "",
         "### By kind of set: mean passes a row (in brackets, 6 / that: the saving in forward passes)", "",
-        *summary(numbers, sizes, args.draws, args.seed), "",
+        *summary(on_numbers), "",
         "### Per set", "",
-        *table(numbers, sizes, args.draws, args.seed), "",
+        *table(on_numbers), "",
         "## Held-out sets, weight teachers", "",
-        *(table(heldout, sizes, args.draws, args.seed) if heldout else
+        *(table(replay(heldout, sizes, args.draws, args.seed)) if heldout else
           ["Not cached on the machine that wrote this file (`make heldout` builds `out/heldout-scores`)."]), "",
     ]
     args.out.write_text("\n".join(out) + "\n", encoding="utf-8")
