@@ -56,7 +56,7 @@ LATER = tuple(range(1, len(BASELINES)))
 """Columns of the baselines after the reference: the pilot orders them (audit.pipeline.on_demand)."""
 CHUNK = 100
 DEFAULT_OUT = ROOT / "experiments" / "SEQUENTIAL-ON-DEMAND.md"
-FLAGGED, SUSPICIOUS, CLEAN = 2, 1, 0
+FLAGGED, SUSPICIOUS, CLEAN, UNDECIDED = 2, 1, 0, -1
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,14 @@ def pilot_order(streams: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return order
 
 
-def simulate(streams: np.ndarray, design: SequentialDesign, config: ScanConfig) -> tuple[Simulated, Simulated]:
+def simulate(streams: np.ndarray, design: SequentialDesign, config: ScanConfig,
+             cut: int = 0) -> tuple[Simulated, Simulated]:
     """The all-baselines scan and the on-demand scan of the same streams (the reference; the pilot; then one
-    baseline a stage in the pilot's order, each stage holding every baseline before it)."""
+    baseline a stage in the pilot's order, each stage holding every baseline before it).
+
+    ``cut`` > 0: a stage still undecided after ``cut`` rows (stage 1), twice that (stage 2), and so on, gives
+    way to the next stage without a verdict; the last stage (every baseline) is never cut. 0: every stage
+    runs until it decides or its rows run out (the scan today)."""
     runs, length, _ = streams.shape
     final_alpha = config.alpha * (1 - ALPHA_SHARE_SEQUENCE)
     final = fixed_n_verdicts(streams, final_alpha, max(final_alpha, config.suspicious_alpha))
@@ -146,9 +151,16 @@ def simulate(streams: np.ndarray, design: SequentialDesign, config: ScanConfig) 
                               np.where(stop > 0, stop, length))
         return outcomes[mask]
 
+    def limited(verdict: np.ndarray, rows: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """A stage's outcome under the cut (position -1: stage 1; the last position is never cut)."""
+        if not cut or position == len(LATER) - 1:
+            return verdict, rows
+        limit = cut * 2 ** (position + 1)
+        return np.where(rows > limit, UNDECIDED, verdict), np.minimum(rows, limit)
+
     every_verdict, every_rows = stage(sum(1 << b for b in LATER))
     every = Simulated(every_verdict, every_rows, every_rows * (1 + len(BASELINES)))
-    first_verdict, first_rows = stage(0)
+    first_verdict, first_rows = limited(*stage(0), -1)
     verdict, rows = every_verdict.copy(), every_rows.copy()
     scored = np.zeros((runs, 1 + len(BASELINES)))  # rows each model was scored on (teacher first)
     scored[:, :2] = first_rows[:, None]
@@ -163,7 +175,7 @@ def simulate(streams: np.ndarray, design: SequentialDesign, config: ScanConfig) 
         stage_verdict, stage_rows = np.empty(runs, dtype=np.int64), np.empty(runs, dtype=np.int64)
         for mask in np.unique(masks[open_runs]):
             at = open_runs & (masks == mask)
-            stage_verdict[at], stage_rows[at] = (values[at] for values in stage(int(mask)))
+            stage_verdict[at], stage_rows[at] = (values[at] for values in limited(*stage(int(mask)), position))
         at = np.flatnonzero(open_runs)
         for model in (0, 1):  # the teacher and the reference
             scored[at, model] = np.maximum(scored[at, model], stage_rows[at])
@@ -177,13 +189,13 @@ def simulate(streams: np.ndarray, design: SequentialDesign, config: ScanConfig) 
 
 
 def run(x: np.ndarray, rng: np.random.Generator, runs: int, length: int, replace: bool, design: SequentialDesign,
-        config: ScanConfig) -> tuple[Simulated, Simulated]:
+        config: ScanConfig, cut: int = 0) -> tuple[Simulated, Simulated]:
     parts: list[tuple[Simulated, Simulated]] = []
     for lo in range(0, runs, CHUNK):
         n = min(CHUNK, runs - lo)
         index = (rng.integers(0, x.shape[0], size=(n, length)) if replace
                  else np.argsort(rng.random((n, x.shape[0])), axis=1)[:, :length])
-        parts.append(simulate(x[index], design, config))
+        parts.append(simulate(x[index], design, config, cut))
     join = [Simulated(*(np.concatenate([getattr(p[i], f) for p in parts]) for f in ("verdict", "rows", "model_rows")))
             for i in (0, 1)]
     return join[0], join[1]
@@ -206,6 +218,8 @@ def main() -> int:
     parser.add_argument("--alpha", type=float, default=0.01)
     parser.add_argument("--validity-streams", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--cut", type=int, default=0, help="rows after which an undecided stage 1 gives way to the "
+                        "next stage (doubling each stage; 0: never, as the scan does today)")
     args = parser.parse_args()
     sets = heldout_sets() if args.source == "heldout" else control_sets()
     if not sets:
@@ -216,10 +230,13 @@ def main() -> int:
     design = SequentialDesign(alpha=args.alpha * ALPHA_SHARE_SEQUENCE)
     command = (f"python -m experiments.sequential_on_demand --source {args.source} --seed {args.seed} --orders "
                f"{args.orders} --cap {args.cap} --alpha {args.alpha} --validity-streams {args.validity_streams}")
+    if args.cut:
+        command += f" --cut {args.cut}"
     out_path = args.out.resolve()
     if out_path != DEFAULT_OUT:
         command += f" --out {out_path.relative_to(ROOT) if out_path.is_relative_to(ROOT) else out_path}"
-    target = "make sequential-on-demand" if args.source == "heldout" else "make sequential"
+    target = ("make sequential-cut" if args.cut else
+              "make sequential-on-demand" if args.source == "heldout" else "make sequential")
     source = ("out/heldout-scores: weight teachers on held-out sets" if args.source == "heldout" else
               "out/control-scores: prompted teachers on every number set")
     out = ["# Sequential scans: baselines on demand beside every baseline", "",
@@ -230,6 +247,11 @@ def main() -> int:
            "docstring of `experiments/sequential_on_demand.py`. Verdict shares are flagged / suspicious / clean; "
            "rows are median / 95th percentile; *model-rows* counts a row under one model as one (the all-baselines "
            f"scan pays {1 + len(BASELINES)} a row).", ""]
+    if args.cut:
+        out += [f"**Not the scan as it is**: a stage still undecided after {args.cut:,} rows (stage 1), twice that "
+                "(stage 2), and so on, gives way to the next stage without a verdict; the last stage (every baseline) "
+                "is never cut. This is a design replayed here before it is built; the verdict may still only come "
+                "from a clean stage or the last one, so it must equal the all-baselines verdict.", ""]
     sections = ((f"1. The file itself, visited in {args.orders:,} random orders", args.orders, None, False),
                 (f"2. A large dataset like each set: {args.orders:,} streams drawn with replacement, up to "
                  f"{args.cap:,} rows", args.orders, args.cap, True))
@@ -240,7 +262,7 @@ def main() -> int:
                 "| teacher | data set | rows | verdict (all) | same verdict on demand | rows to verdict: all | "
                 "on demand | model-rows: all | on demand | all / on demand |", "|---" * 10 + "|"]
         for (teacher, name), x in sets.items():
-            every, lazy = run(x, rng, runs, x.shape[0] if cap is None else cap, replace, design, config)
+            every, lazy = run(x, rng, runs, x.shape[0] if cap is None else cap, replace, design, config, args.cut)
             same = float((every.verdict == lazy.verdict).mean())
             mismatches += int((every.verdict != lazy.verdict).sum())
             ratio = np.median(every.model_rows) / np.median(lazy.model_rows)
@@ -259,14 +281,14 @@ def main() -> int:
     worst = 0.0
     for (teacher, name), x in sets.items():
         centred = x - x.mean(axis=0)
-        every, lazy = run(centred, rng, args.validity_streams, 2_000, True, design, config)
+        every, lazy = run(centred, rng, args.validity_streams, 2_000, True, design, config, args.cut)
         mismatches += int((every.verdict != lazy.verdict).sum())
         all_every, all_lazy = (every.verdict == FLAGGED).mean(), (lazy.verdict == FLAGGED).mean()
         one_every = one_lazy = 0.0
         for b in range(x.shape[1]):
             shifted = centred + 10.0
             shifted[:, b] = centred[:, b]
-            every, lazy = run(shifted, rng, args.validity_streams, 2_000, True, design, config)
+            every, lazy = run(shifted, rng, args.validity_streams, 2_000, True, design, config, args.cut)
             mismatches += int((every.verdict != lazy.verdict).sum())
             one_every = max(one_every, float((every.verdict == FLAGGED).mean()))
             one_lazy = max(one_lazy, float((lazy.verdict == FLAGGED).mean()))
