@@ -24,8 +24,13 @@ weight teachers cat-r4, owl-r32 and style-r8 on the held-out sets that were scor
 baseline); ``--source control`` reads ``out/control-scores`` (``python -m experiments.control_scores``:
 the prompted owl and cat teachers on every number set). Numbers vocabulary, the default tolerance.
 
+``--cut ROWS`` replays a design that is not built: a stage still undecided after ROWS rows (twice that for
+the next stage, and so on; the last stage never) gives way to the next stage without a verdict, so that a
+stage whose baselines stay undecided does not read to the end of the data before the next baseline is
+tried (experiments/SEQUENTIAL-ON-DEMAND-NUMBERS.md shows what that costs on benign-prompt data).
+
 Usage: python -m experiments.sequential_on_demand [--source heldout|control] [--seed 0] [--orders 1000]
-       [--cap 20000] [--alpha 0.01] [--validity-streams 2000]
+       [--cap 20000] [--alpha 0.01] [--validity-streams 2000] [--cut 0] [--out FILE]
 """
 
 from __future__ import annotations
