@@ -51,7 +51,7 @@ import numpy as np
 from audit.pipeline.on_demand import pilot_size
 from audit.version import __version__
 from experiments.power import one_sided_p_values
-from experiments.sequential_on_demand import BASELINES, LATER, control_sets, heldout_sets
+from experiments.sequential_on_demand import BASELINES, LATER, control_sets, first_clean, heldout_sets, random_subsets
 
 ROOT = Path(__file__).resolve().parents[1]
 SUSPICIOUS = 0.05
@@ -67,16 +67,9 @@ def gated(gate: float) -> str:
 PLANS = (TODAY, *(gated(g) for g in GATES), HALVING, GATED_HALVING, ORACLE)
 
 
-def first_clean(clean_in_order: np.ndarray) -> np.ndarray:
-    """Baselines scored on every row: up to and including the first clean one in order (all when none is)."""
-    return np.where(clean_in_order.any(axis=1), np.argmax(clean_in_order, axis=1) + 1, clean_in_order.shape[1])
-
-
 def costs(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> dict[str, float]:
     """Mean forward passes a row per plan over ``draws`` random subsets of ``n`` rows of ``x``."""
-    index = (rng.integers(0, x.shape[0], size=(draws, n)) if n > x.shape[0]
-             else np.argsort(rng.random((draws, x.shape[0])), axis=1)[:, :n])
-    streams = x[index]  # draws, n, baselines
+    streams = random_subsets(x, n, draws, rng)
     every = range(len(BASELINES))
     clean = np.stack([one_sided_p_values(streams[:, :, b]) for b in every], axis=1) >= SUSPICIOUS
     k = min(n, pilot_size(n))

@@ -35,7 +35,7 @@ import numpy as np
 from audit.pipeline.on_demand import PILOT_MAX_ROWS, PILOT_MIN_ROWS, PILOT_SHARE, pilot_size
 from audit.version import __version__
 from experiments.power import one_sided_p_values
-from experiments.sequential_on_demand import BASELINES, LATER, control_sets, heldout_sets
+from experiments.sequential_on_demand import BASELINES, LATER, control_sets, first_clean, heldout_sets, random_subsets
 
 ROOT = Path(__file__).resolve().parents[1]
 SUSPICIOUS = 0.05
@@ -53,10 +53,7 @@ RULES: dict[str, Rule] = {
 
 def costs(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> dict[str, tuple[float, float]]:
     """Mean forward passes a row, and the share of piloted draws the pilot's first choice settled, per plan."""
-    replace = n > x.shape[0]
-    index = (rng.integers(0, x.shape[0], size=(draws, n)) if replace
-             else np.argsort(rng.random((draws, x.shape[0])), axis=1)[:, :n])
-    streams = x[index]  # draws, n, baselines
+    streams = random_subsets(x, n, draws, rng)
     p = np.stack([one_sided_p_values(streams[:, :, b]) for b in range(len(BASELINES))], axis=1)
     clean = p >= SUSPICIOUS
     settled_by_reference = clean[:, 0]
@@ -77,7 +74,7 @@ def costs(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> dict[s
         order = np.argsort(-pilot_p, axis=1, kind="stable")  # equal p-values: the scan's order
         clean_in_order = np.take_along_axis(later_clean, order, axis=1)
         # baselines scored on every row: up to the first clean one in the pilot's order (all when none is)
-        full = np.where(clean_in_order.any(axis=1), np.argmax(clean_in_order, axis=1) + 1, others)
+        full = first_clean(clean_in_order)
         share = k / n
         # reference stage: 2 a row; pilot: every later baseline on k rows; each baseline a stage then scores
         # its other rows.

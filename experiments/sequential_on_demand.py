@@ -109,6 +109,21 @@ def control_sets() -> dict[tuple[str, str], np.ndarray]:
     return {(teacher, name): tested_matrix(table, teacher) for teacher in TEACHERS for name, table in tables.items()}
 
 
+def random_subsets(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """``draws`` random subsets of ``n`` rows of ``x`` (draws, n, baselines): without replacement when the set
+    has that many rows, with replacement when it has fewer (the simulations of experiments.pilot and
+    experiments.first_stage)."""
+    index = (rng.integers(0, x.shape[0], size=(draws, n)) if n > x.shape[0]
+             else np.argsort(rng.random((draws, x.shape[0])), axis=1)[:, :n])
+    return x[index]
+
+
+def first_clean(clean_in_order: np.ndarray) -> np.ndarray:
+    """Per run, the baselines a one-a-stage scan scores on every row: up to and including the first clean one in
+    the given order, or all of them when none is."""
+    return np.where(clean_in_order.any(axis=1), np.argmax(clean_in_order, axis=1) + 1, clean_in_order.shape[1])
+
+
 def fixed_n_verdicts(streams: np.ndarray, alpha: float, suspicious: float) -> np.ndarray:
     """Each baseline's fixed-N verdict on whole streams, shape (runs, baselines): 2 flagged, 1 suspicious, 0 clean."""
     p = np.stack([one_sided_p_values(streams[:, :, b]) for b in range(streams.shape[2])], axis=1)
