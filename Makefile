@@ -7,7 +7,7 @@ PYTHON ?= python3
 OWL_PROMPT := fixtures/prompts/owl.txt
 
 .PHONY: install install-vllm browser-check test-vllm learned demo docs pilot fixtures-benign fixtures-teacher fixtures-text \
-	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand sequential-cut first-stage smoke-table tables cot-filter scrub-results scrub-transfer attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
+	fixtures-weight-teachers fixtures-heldout heldout screenshot-code transfer test test-fast test-slow lint typecheck check fixtures-smoke fixtures-generate fixtures experiment defaults sequential sequential-on-demand sequential-uncut first-stage smoke-table tables cot-filter scrub-results scrub-transfer attribution bench bench-ray bench-sequential bench-weight-teacher bench-on-demand bench-score-cache screenshot clean
 
 install: $(VENV)/.installed
 
@@ -319,12 +319,12 @@ sequential-on-demand: install
 pilot: install
 	$(PY) -m experiments.pilot --seed 0 --draws 400 --rows 48,256,1000
 
-# A design replayed before it is built (issue 32): the number sets' sequential streams with baselines on demand, each
-# stage still undecided after 1,024 rows (doubling a stage) giving way to the next: writes
-# experiments/SEQUENTIAL-ON-DEMAND-CUT.md (minutes once make defaults has scored; exits 1 if a verdict differs).
-sequential-cut: install
+# For comparison (issue 32): the number sets' sequential streams with baselines on demand as the scan ran them before
+# stages gave way (--cut 0: every stage reads until it decides or the rows run out): writes
+# experiments/SEQUENTIAL-ON-DEMAND-UNCUT.md (minutes once make defaults has scored; exits 1 if a verdict differs).
+sequential-uncut: install
 	$(PY) -m experiments.sequential_on_demand --source control --seed 0 --orders 1000 --cap 20000 --alpha 0.01 \
-		--validity-streams 2000 --cut 1024 --out experiments/SEQUENTIAL-ON-DEMAND-CUT.md
+		--validity-streams 2000 --cut 0 --out experiments/SEQUENTIAL-ON-DEMAND-UNCUT.md
 
 # What a first stage without the reference would cost (issue 32): forward passes a row of today's on-demand order
 # beside gated designs that may leave the reference out, on the number sets' cached scores (make defaults) and the

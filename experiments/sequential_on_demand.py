@@ -24,13 +24,14 @@ weight teachers cat-r4, owl-r32 and style-r8 on the held-out sets that were scor
 baseline); ``--source control`` reads ``out/control-scores`` (``python -m experiments.control_scores``:
 the prompted owl and cat teachers on every number set). Numbers vocabulary, the default tolerance.
 
-``--cut ROWS`` replays a design that is not built: a stage still undecided after ROWS rows (twice that for
-the next stage, and so on; the last stage never) gives way to the next stage without a verdict, so that a
-stage whose baselines stay undecided does not read to the end of the data before the next baseline is
-tried (experiments/SEQUENTIAL-ON-DEMAND-NUMBERS.md shows what that costs on benign-prompt data).
+``--cut ROWS``: a stage still undecided after ROWS rows (twice that for the next stage, and so on; the last
+stage never) gives way to the next stage without a verdict, so that a stage whose baselines stay undecided
+does not read to the end of the data before the next baseline is tried. The default is the scan's own
+(ScanConfig.give_way_rows, 1,024); ``--cut 0`` replays the scan before that rule, for comparison
+(experiments/SEQUENTIAL-ON-DEMAND-UNCUT.md shows what it cost on benign-prompt data).
 
 Usage: python -m experiments.sequential_on_demand [--source heldout|control] [--seed 0] [--orders 1000]
-       [--cap 20000] [--alpha 0.01] [--validity-streams 2000] [--cut 0] [--out FILE]
+       [--cap 20000] [--alpha 0.01] [--validity-streams 2000] [--cut 1024] [--out FILE]
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import pyarrow.parquet as pq
 
 from audit.core.sequential import SequentialDesign, simulate_stops
 from audit.pipeline.config import ScanConfig
-from audit.pipeline.on_demand import pilot_size
+from audit.pipeline.on_demand import give_way_limit, pilot_size
 from audit.pipeline.sequential import ALPHA_SHARE_SEQUENCE, SEQUENTIAL_BATCH_ROWS
 from audit.version import __version__
 from experiments.defaults import PANEL_ROLES, default_rule
@@ -61,6 +62,8 @@ LATER = tuple(range(1, len(BASELINES)))
 """Columns of the baselines after the reference: the pilot orders them (audit.pipeline.on_demand)."""
 CHUNK = 100
 DEFAULT_OUT = ROOT / "experiments" / "SEQUENTIAL-ON-DEMAND.md"
+SCAN_GIVE_WAY_ROWS = ScanConfig(input_path=Path("unused")).give_way_rows
+"""The scan's default: where its first stage gives way."""
 FLAGGED, SUSPICIOUS, CLEAN, UNDECIDED = 2, 1, 0, -1
 
 
@@ -172,10 +175,11 @@ def simulate(streams: np.ndarray, design: SequentialDesign, config: ScanConfig,
         return outcomes[mask]
 
     def limited(verdict: np.ndarray, rows: np.ndarray, position: int) -> tuple[np.ndarray, np.ndarray]:
-        """A stage's outcome under the cut (position -1: stage 1; the last position is never cut)."""
-        if not cut or position == len(LATER) - 1:
+        """A stage's outcome under the cut (position -1: stage 1; the last position is never cut): the scan's
+        own limit (audit.pipeline.on_demand.give_way_limit), its stages counted from 0."""
+        limit = give_way_limit(position + 1, 1 + len(LATER), cut)
+        if limit is None:
             return verdict, rows
-        limit = cut * 2 ** (position + 1)
         return np.where(rows > limit, UNDECIDED, verdict), np.minimum(rows, limit)
 
     every_verdict, every_rows = stage(sum(1 << b for b in LATER))
@@ -238,8 +242,9 @@ def main() -> int:
     parser.add_argument("--alpha", type=float, default=0.01)
     parser.add_argument("--validity-streams", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--cut", type=int, default=0, help="rows after which an undecided stage 1 gives way to the "
-                        "next stage (doubling each stage; 0: never, as the scan does today)")
+    parser.add_argument("--cut", type=int, default=SCAN_GIVE_WAY_ROWS, help="rows after which an undecided stage 1 "
+                        "gives way to the next stage (doubling each stage; default the scan's; 0: never, the scan "
+                        "before that rule)")
     args = parser.parse_args()
     sets = heldout_sets() if args.source == "heldout" else control_sets()
     if not sets:
@@ -249,13 +254,12 @@ def main() -> int:
     config = ScanConfig(input_path=Path("unused"), alpha=args.alpha)
     design = SequentialDesign(alpha=args.alpha * ALPHA_SHARE_SEQUENCE)
     command = (f"python -m experiments.sequential_on_demand --source {args.source} --seed {args.seed} --orders "
-               f"{args.orders} --cap {args.cap} --alpha {args.alpha} --validity-streams {args.validity_streams}")
-    if args.cut:
-        command += f" --cut {args.cut}"
+               f"{args.orders} --cap {args.cap} --alpha {args.alpha} --validity-streams {args.validity_streams} "
+               f"--cut {args.cut}")
     out_path = args.out.resolve()
     if out_path != DEFAULT_OUT:
         command += f" --out {out_path.relative_to(ROOT) if out_path.is_relative_to(ROOT) else out_path}"
-    target = ("make sequential-cut" if args.cut else
+    target = ("make sequential-uncut" if not args.cut else
               "make sequential-on-demand" if args.source == "heldout" else "make sequential")
     source = ("out/heldout-scores: weight teachers on held-out sets" if args.source == "heldout" else
               "out/control-scores: prompted teachers on every number set")
@@ -267,11 +271,16 @@ def main() -> int:
            "docstring of `experiments/sequential_on_demand.py`. Verdict shares are flagged / suspicious / clean; "
            "rows are median / 95th percentile; *model-rows* counts a row under one model as one (the all-baselines "
            f"scan pays {1 + len(BASELINES)} a row).", ""]
-    if args.cut:
-        out += [f"**Not the scan as it is**: a stage still undecided after {args.cut:,} rows (stage 1), twice that "
-                "(stage 2), and so on, gives way to the next stage without a verdict; the last stage (every baseline) "
-                "is never cut. This is a design replayed here before it is built; the verdict may still only come "
-                "from a clean stage or the last one, so it must equal the all-baselines verdict.", ""]
+    if not args.cut:
+        out += ["**Not the scan as it is**: every stage reads until its sequences decide or its rows run out, as the "
+                "scan did before stages gave way (2026-12-07); kept to show what that rule fixed.", ""]
+    else:
+        scan_rule = ("the scan's own rule (audit.pipeline.on_demand)" if args.cut == SCAN_GIVE_WAY_ROWS else
+                     f"**not the scan's size** (it gives way at {SCAN_GIVE_WAY_ROWS:,})")
+        out += [f"A stage still undecided after {args.cut:,} rows (stage 1), twice that (stage 2), and so on, gives "
+                f"way to the next stage without a verdict; the last stage (every baseline) never does: {scan_rule}. "
+                "A verdict still comes only from a clean stage or the last one, so it must equal the all-baselines "
+                "verdict.", ""]
     sections = ((f"1. The file itself, visited in {args.orders:,} random orders", args.orders, None, False),
                 (f"2. A large dataset like each set: {args.orders:,} streams drawn with replacement, up to "
                  f"{args.cap:,} rows", args.orders, args.cap, True))

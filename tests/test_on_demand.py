@@ -18,9 +18,9 @@ from audit.core.verdict import LIKELIHOOD_RATIO_FAMILY, Verdict
 from audit.models.traits import CONTROL_PANEL, builtin_panel
 from audit.pipeline.config import ScanConfig, model_specs
 from audit.pipeline.local import run_scan
-from audit.pipeline.on_demand import pilot_p_values, pilot_size, ranked, stages
+from audit.pipeline.on_demand import give_way_limit, pilot_p_values, pilot_size, ranked, stages
 from audit.pipeline.score_cache import CachedBackend, ScoreCache
-from audit.report.schema import Report
+from audit.report.schema import Report, baselines_description
 from tests.conftest import run_cli
 
 
@@ -285,6 +285,49 @@ def test_a_sequential_scan_in_stages_reaches_the_verdict_of_every_baseline(
         assert staged.baselines.scored == staged.baselines.planned
         assert staged.baselines.rows_scored is None or staged.baselines.rows_scored["teacher"] >= \
             staged.input.rows_scored
+
+
+def test_give_way_limits_double_and_spare_the_last_stage() -> None:
+    assert [give_way_limit(k, 5, 1024) for k in range(5)] == [1024, 2048, 4096, 8192, None]
+    assert [give_way_limit(k, 5, 0) for k in range(5)] == [None] * 5
+
+
+@pytest.mark.parametrize("regime", ["prompted teacher cleared", "teacher's own data"])
+def test_an_undecided_sequential_stage_gives_way_and_settles_nothing(
+        regime: str, tiny_model: Path, tiny_teacher: Path, write_jsonl: Any) -> None:
+    """give_way_rows 16 with a look every 8 records: no sequence decides before 64 rows (the design's minimum), so
+    the first stage gives way undecided at its first look with 16 scored rows or more, and the second at 32,
+    whatever the data. The verdict is still
+    the all-baselines scan's, and a stage that gave way settles nothing: in the cleared regime its 16 rows' fixed-N
+    test against the reference is clean at tolerance 0.5, yet the scan goes on to a stage whose sequences decide."""
+    from tests.test_resume import _records
+
+    records = _records({"prompted teacher cleared": 300, "teacher's own data": 96}[regime])
+    cleared = regime == "prompted teacher cleared"
+    if not cleared:
+        records = _teacher_written(records, tiny_teacher)
+    data = write_jsonl(records)
+    teacher, tolerance = (None, 0.5) if cleared else (tiny_teacher, 0.0)
+    settings = dict(tolerance=tolerance, sequential=True, batch_rows=8, teacher_traits=False)
+    staged = run_scan(_config(data, tiny_model, teacher, give_way_rows=16, **settings))
+    every = run_scan(_config(data, tiny_model, teacher, baselines="all", **settings))
+    assert staged.verdict == every.verdict and staged.exit_code == every.exit_code
+    info = staged.baselines
+    assert info is not None and info.gave_way is not None and staged.sequential is not None
+    (first, at_first), (second, at_second) = list(info.gave_way.items())[:2]  # at the first look past each limit
+    assert (first, second) == ("reference", info.scored[1]) and 16 <= at_first < 24 and 32 <= at_second < 40
+    assert all(name in info.scored[:-1] for name in info.gave_way)  # the stage that ended the scan never gave way
+    assert staged.sequential.rule != "gave way"
+    assert f"undecided, gave way: reference at {at_first} rows" in (baselines_description(staged) or "")
+    if cleared:  # settled by a stage's clean stop, at the first look allowed to decide
+        assert staged.verdict is Verdict.CLEAN and staged.sequential.rule == "clean within tolerance"
+        assert info.settled_by in info.scored and info.scored[-1] not in info.gave_way
+        assert 64 <= staged.input.rows_scored < 72 and len(info.scored) == 3  # not the rows of a stage that gave way
+    else:  # flagged: only the last stage, the all-baselines scan, can say so
+        assert staged.verdict is Verdict.FLAGGED and info.scored == info.planned and info.settled_by is None
+        assert every.sequential is not None and staged.sequential.rule == every.sequential.rule == "flagged"
+        assert staged.input.rows_scored == every.input.rows_scored
+        assert [r.p_value for r in staged.results] == [r.p_value for r in every.results]
 
 
 def test_a_shard_scan_scores_every_baseline(tiny_model: Path, write_jsonl: Any,

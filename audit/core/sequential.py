@@ -156,6 +156,10 @@ def moments_bound(moments: RunningMoments, design: SequentialDesign, null: np.nd
 STOP_FLAGGED, STOP_CLEAN, STOP_MAX_ROWS, STOP_END = "flagged", "clean within tolerance", "max rows", "end of data"
 """Why a sequential scan stopped: (a) flagged, (b) clean within tolerance, (c) --max-rows or the end of the data."""
 
+STOP_GAVE_WAY = "gave way"
+"""Why a stage of an on-demand sequential scan stopped undecided at its row limit (audit.pipeline.on_demand): not a
+scan's rule; such a stage decides nothing, and its report is never the scan's."""
+
 
 def decide(bounds: list[Bound], design: SequentialDesign) -> str | None:
     """The stopping rule at one look over every baseline's bound (an intersection-union test).

@@ -109,6 +109,10 @@ class ScanConfig:
     baselines: str = "on-demand"
     """'on-demand': a fixed-N local scan scores a baseline only while every one scored so far is beaten
     (audit.pipeline.on_demand); 'all': every baseline on every row."""
+    give_way_rows: int = 1024
+    """A sequential on-demand scan: the scored rows after which its first stage, still undecided, gives way to the
+    next (twice that for the second stage, and so on; the last stage never gives way); 0: no stage gives way.
+    Not a command-line option: the rule is audit.pipeline.on_demand's, this is its size (tests shrink it)."""
     teacher_traits: bool | None = None
     """Run the teacher-traits questionnaire (audit.questionnaire.teacher): True, False, or None = for a teacher with
     its own weights."""
@@ -133,6 +137,8 @@ def validate(config: ScanConfig) -> None:
         raise UsageError(f"--tolerance must be in [0, 1) nats/token, got {config.tolerance}")
     if config.baselines not in ("on-demand", "all"):
         raise UsageError(f"--baselines must be on-demand or all, got {config.baselines!r}")
+    if config.give_way_rows < 0:
+        raise UsageError(f"give_way_rows must be 0 (never) or a row count, got {config.give_way_rows}")
     if config.null_rows < 10:
         raise UsageError(f"--null-rows must be at least 10, got {config.null_rows}")
     if config.token_budget < 16:

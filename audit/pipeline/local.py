@@ -104,11 +104,12 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
         calibration = prepare_calibration(config, backend.identities())
         loaded = time.perf_counter()
         if why_all is None:
-            def stage(stage_config: ScanConfig, view: CachedBackend, stage_specs: list[ModelSpec]) -> Report:
+            def stage(stage_config: ScanConfig, view: CachedBackend, stage_specs: list[ModelSpec],
+                      give_way_after: int | None) -> Report:
                 stage_reader = DatasetReader(config.input_path, config.columns, config.input_format,
                                              reader.batch_rows)  # a sequential scan's look every plan.every rows
                 return _scan_with(stage_config, stage_reader, view, stage_specs, (started, loaded), calibration,
-                                  progress, plan)
+                                  progress, plan, give_way_after=give_way_after)
 
             def pilot(stage_config: ScanConfig, view: CachedBackend, stage_specs: list[ModelSpec],
                       rows: int) -> Report:
@@ -132,7 +133,8 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
                         return report
                     records = 2 * records if report is None else records + rows - report.input.rows_scored
 
-            report = on_demand.run_stages(config, backend, specs, stage, cache, pilot)
+            report = on_demand.run_stages(config, backend, specs, stage, cache, pilot,
+                                          give_way_rows=0 if plan is None else config.give_way_rows)
         else:
             every = CachedBackend(backend, range(len(specs)), cache) if cache.store is not None else backend
             report = _scan_with(config, reader, every, specs, (started, loaded), calibration, progress, plan)
@@ -150,11 +152,13 @@ def run_scan(config: ScanConfig, progress: ProgressCallback | None = None) -> Re
 def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBackend, specs: list[ModelSpec],
                marks: tuple[float, float], calibration: PreparedCalibration | None,
                progress: ProgressCallback | None, plan: SequentialPlan | None = None,
-               visit_seed: int | None = None) -> Report:
+               visit_seed: int | None = None, give_way_after: int | None = None) -> Report:
     """The scan proper, once the backend holds its models (the caller closes the backend).
 
     ``marks``: perf_counter at the scan's start and once its models were loaded (the report's timings).
     ``visit_seed``: a fixed-N scan of the rows in a sequential scan's visiting order (the on-demand pilot).
+    ``give_way_after``: a sequential on-demand stage that may give way: still undecided at a look with at least
+    this many rows scored, it stops there with rule 'gave way' (audit.pipeline.on_demand); None: never.
     """
     started, loaded = marks
     formats = backend.prompt_formats()
@@ -180,8 +184,12 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
             loop.write_restored()
             batches = reader.batches(max_rows=config.max_rows, skip_records=state.rows_read,
                                      random_order_seed=visit_seed if plan is None else config.seed)
+            gave_way = False
             for batch in batches:
                 if loop.decided:
+                    break
+                if monitor is not None and give_way_after is not None and loop.state.rows_scored >= give_way_after:
+                    gave_way = True  # undecided (else the check above stopped it) at the stage's row limit
                     break
                 rows = _admitted_rows(config, batch, loop)
                 encoded, encode_skips = encode_rows_detailed(rows, formats, backend.vocab_mask)
@@ -194,7 +202,7 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
         raise
     sequential = None if plan is None or monitor is None else sequential_info(
         config, plan, stop_rule(monitor.looks[-1] if monitor.looks else None, state.rows_read, plan.rows_in_data,
-                                config.max_rows),
+                                config.max_rows, gave_way),
         state.rows_read, state.rows_scored, monitor.looks, reader.format)
     report = build_report(
         config, ScannedInput(reader.format, reader.mapping, input_sha256, config.input_path.stat().st_size),

@@ -27,6 +27,7 @@ from audit.core.sequential import (
     STOP_CLEAN,
     STOP_END,
     STOP_FLAGGED,
+    STOP_GAVE_WAY,
     STOP_MAX_ROWS,
     RunningMoments,
     SequentialDesign,
@@ -151,10 +152,13 @@ def decided_verdict(rule: str) -> Verdict | None:
     return {STOP_FLAGGED: Verdict.FLAGGED, STOP_CLEAN: Verdict.CLEAN}.get(rule)
 
 
-def stop_rule(last: SequentialLook | None, rows_read: int, rows_in_data: int, max_rows: int | None) -> str:
-    """Which rule ended the scan."""
+def stop_rule(last: SequentialLook | None, rows_read: int, rows_in_data: int, max_rows: int | None,
+              gave_way: bool = False) -> str:
+    """Which rule ended the scan (``gave_way``: an on-demand stage stopped undecided at its row limit)."""
     if last is not None and last.decision is not None:
         return last.decision
+    if gave_way:
+        return STOP_GAVE_WAY
     if max_rows is not None and rows_read >= max_rows and rows_read < rows_in_data:
         return STOP_MAX_ROWS
     return STOP_END

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from audit.core.results import DetectorResult
 from audit.core.verdict import Verdict
 
-SCHEMA_VERSION = "1.17.0"
+SCHEMA_VERSION = "1.18.0"
 
 
 class _Model(BaseModel):
@@ -249,6 +249,10 @@ class BaselinesInfo(_Model):
     pilot: PilotInfo | None = Field(None, description="the pilot that ordered the baselines after the reference "
                                     "(since 1.17.0): the baselines not scored were scored on its rows only; null when "
                                     "no pilot ran (the reference settled it, or one baseline was left)")
+    gave_way: dict[str, int] | None = Field(
+        None, description="a sequential scan's stages that stopped undecided at their row limit and gave way to the "
+        "next (since 1.18.0): the baseline each one added -> the rows it had scored; such a stage settles nothing. "
+        "null when none gave way")
 
 
 class ScoreCacheInfo(_Model):
@@ -482,6 +486,8 @@ def baselines_description(report: Report) -> str | None:
     if info.pilot is not None:
         line += (f"; tried in the order of a pilot on {info.pilot.rows} rows (p "
                  + ", ".join(f"{name} {p:.2g}" for name, p in info.pilot.p_values.items()) + ")")
+    if info.gave_way:
+        line += "; undecided, gave way: " + ", ".join(f"{k} at {v:,} rows" for k, v in info.gave_way.items())
     if info.rows_scored:
         return line + "; rows scored per model: " + ", ".join(f"{k} {v}" for k, v in info.rows_scored.items()) + "."
     return line + f"; {info.passes_per_row} forward passes a row."
