@@ -332,8 +332,10 @@ sequential-uncut: install
 first-stage: install
 	$(PY) -m experiments.first_stage --seed 0 --draws 400 --rows 48,96,256,1000
 
+# Time to verdict on a million rows, sequential against a fixed-N slice of 256 rows (10,000 at six passes a row would
+# be about 13 hours here): writes benchmarks/RESULTS-sequential.md (about 20 minutes on a quiet 2-core machine).
 bench-sequential: install
-	$(PY) benchmarks/bench_sequential.py --rows 1000000 --slice 10000
+	$(PY) benchmarks/bench_sequential.py --rows 1000000 --slice 256
 
 # The plain command's cost per row for a weight teacher (measured null, made once then reused) beside a prompted
 # teacher (theoretical null), six models each, interleaved real CLI scans: writes benchmarks/RESULTS-weight-teacher.md
