@@ -189,7 +189,9 @@ def _scan_with(config: ScanConfig, reader: DatasetReader, backend: ScoringBacken
                 if loop.decided:
                     break
                 if monitor is not None and give_way_after is not None and loop.state.rows_scored >= give_way_after:
-                    gave_way = True  # undecided (else the check above stopped it) at the stage's row limit
+                    # Undecided (else the check above stopped it) at the stage's row limit. Checked before the next
+                    # batch, not after the last: a stage whose rows end at its limit still runs its end-of-rows test.
+                    gave_way = True
                     break
                 rows = _admitted_rows(config, batch, loop)
                 encoded, encode_skips = encode_rows_detailed(rows, formats, backend.vocab_mask)
