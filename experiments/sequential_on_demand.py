@@ -112,13 +112,17 @@ def control_sets() -> dict[tuple[str, str], np.ndarray]:
     return {(teacher, name): tested_matrix(table, teacher) for teacher in TEACHERS for name, table in tables.items()}
 
 
-def random_subsets(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
-    """``draws`` random subsets of ``n`` rows of ``x`` (draws, n, baselines): without replacement when the set
-    has that many rows, with replacement when it has fewer (the simulations of experiments.pilot and
-    experiments.first_stage)."""
-    index = (rng.integers(0, x.shape[0], size=(draws, n)) if n > x.shape[0]
+def random_rows(x: np.ndarray, n: int, draws: int, rng: np.random.Generator, replace: bool) -> np.ndarray:
+    """``draws`` random draws of ``n`` rows of ``x`` (draws, n, baselines), with or without replacement."""
+    index = (rng.integers(0, x.shape[0], size=(draws, n)) if replace
              else np.argsort(rng.random((draws, x.shape[0])), axis=1)[:, :n])
     return x[index]
+
+
+def random_subsets(x: np.ndarray, n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """``draws`` random subsets of ``n`` rows of ``x``: without replacement when the set has that many rows, with
+    replacement when it has fewer (the simulations of experiments.pilot and experiments.first_stage)."""
+    return random_rows(x, n, draws, rng, replace=n > x.shape[0])
 
 
 def first_clean(clean_in_order: np.ndarray) -> np.ndarray:
@@ -157,8 +161,9 @@ def simulate(streams: np.ndarray, design: SequentialDesign, config: ScanConfig,
     baseline a stage in the pilot's order, each stage holding every baseline before it).
 
     ``cut`` > 0: a stage still undecided after ``cut`` rows (stage 1), twice that (stage 2), and so on, gives
-    way to the next stage without a verdict; the last stage (every baseline) is never cut. 0: every stage
-    runs until it decides or its rows run out (the scan today)."""
+    way to the next stage without a verdict; the last stage (every baseline) is never cut (the scan's rule, at its
+    size ScanConfig.give_way_rows). 0: every stage runs until it decides or its rows run out (the scan before
+    that rule)."""
     runs, length, _ = streams.shape
     final_alpha = config.alpha * (1 - ALPHA_SHARE_SEQUENCE)
     final = fixed_n_verdicts(streams, final_alpha, max(final_alpha, config.suspicious_alpha))
@@ -217,9 +222,7 @@ def run(x: np.ndarray, rng: np.random.Generator, runs: int, length: int, replace
     parts: list[tuple[Simulated, Simulated]] = []
     for lo in range(0, runs, CHUNK):
         n = min(CHUNK, runs - lo)
-        index = (rng.integers(0, x.shape[0], size=(n, length)) if replace
-                 else np.argsort(rng.random((n, x.shape[0])), axis=1)[:, :length])
-        parts.append(simulate(x[index], design, config, cut))
+        parts.append(simulate(random_rows(x, length, n, rng, replace), design, config, cut))
     join = [Simulated(*(np.concatenate([getattr(p[i], f) for p in parts]) for f in ("verdict", "rows", "model_rows")))
             for i in (0, 1)]
     return join[0], join[1]
