@@ -1,7 +1,7 @@
 """Detection on the text-task fixtures (issue 17): the section "Text tasks" of experiments/RESULTS.md.
 
 Reads the per-row scores of ``python -m experiments.control_scores --task TASK`` (the first filtered
-rows of every set of a text task, code or chat, under the reference, the owl and cat teachers, the
+rows of every set of a text task, code, chat or cot, under the reference, the owl and cat teachers, the
 neutral control and the builtin control panel, full vocabulary: what ``--restrict-vocab auto``
 picks on text) and reports, per teacher and set:
 
@@ -16,12 +16,13 @@ picks on text) and reports, per teacher and set:
   half is a held-out control).
 
 A cell at an N larger than the set is the normal-approximation power from the set's mean and spread,
-marked ≈; the others are shares of random subsets without replacement.
+marked ≈; the others are shares of random subsets without replacement. A target is met or missed only
+on the latter: an ≈ cell is an extrapolation, and the target column says where measurement stops.
 
-Each task has its own subsection ("### Task: code", "### Task: chat"); a run replaces its task's and
+Each task has its own subsection ("### Task: code", "### Task: chat", "### Task: cot"); a run replaces its task's and
 keeps the others.
 
-Usage: python -m experiments.text_results [--task code|chat] [--seed 0] [--subsamples 1000] [--alpha 0.01]
+Usage: python -m experiments.text_results [--task code|chat|cot] [--seed 0] [--subsamples 1000] [--alpha 0.01]
 """
 
 from __future__ import annotations
@@ -100,6 +101,37 @@ def flag_cells(table: pa.Table, teacher: str, rule: Rule, rng: np.random.Generat
     return cells
 
 
+POWER_N = 400
+"""The teacher's own set must be flagged in >= 95 % of subsets of this many rows (the number sets' target)."""
+
+
+def power_target(cells: dict[int, tuple[float, bool]], rows: int) -> str:
+    """The target column of a teacher's own set: judged only on a measured cell, never on an ≈ one.
+
+    A set with fewer rows than POWER_N has no measured cell there; its column says so and gives the
+    largest measured N instead of calling an extrapolation met (issue 30).
+    """
+    rate, measured = cells[POWER_N]
+    if measured:
+        return f">= 95 % at N = {POWER_N}: {'met' if rate >= 0.95 else 'MISSED'}"
+    largest = max(n for n, (_, exact) in cells.items() if exact)
+    return (f">= 95 % at N = {POWER_N}: not measured ({rows} rows scored; "
+            f"{cells[largest][0]:.1%} at N = {largest})")
+
+
+def false_flag_target(cells: dict[int, tuple[float, bool]], rows: int) -> str:
+    """The target column of a control set: <= 1 % at every measured N; a measured miss is a miss whatever N.
+
+    An ≈ cell neither meets nor misses the target: the column names the largest N it was measured at.
+    """
+    measured = {n: rate for n, (rate, exact) in cells.items() if exact}
+    if any(rate > 0.01 for rate in measured.values()):
+        return "<= 1 %: MISSED"
+    if len(measured) == len(cells):
+        return "<= 1 %: met"
+    return f"<= 1 %: met up to N = {max(measured)}; larger N not measured ({rows} rows scored)"
+
+
 def _cell(value: tuple[float, bool]) -> str:
     return f"{value[0]:.1%}" if value[1] else f"≈{value[0]:.1%}"
 
@@ -172,8 +204,10 @@ def rates_section(tables: dict[str, pa.Table], rule: Rule, seed: int, subsamples
              f"tolerance {rule.tolerance:g}).")
     out = [title, "", intro + f" Cells: *vs reference* / *vs control* / **default command** (intersection-union "
            f"over {', '.join(rule.baselines)}), share of {subsamples} random subsets of N rows flagged at alpha = "
-           f"{alpha}; ≈: N above the set's size, normal-approximation power. Targets: the teacher's own set >= 95 % "
-           "at N = 400 (default command); every control and benign-style set <= 1 % at every N.", ""]
+           f"{alpha}; ≈: N above the set's size, normal-approximation power, shown but never counted as meeting or "
+           f"missing a target. Targets: the teacher's own set >= 95 % at N = {POWER_N} (default command); every "
+           "control and benign-style set <= 1 % at every N. A subset share at N near the set's size mostly says "
+           "whether the whole set is flagged (the subsets share most of their rows).", ""]
     single = {b: Rule(f"vs {b}", (b,), 0.0) for b in ("reference", "control")}
     for teacher in TEACHERS:
         out += [f"#### Teacher: {teacher}", "", "| data set | " + " | ".join(f"N = {n}" for n in SIZES)
@@ -182,15 +216,12 @@ def rates_section(tables: dict[str, pa.Table], rule: Rule, seed: int, subsamples
             parts = [flag_cells(table, teacher, r, rng, subsamples, alpha, known)
                      for r in (single["reference"], single["control"], rule)]
             cells = [" / ".join([_cell(parts[0][n]), _cell(parts[1][n]), f"**{_cell(parts[2][n])}**"]) for n in SIZES]
-            combined = parts[2]
             if name == teacher:
-                met = combined[400][0] >= 0.95
-                target = f">= 95 % at N = 400: {'met' if met else 'MISSED'}"
+                target = power_target(parts[2], table.num_rows)
             elif name in TEACHERS:
                 target = "other teacher's set"
             else:
-                met = all(rate <= 0.01 for rate, _ in combined.values())
-                target = f"<= 1 %: {'met' if met else 'MISSED'}"
+                target = false_flag_target(parts[2], table.num_rows)
             large = _rows_text(rows_to_flag(table, teacher, rule, alpha)) if known is None else "-"
             out.append(f"| {name} | " + " | ".join(cells) + f" | {large} | {target} |")
         out.append("")
