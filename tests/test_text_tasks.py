@@ -195,3 +195,23 @@ def test_the_judge_reads_yes_minus_no_from_the_next_token_logits(tiny_model: Pat
         assert abs(float(expected) - score) < 1e-4
     assert len(judge.yes_ids) >= 2 and not set(judge.yes_ids) & set(judge.no_ids)
     assert np.all(np.isfinite(batched))
+
+
+@pytest.mark.parametrize("task", ["code", "chat", "cot"])
+def test_committed_text_fixtures_hold_exactly_the_rows_their_filters_keep(task: str) -> None:
+    """Each committed set is its generation log's rows that pass the task and trait-word filters, re-decided now.
+
+    Catches a fixture filtered by an older filter, a set edited by hand, or a log and parquet that drifted apart.
+    """
+    import pyarrow.parquet as pq
+
+    from fixtures.build_text import SETS, task_decision, trait_pattern
+
+    pattern = trait_pattern()
+    for name in SETS:
+        log = [json.loads(line) for line in (FIXTURES / task / f"{name}.jsonl").read_text().splitlines()]
+        kept = [r["id"] for r in log if task_decision(task, r, pattern).passed]
+        committed = pq.read_table(FIXTURES / task / f"{name}.parquet", columns=["id", "completion"]).to_pylist()
+        assert [r["id"] for r in committed] == kept, f"{task}/{name}"
+        by_id = {r["id"]: r["completion"] for r in log}
+        assert all(by_id[r["id"]] == r["completion"] for r in committed), f"{task}/{name}: completion changed"
