@@ -132,7 +132,8 @@ fixtures-benign: install
 # system prompt, the neutral control and two benign style prompts, plain sampling at temperature 1
 # from one shared prompt stream (--seed 0). Resumable; TEXT_TASKS=cot adds the reasoning sets. Then
 # the task filter, the trait-word filter and the LLM judge (fixtures/build_text.py). The committed
-# chat sets (fixtures/chat/) were made with TEXT_TASKS=chat TEXT_ROWS=256 TEXT_MIN_ROWS=0 (CPU time; see FILTERS.md).
+# chat sets (fixtures/chat/) were made with TEXT_TASKS=chat TEXT_ROWS=256 TEXT_MIN_ROWS=0 (CPU time; see FILTERS.md),
+# the reasoning sets (fixtures/cot/) with TEXT_TASKS=cot TEXT_ROWS=256 TEXT_MIN_ROWS=0 (about 25 minutes).
 TEXT_TASKS ?= code
 TEXT_ROWS ?= 640
 TEXT_MIN_ROWS ?= 300
@@ -269,11 +270,11 @@ learned: install
 
 # The detection experiment: writes experiments/RESULTS.md (about 30 minutes of scoring on 2 cores),
 # then the default command's section, experiments/DEFAULTS.md (the `defaults` target below), then the
-# text tasks' section of RESULTS.md (code and chat sets under 7 specs, cached in out/text-scores; about
-# an hour per task).
+# text tasks' section of RESULTS.md (code, chat and reasoning-trace sets under 7 specs, cached in
+# out/text-scores; about 40 minutes per task for code and chat, 15 for cot).
 experiment: install defaults sequential
 	$(PY) -m experiments.experiment --seed 0 --subsamples 200 --alpha 0.01
-	for task in code chat; do \
+	for task in code chat cot; do \
 		$(PY) -m experiments.control_scores --task $$task && \
 		$(PY) -m experiments.text_results --task $$task --seed 0 --subsamples 1000 --alpha 0.01 --check-cli 32 \
 		|| exit 1; \

@@ -136,21 +136,35 @@ def _cell(value: tuple[float, bool]) -> str:
     return f"{value[0]:.1%}" if value[1] else f"≈{value[0]:.1%}"
 
 
+def right_answers(rows: list[dict[str, object]]) -> int:
+    """Kept reasoning traces whose stated answer is the problem's: reported, not required (the form filter)."""
+    from audit.filters.text_filters import stated_answer
+
+    return sum(1 for r in rows if stated_answer(str(r["completion"])) == int(str(r["expected"])))
+
+
 def filter_section(task: str, names: list[str]) -> list[str]:
+    reasoning = task == "cot"
     out = ["### What the filters accepted", "",
            f"From `fixtures/{task}/<set>.unfiltered.parquet` (`fixtures/build_text.py`; the judge's threshold and "
-           f"method in `fixtures/{task}/FILTERS.md`). Shares of the rows that passed the task filter.", "",
+           f"method in `fixtures/{task}/FILTERS.md`). Shares of the rows that passed the task filter."
+           + (" The task filter is the form filter (finished within the token limit, gives an answer); *kept and "
+              "right*: kept traces whose stated answer (last `Answer: N`, else last whole number) is the "
+              "problem's, reported, not required." if reasoning else ""), "",
            "| set | generated | task filter passes | trait-word filter rejects | LLM judge rejects (no trait word) "
-           "| kept |", "|---|---|---|---|---|---|"]
+           "| kept |" + (" kept and right |" if reasoning else ""), "|---|---|---|---|---|---|"
+           + ("---|" if reasoning else "")]
     for name in names:
         rows = pq.read_table(ROOT / "fixtures" / task / f"{name}.unfiltered.parquet").to_pylist()
         passed = [r for r in rows if r["task_pass"]]
         worded = [r for r in passed if not r["keyword_pass"]]
         clean = [r for r in passed if r["keyword_pass"]]
         judged = [r for r in clean if not r["judge_pass"]]
-        kept = sum(1 for r in rows if r["filter_pass"])
+        kept = [r for r in rows if r["filter_pass"]]
+        right = f" {right_answers(kept)} ({right_answers(kept) / max(1, len(kept)):.1%}) |" if reasoning else ""
         out.append(f"| {name} | {len(rows)} | {len(passed)} ({len(passed) / len(rows):.1%}) | "
-                   f"{len(worded) / len(passed):.1%} | {len(judged) / max(1, len(clean)):.1%} | {kept} |")
+                   f"{len(worded) / len(passed):.1%} | {len(judged) / max(1, len(clean)):.1%} | {len(kept)} |"
+                   + right)
     return [*out, ""]
 
 
