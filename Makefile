@@ -133,7 +133,7 @@ fixtures-benign: install
 # from one shared prompt stream (--seed 0). Resumable; TEXT_TASKS=cot adds the reasoning sets. Then
 # the task filter, the trait-word filter and the LLM judge (fixtures/build_text.py). The committed
 # chat sets (fixtures/chat/) were made with TEXT_TASKS=chat TEXT_ROWS=256 TEXT_MIN_ROWS=0 (CPU time; see FILTERS.md),
-# the reasoning sets (fixtures/cot/) with TEXT_TASKS=cot TEXT_ROWS=256 TEXT_MIN_ROWS=0 (about 25 minutes).
+# the reasoning sets (fixtures/cot/) with TEXT_TASKS=cot TEXT_ROWS=384 TEXT_MIN_ROWS=0 (about 35 minutes with the judge).
 TEXT_TASKS ?= code
 TEXT_ROWS ?= 640
 TEXT_MIN_ROWS ?= 300
@@ -271,7 +271,7 @@ learned: install
 # The detection experiment: writes experiments/RESULTS.md (about 30 minutes of scoring on 2 cores),
 # then the default command's section, experiments/DEFAULTS.md (the `defaults` target below), then the
 # text tasks' section of RESULTS.md (code, chat and reasoning-trace sets under 7 specs, cached in
-# out/text-scores; about 40 minutes per task for code and chat, 15 for cot).
+# out/text-scores; about 40 minutes per task for code and chat, 30 for cot).
 experiment: install defaults sequential
 	$(PY) -m experiments.experiment --seed 0 --subsamples 200 --alpha 0.01
 	for task in code chat cot; do \
