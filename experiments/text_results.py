@@ -114,9 +114,9 @@ def power_target(cells: dict[int, tuple[float, bool]], rows: int) -> str:
     rate, measured = cells[POWER_N]
     if measured:
         return f">= 95 % at N = {POWER_N}: {'met' if rate >= 0.95 else 'MISSED'}"
-    largest = max(n for n, (_, exact) in cells.items() if exact)
-    return (f">= 95 % at N = {POWER_N}: not measured ({rows} rows scored; "
-            f"{cells[largest][0]:.1%} at N = {largest})")
+    largest = max((n for n, (_, exact) in cells.items() if exact), default=None)
+    at_largest = "" if largest is None else f"; {cells[largest][0]:.1%} at N = {largest}"
+    return f">= 95 % at N = {POWER_N}: not measured ({rows} rows scored{at_largest})"
 
 
 def false_flag_target(cells: dict[int, tuple[float, bool]], rows: int) -> str:
@@ -129,6 +129,8 @@ def false_flag_target(cells: dict[int, tuple[float, bool]], rows: int) -> str:
         return "<= 1 %: MISSED"
     if len(measured) == len(cells):
         return "<= 1 %: met"
+    if not measured:
+        return f"<= 1 %: not measured ({rows} rows scored)"
     return f"<= 1 %: met up to N = {max(measured)}; larger N not measured ({rows} rows scored)"
 
 
@@ -161,7 +163,10 @@ def filter_section(task: str, names: list[str]) -> list[str]:
         clean = [r for r in passed if r["keyword_pass"]]
         judged = [r for r in clean if not r["judge_pass"]]
         kept = [r for r in rows if r["filter_pass"]]
-        right = f" {right_answers(kept)} ({right_answers(kept) / max(1, len(kept)):.1%}) |" if reasoning else ""
+        right = ""
+        if reasoning:
+            correct = right_answers(kept)
+            right = f" {correct} ({correct / max(1, len(kept)):.1%}) |"
         out.append(f"| {name} | {len(rows)} | {len(passed)} ({len(passed) / len(rows):.1%}) | "
                    f"{len(worded) / len(passed):.1%} | {len(judged) / max(1, len(clean)):.1%} | {len(kept)} |"
                    + right)

@@ -31,3 +31,8 @@ def test_false_flag_target_counts_measured_cells_only() -> None:
     assert text == "<= 1 %: met up to N = 100; larger N not measured (160 rows scored)"
     # a measured miss at any N is a miss
     assert false_flag_target(cells({25: 0.011}, 160), 160) == "<= 1 %: MISSED"
+
+
+def test_a_set_smaller_than_every_n_is_not_measured_anywhere() -> None:
+    assert power_target(cells({400: 1.0}, 20), 20) == ">= 95 % at N = 400: not measured (20 rows scored)"
+    assert false_flag_target(cells({400: 0.5}, 20), 20) == "<= 1 %: not measured (20 rows scored)"
