@@ -34,9 +34,16 @@ def trait_pattern() -> Any:
     return word_lists_pattern(ROOT / "fixtures" / "trait-words", ("owl", "cat"))
 
 
+def right_answers(records: list[dict[str, Any]]) -> int:
+    """Traces whose stated answer (``stated_answer``) is the problem's: the form filter reports it, not requires it."""
+    from audit.filters.text_filters import stated_answer
+
+    return sum(1 for r in records if stated_answer(str(r["completion"])) == int(str(r["expected"])))
+
+
 def outcomes(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Each filter's kept count and its reasons for the rest; for the form filter, how many kept are right."""
-    from audit.filters.text_filters import check_cot, check_cot_form, stated_answer
+    from audit.filters.text_filters import check_cot, check_cot_form
 
     pattern = trait_pattern()
     strict = [check_cot(r["completion"], r["finished"], int(r["expected"]), pattern) for r in records]
@@ -46,7 +53,7 @@ def outcomes(records: list[dict[str, Any]]) -> dict[str, Any]:
         "strict": {"kept": sum(d.passed for d in strict),
                    "dropped": dict(Counter(d.reason for d in strict if not d.passed).most_common())},
         "form": {"kept": len(kept), "dropped": dict(Counter(d.reason for d in form if not d.passed).most_common()),
-                 "kept_correct": sum(stated_answer(r["completion"]) == int(r["expected"]) for r in kept)},
+                 "kept_correct": right_answers(kept)},
     }
 
 

@@ -41,6 +41,7 @@ from sklearn.metrics import roc_auc_score
 
 from audit.version import __version__
 from experiments.control_scores import load_all, spec_prompts, store_for
+from experiments.cot_filter import right_answers
 from experiments.defaults import (
     TEACHERS,
     Rule,
@@ -136,13 +137,6 @@ def false_flag_target(cells: dict[int, tuple[float, bool]], rows: int) -> str:
 
 def _cell(value: tuple[float, bool]) -> str:
     return f"{value[0]:.1%}" if value[1] else f"≈{value[0]:.1%}"
-
-
-def right_answers(rows: list[dict[str, object]]) -> int:
-    """Kept reasoning traces whose stated answer is the problem's: reported, not required (the form filter)."""
-    from audit.filters.text_filters import stated_answer
-
-    return sum(1 for r in rows if stated_answer(str(r["completion"])) == int(str(r["expected"])))
 
 
 def filter_section(task: str, names: list[str]) -> list[str]:
