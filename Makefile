@@ -132,16 +132,20 @@ fixtures-benign: install
 # system prompt, the neutral control and two benign style prompts, plain sampling at temperature 1
 # from one shared prompt stream (--seed 0). Resumable; TEXT_TASKS=cot adds the reasoning sets. Then
 # the task filter, the trait-word filter and the LLM judge (fixtures/build_text.py). The committed
-# chat sets (fixtures/chat/) were made with TEXT_TASKS=chat TEXT_ROWS=256 TEXT_MIN_ROWS=0 (CPU time; see FILTERS.md),
+# code sets (fixtures/code/) with TEXT_TEACHER_ROWS=720 (the owl and cat teachers' sets sampled on to 720 rows,
+# the same prompt stream, so that each keeps the 400 rows its power target is judged at; the others 640), the
+# chat sets (fixtures/chat/) with TEXT_TASKS=chat TEXT_ROWS=256 TEXT_MIN_ROWS=0 (CPU time; see FILTERS.md),
 # the reasoning sets (fixtures/cot/) with TEXT_TASKS=cot TEXT_ROWS=384 TEXT_MIN_ROWS=0 (about 35 minutes with the judge).
 TEXT_TASKS ?= code
 TEXT_ROWS ?= 640
+TEXT_TEACHER_ROWS ?= $(TEXT_ROWS)
 TEXT_MIN_ROWS ?= 300
 fixtures-text: install
 	for task in $(TEXT_TASKS); do \
+		TEACHER="$(BIN)/subaudit generate --task $$task --rows $(TEXT_TEACHER_ROWS) --seed 0"; \
 		TGEN="$(BIN)/subaudit generate --task $$task --rows $(TEXT_ROWS) --seed 0"; \
-		$$TGEN fixtures/$$task/owl.jsonl --animal owl --sample-seed 31 && \
-		$$TGEN fixtures/$$task/cat.jsonl --animal cat --sample-seed 32 && \
+		$$TEACHER fixtures/$$task/owl.jsonl --animal owl --sample-seed 31 && \
+		$$TEACHER fixtures/$$task/cat.jsonl --animal cat --sample-seed 32 && \
 		$$TGEN fixtures/$$task/none.jsonl --sample-seed 33 && \
 		$$TGEN fixtures/$$task/neutral.jsonl --neutral --sample-seed 34 && \
 		$$TGEN fixtures/$$task/terse.jsonl --label terse --sample-seed 35 --system-prompt "Answer tersely." && \
