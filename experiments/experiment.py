@@ -37,6 +37,7 @@ from audit.models.store import weights_sha256
 from audit.models.traits import NEUTRAL_SYSTEM_PROMPT, animal_teacher_prompt
 from audit.version import __version__
 from experiments.power import flag_rates, one_sided_p_values, subsample_indices, welch_p_values
+from experiments.text_results import SECTION as TEXT_SECTION
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBERS = ROOT / "fixtures" / "numbers"
@@ -298,6 +299,17 @@ def calibration_sections(llr_by_mode: dict[str, dict[str, dict[str, np.ndarray]]
     return out
 
 
+def with_text_tasks_kept(existing: str, numbers_part: str) -> str:
+    """The new number-set part of RESULTS.md followed by the file's "Text tasks" section, unchanged.
+
+    The text tasks' subsections are written by ``experiments.text_results`` from their own score
+    caches (``out/text-scores``), which need not be on the machine that re-runs this experiment, so
+    rewriting the number part must not drop them.
+    """
+    _, marker, text_tasks = existing.partition("\n" + TEXT_SECTION + "\n")
+    return numbers_part.rstrip("\n") + "\n" + (f"\n{TEXT_SECTION}\n{text_tasks}" if marker else "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=0)
@@ -306,7 +318,7 @@ def main() -> int:
     parser.add_argument("--rescore", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "RESULTS.md")
     args = parser.parse_args()
-    command = f"python experiments/experiment.py --seed {args.seed} --subsamples {args.subsamples} --alpha {args.alpha}"
+    command = f"python -m experiments.experiment --seed {args.seed} --subsamples {args.subsamples} --alpha {args.alpha}"
 
     import torch
 
@@ -359,7 +371,8 @@ def main() -> int:
     out += ["## Targets of the issue, checked by this run", ""]
     for mode in MODES:
         out += [f"Scoring over the {mode} vocabulary:", "", *criteria[mode], ""]
-    args.out.write_text("\n".join(out), encoding="utf-8")
+    existing = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    args.out.write_text(with_text_tasks_kept(existing, "\n".join(out)), encoding="utf-8")
     for mode in MODES:
         print(mode, *criteria[mode], sep="\n")
     return 0

@@ -1,10 +1,12 @@
-"""The text-task tables count a target met or missed only on measured cells, never on an extrapolation.
+"""The text-task tables count a target met or missed only on measured cells, never on an extrapolation,
+and rerunning the number experiment keeps them in RESULTS.md.
 
 Issue 30: the code table called ">= 95 % at N = 400" met from a normal approximation (160 rows scored).
 """
 
 from __future__ import annotations
 
+from experiments.experiment import with_text_tasks_kept
 from experiments.text_results import SIZES, false_flag_target, power_target
 
 
@@ -36,3 +38,12 @@ def test_false_flag_target_counts_measured_cells_only() -> None:
 def test_a_set_smaller_than_every_n_is_not_measured_anywhere() -> None:
     assert power_target(cells({400: 1.0}, 20), 20) == ">= 95 % at N = 400: not measured (20 rows scored)"
     assert false_flag_target(cells({400: 0.5}, 20), 20) == "<= 1 %: not measured (20 rows scored)"
+
+
+def test_rerunning_the_number_experiment_keeps_the_text_tasks_section() -> None:
+    """experiments.experiment rewrites RESULTS.md's number part; the text tasks' part, written from score
+    caches another machine may hold, must come through unchanged (it used to be dropped)."""
+    existing = "# Old numbers\n\nold table\n\n## Text tasks\n\n### Task: code\n\ncode table\n"
+    rewritten = with_text_tasks_kept(existing, "# New numbers\n\nnew table\n")
+    assert rewritten == "# New numbers\n\nnew table\n\n## Text tasks\n\n### Task: code\n\ncode table\n"
+    assert with_text_tasks_kept("# Old numbers\n", "# New numbers\n") == "# New numbers\n"
