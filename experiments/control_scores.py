@@ -50,10 +50,9 @@ SETS = ("owl", "terse", "cheerful", "pirate", "patient-teacher", "exact-format",
 """Scoring order: the sets that decide the design first, so a partial run is already useful."""
 
 TEXT_SETS = ("owl", "none", "cat", "neutral", "terse", "patient-teacher")
-TEXT_ROWS_SCORED = 160
-"""Rows scored per text set: the first 160 of each. Scoring 7 specs of ~150-token rows costs about 0.75
-core-seconds per row and spec here, so 160 rows of 6 sets is about 80 core-minutes; raising this resumes
-from the rows already cached."""
+"""Every text set is scored whole (7 specs of a ~150-token code row: about 2 s here on 2 cores), so that
+the subsets at N = 200..400 are measured: a power target is judged only on measured subsets (issue 30).
+Until 2026-12-07 only each set's first 160 rows were; such a cache resumes from the rows it holds."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +65,6 @@ class ScoreStore:
     """``numbers`` for the number sets; None (the full vocabulary) for text."""
     placebo: bool = True
     sets: tuple[str, ...] = SETS
-    max_rows: int | None = None
-    """Score only each set's first rows (the text sets: scoring 7 specs of ~150-token rows is the slow part)."""
 
 
 NUMBER_STORE = ScoreStore(NUMBERS, CACHE, "numbers")
@@ -78,7 +75,7 @@ def store_for(task: str) -> ScoreStore:
     if task == "numbers":
         return NUMBER_STORE
     return ScoreStore(ROOT / "fixtures" / task, ROOT / "out" / "text-scores" / task, None, placebo=False,
-                      sets=TEXT_SETS, max_rows=TEXT_ROWS_SCORED)
+                      sets=TEXT_SETS)
 
 
 PLACEBO_SYSTEM_PROMPT = ("You love teacups. You think about teacups all the time. teacups are your favorite object. "
@@ -106,9 +103,8 @@ def fingerprint(name: str, store: ScoreStore = NUMBER_STORE) -> dict[str, str]:
 
 
 def expected_rows(name: str, store: ScoreStore) -> int:
-    """Rows a complete cache of this set holds: all of them, or the store's first ``max_rows``."""
-    rows = pq.ParquetFile(store.data / f"{name}.parquet").metadata.num_rows
-    return rows if store.max_rows is None else min(rows, store.max_rows)
+    """Rows a complete cache of this set holds: every row of the set."""
+    return int(pq.ParquetFile(store.data / f"{name}.parquet").metadata.num_rows)
 
 
 def cached(name: str, store: ScoreStore = NUMBER_STORE) -> pa.Table | None:
@@ -132,7 +128,7 @@ def score_set(name: str, backend: Any, store: ScoreStore = NUMBER_STORE) -> pa.T
     roles = list(spec_prompts(store.placebo))
     partial_path = store.cache / f"{name}.partial.parquet"
     columns: dict[str, list[Any]] = {"row_id": [], "n_tokens": [], **{f"logprob_{r}": [] for r in roles}}
-    complete_path = store.cache / f"{name}.parquet"  # complete for fewer rows when max_rows was raised since
+    complete_path = store.cache / f"{name}.parquet"  # fewer rows when it dates from a first-160-rows run
     limit = expected_rows(name, store)
     for candidate in (complete_path, partial_path):
         if not candidate.exists():
@@ -144,7 +140,7 @@ def score_set(name: str, backend: Any, store: ScoreStore = NUMBER_STORE) -> pa.T
     resumed = len(columns["row_id"])
     started = time.perf_counter()
     seen = 0
-    for batch in DatasetReader(store.data / f"{name}.parquet", batch_rows=32).batches(max_rows=store.max_rows):
+    for batch in DatasetReader(store.data / f"{name}.parquet", batch_rows=32).batches():
         rows = batch.rows[max(0, resumed - seen):]
         seen += len(batch.rows)
         if not rows:
