@@ -129,14 +129,13 @@ def score_set(name: str, backend: Any, store: ScoreStore = NUMBER_STORE) -> pa.T
     partial_path = store.cache / f"{name}.partial.parquet"
     columns: dict[str, list[Any]] = {"row_id": [], "n_tokens": [], **{f"logprob_{r}": [] for r in roles}}
     complete_path = store.cache / f"{name}.parquet"  # fewer rows when it dates from a first-160-rows run
-    limit = expected_rows(name, store)
     for candidate in (complete_path, partial_path):
         if not candidate.exists():
             continue
         stored = pq.read_table(candidate)
         key = json.loads((stored.schema.metadata or {}).get(b"subaudit", b"{}"))
         if key == fingerprint(name, store) and stored.num_rows > len(columns["row_id"]):
-            columns = {k: list(values)[:limit] for k, values in stored.to_pydict().items()}
+            columns = {k: list(values) for k, values in stored.to_pydict().items()}
     resumed = len(columns["row_id"])
     started = time.perf_counter()
     seen = 0
