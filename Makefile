@@ -134,7 +134,8 @@ fixtures-benign: install
 # the task filter, the trait-word filter and the LLM judge (fixtures/build_text.py). The committed
 # code sets (fixtures/code/) with TEXT_TEACHER_ROWS=720 (the owl and cat teachers' sets sampled on to 720 rows,
 # the same prompt stream, so that each keeps the 400 rows its power target is judged at; the others 640), the
-# chat sets (fixtures/chat/) with TEXT_TASKS=chat TEXT_ROWS=256 TEXT_MIN_ROWS=0 (CPU time; see FILTERS.md),
+# chat sets (fixtures/chat/) with TEXT_TASKS=chat TEXT_ROWS=256 TEXT_TEACHER_ROWS=480 TEXT_MIN_ROWS=0 (the teachers'
+# sets to 480 rows for the same reason; the others 256 for CPU time; see FILTERS.md),
 # the reasoning sets (fixtures/cot/) with TEXT_TASKS=cot TEXT_ROWS=384 TEXT_MIN_ROWS=0 (about 35 minutes with the judge).
 TEXT_TASKS ?= code
 TEXT_ROWS ?= 640
