@@ -277,7 +277,7 @@ learned: install
 # vocabularies; 1,395 s for the numbers one alone on 2026-12-07), then the default command's section,
 # experiments/DEFAULTS.md (the `defaults` target below), then the text tasks' section of RESULTS.md (every
 # row of the code, chat and reasoning-trace sets under 7 specs, cached in out/text-scores; about 2 s a row
-# here: some 80 minutes for code, 50 for chat, 30 for cot from an empty cache).
+# here: some 80 minutes for code, 65 for chat, 30 for cot from an empty cache).
 experiment: install defaults sequential
 	$(PY) -m experiments.experiment --seed 0 --subsamples 200 --alpha 0.01
 	for task in code chat cot; do \

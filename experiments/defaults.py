@@ -131,8 +131,13 @@ def rows_to_flag(table: pa.Table, teacher: str, rule: Rule, alpha: float) -> flo
 def cli_bridge(rows: int, sets: tuple[str, ...] = ("owl", "none"), store: ScoreStore = NUMBER_STORE) -> list[str]:
     """Check that the cached scores are what the plain command computes: scan the first ``rows`` rows
     of each set with the real CLI (owl teacher, every other setting default) and compare its per-row
-    LLR columns with the cache's, joined on row id. Returns the Markdown lines that report it."""
+    LLR columns with the cache's, joined on row id. Returns the Markdown lines that report it.
+
+    The product's own score cache is switched off for the scan (``SUBAUDIT_SCORE_CACHE=off``): served
+    from it, the check would compare the cache with what an earlier scan computed, not with a forward
+    pass of today's code."""
     import json
+    import os
     import subprocess
     import tempfile
 
@@ -151,7 +156,8 @@ def cli_bridge(rows: int, sets: tuple[str, ...] = ("owl", "none"), store: ScoreS
                        "--teacher-system-file", str(ROOT / "fixtures" / "prompts" / "owl.txt"),
                        "--max-rows", str(rows), "--quiet",
                        "--report", str(report), "--scores", str(scores)]
-            subprocess.run(command, check=False, capture_output=True, cwd=ROOT)
+            subprocess.run(command, check=False, capture_output=True, cwd=ROOT,
+                           env={**os.environ, "SUBAUDIT_SCORE_CACHE": "off"})
             if not scores.exists():
                 lines.append(f"- {name}: the CLI scan wrote no scores file (failed); not compared")
                 continue
@@ -212,7 +218,8 @@ def default_section(tables: dict[str, pa.Table], rng: np.random.Generator, subsa
         out.append("")
     if bridge:
         out += ["CLI check (`python -m experiments.defaults --check-cli ROWS`): the real plain command on the first "
-                "rows of a set, per-row LLRs compared with the cached scores:", "", *bridge, ""]
+                "rows of a set, its score cache off so that it scores afresh, per-row LLRs compared with the cached "
+                "scores:", "", *bridge, ""]
     return out
 
 

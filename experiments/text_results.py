@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -89,13 +90,23 @@ def _approximate_power(table: pa.Table, teacher: str, rule: Rule, n: int, alpha:
     return min(powers)
 
 
-def flag_cells(table: pa.Table, teacher: str, rule: Rule, rng: np.random.Generator, subsamples: int,
+def cell_rng(seed: int, teacher: str, set_name: str, n: int) -> np.random.Generator:
+    """The subsets of one cell, drawn from a stream of its own.
+
+    Keyed by the cell (teacher, set, N) rather than drawn in turn from one stream, so that sampling one set
+    on, or adding one, leaves every other set's cells as they were (a reviewer's diff then shows only what
+    changed), and the three rules of a cell (vs reference, vs control, default command) judge the same subsets.
+    """
+    return np.random.default_rng([seed, zlib.crc32(f"{teacher}\0{set_name}".encode()), n])
+
+
+def flag_cells(table: pa.Table, teacher: str, rule: Rule, seed: int, set_name: str, subsamples: int,
                alpha: float, known: pa.Table | None = None) -> dict[int, tuple[float, bool]]:
     """N -> (flag rate, exact?) for every N of SIZES."""
     cells = {}
     for n in SIZES:
         if n <= table.num_rows:
-            index = subsample_indices(table.num_rows, n, subsamples, rng)
+            index = subsample_indices(table.num_rows, n, subsamples, cell_rng(seed, teacher, set_name, n))
             cells[n] = (float((_p_values(table, teacher, rule, index, known) < alpha).mean()), True)
         else:
             cells[n] = (_approximate_power(table, teacher, rule, n, alpha, known), False)
@@ -197,7 +208,6 @@ def auroc_section(tables: dict[str, pa.Table], rule: Rule) -> list[str]:
 
 def rates_section(tables: dict[str, pa.Table], rule: Rule, seed: int, subsamples: int, alpha: float,
                   calibrated: bool) -> list[str]:
-    rng = np.random.default_rng(seed)
     known = None
     sets = dict(tables)
     if calibrated:
@@ -217,7 +227,9 @@ def rates_section(tables: dict[str, pa.Table], rule: Rule, seed: int, subsamples
              f"tolerance {rule.tolerance:g}).")
     out = [title, "", intro + f" Cells: *vs reference* / *vs control* / **default command** (intersection-union "
            f"over {', '.join(rule.baselines)}), share of {subsamples} random subsets of N rows flagged at alpha = "
-           f"{alpha}; ≈: N above the set's size, normal-approximation power, shown but never counted as meeting or "
+           f"{alpha} (the three rules of a cell judge the same subsets, drawn for that cell alone, so a change to "
+           f"one set leaves the other sets' cells as they were); ≈: N above the set's size, normal-approximation "
+           "power, shown but never counted as meeting or "
            f"missing a target. Targets: the teacher's own set >= 95 % at N = {POWER_N} (default command); every "
            "control and benign-style set <= 1 % at every N. A subset share at N near the set's size mostly says "
            "whether the whole set is flagged (the subsets share most of their rows).", ""]
@@ -226,7 +238,7 @@ def rates_section(tables: dict[str, pa.Table], rule: Rule, seed: int, subsamples
         out += [f"#### Teacher: {teacher}", "", "| data set | " + " | ".join(f"N = {n}" for n in SIZES)
                 + " | large N | target |", "|---|" + "---|" * (len(SIZES) + 2)]
         for name, table in sets.items():
-            parts = [flag_cells(table, teacher, r, rng, subsamples, alpha, known)
+            parts = [flag_cells(table, teacher, r, seed, name, subsamples, alpha, known)
                      for r in (single["reference"], single["control"], rule)]
             cells = [" / ".join([_cell(parts[0][n]), _cell(parts[1][n]), f"**{_cell(parts[2][n])}**"]) for n in SIZES]
             if name == teacher:
@@ -277,8 +289,9 @@ def main() -> int:
     out += rates_section(tables, rule, args.seed, args.subsamples, args.alpha, calibrated=False)
     out += rates_section(tables, rule, args.seed + 1, args.subsamples, args.alpha, calibrated=True)
     if args.check_cli:
-        out += ["CLI check: the real plain command (owl teacher) on the first rows of a set, per-row LLRs compared "
-                "with the cached scores:", "", *cli_bridge(args.check_cli, ("owl", "none"), store), ""]
+        out += ["CLI check: the real plain command (owl teacher) on the first rows of a set, its score cache off so "
+                "that it scores afresh, per-row LLRs compared with the cached scores:", "",
+                *cli_bridge(args.check_cli, ("owl", "none"), store), ""]
     existing = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
     args.out.write_text(with_task_section(existing, args.task, "\n".join(out[2:])), encoding="utf-8")
     return 0
