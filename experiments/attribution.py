@@ -14,15 +14,22 @@ tabulates what the JSON reports say. Nothing is cached: each run generates and s
    under the calibrated null and under the theoretical one (both from the same report).
 3. `scan --calibration` of the owl and neutral sets: the calibrated thresholds and verdicts.
 
-The file is rewritten after each section, so an interrupted run leaves the sections it finished.
+Each finished section is written to out/attribution/ATTRIBUTION.partial.md as the run goes (a run takes
+about 1.5 hours on 2 cores); the committed file is replaced only once every section has finished, so an
+interrupted run never leaves a partial report where the whole one was.
 
-Usage: python experiments/attribution.py [--rows 400] [--traits owl,cat,dog] [--out experiments/ATTRIBUTION.md]
+``--resume`` keeps the sections an interrupted run with the same options finished (kept in
+out/attribution/attribution-state.json) and runs only the rest; the file says which sections ran when.
+
+Usage: python -m experiments.attribution [--rows 400] [--traits owl,cat,dog] [--resume]
+       [--out experiments/ATTRIBUTION.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -39,9 +46,23 @@ SETS = ("owl", "cat", "none", "neutral")
 SUBAUDIT = [sys.executable, "-m", "audit.cli"]
 
 
+STATE = WORK / "attribution-state.json"
+"""The finished sections of the last run and the options it ran with, for ``--resume``."""
+
+
+def _resumable_state(options: dict[str, Any]) -> dict[str, Any] | None:
+    """The last run's finished sections when it ran with these options, else None (everything runs)."""
+    if not STATE.exists():
+        return None
+    state: dict[str, Any] = json.loads(STATE.read_text(encoding="utf-8"))
+    return state if state.get("options") == options else None
+
+
 def _run(args: list[str]) -> tuple[int, float, str]:
     started = time.perf_counter()
-    result = subprocess.run([*SUBAUDIT, *args], cwd=ROOT, capture_output=True, text=True)
+    # the product's score cache off: each command generates and scores afresh, as its timing says
+    result = subprocess.run([*SUBAUDIT, *args], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "SUBAUDIT_SCORE_CACHE": "off"})
     if result.returncode not in (0, 1):
         raise SystemExit(f"subaudit {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
     return result.returncode, time.perf_counter() - started, result.stderr
@@ -136,15 +157,33 @@ def scan_section(rows: int, calibration: Path) -> list[str]:
                 "--restrict-vocab", "numbers", "--max-rows", str(rows), "--calibration", str(calibration),
                 "--report", str(report), "--quiet"]
         code, _, _ = _run(args)
-        commands.append(f"`{_shown(args)}` → exit {code}")
         data = json.loads(report.read_text())
+        plan = data.get("baselines") or {}
+        scored = (f"; baselines {plan['mode']}: scored {', '.join(plan['scored'])}"
+                  + (f", settled by {plan['settled_by']}, not scored {', '.join(plan['not_scored'])}"
+                     if plan.get("not_scored") else "") if plan else "")
+        commands.append(f"`{_shown(args)}` → exit {code}{scored}")
         for r in data["results"]:
-            d = r["details"]
-            lines.append(f"| {name} | {r['detector_id']} | {r['statistic']:+.4f} | {d['uncalibrated_p_value']:.2g} "
-                         f"| {r['p_value']:.2g} | {d['rows_above_threshold']} of {r['n_rows']} "
-                         f"| {r['verdict']} |")
+            lines += _detector_rows(name, r)
         lines.append(f"| {name} | **dataset** | | | | | **{data['verdict']}** |")
-    return [*lines, "", "Commands:", "", *(f"- {c}" for c in commands), ""]
+    return [*lines, "", "The panel's members report the calibrated test only (–: no theoretical p-value and no "
+            "per-row threshold); the panel row is its binding member's. A baseline missing from a set's rows was "
+            "not scored: the scan scores baselines on demand and stops once one clears the set (the commands below "
+            "say which).", "", "Commands:", "",
+            *(f"- {c}" for c in commands), ""]
+
+
+def _detector_rows(name: str, result: dict[str, Any]) -> list[str]:
+    """One table row for a baseline's detector; for the panel, one for it and one per member control."""
+    d = result["details"]
+    if "members" not in d:
+        return [f"| {name} | {result['detector_id']} | {result['statistic']:+.4f} | {d['uncalibrated_p_value']:.2g} "
+                f"| {result['p_value']:.2g} | {d['rows_above_threshold']} of {result['n_rows']} "
+                f"| {result['verdict']} |"]
+    rows = [f"| {name} | {result['detector_id']} (binding: {d['binding_member']}) | {result['statistic']:+.4f} | – "
+            f"| {result['p_value']:.2g} | – | {result['verdict']} |"]
+    return rows + [f"| {name} | {result['detector_id']}:{m['name']} | {m['pooled_llr']:+.4f} | – | {m['p_value']:.2g} "
+                   f"| – | {m['verdict']} |" for m in d["members"]]
 
 
 def main() -> int:
@@ -153,27 +192,45 @@ def main() -> int:
     parser.add_argument("--traits", default="owl,cat,dog")
     parser.add_argument("--seed", type=int, default=21, help="seed of the known-source sampling")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "ATTRIBUTION.md")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the sections an interrupted run with the same options finished (and the "
+                             "calibration files in out/attribution it made); run only the rest")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
     from audit.version import __version__
 
+    options = {"rows": args.rows, "traits": args.traits, "seed": args.seed}
+    state = _resumable_state(options) if args.resume else None
     header = ["# Trait attribution and calibration on the number fixtures", "",
-              f"Generated by `make attribution` (`python experiments/attribution.py --rows {args.rows} --traits "
+              f"Generated by `make attribution` (`python -m experiments.attribution --rows {args.rows} --traits "
               f"{args.traits} --seed {args.seed}`) on {started:%Y-%m-%d %H:%M} UTC; subaudit {__version__}, "
               f"{platform.machine()}, embedded SmolLM2-135M-Instruct (fp32, CPU). The known-source rows are sampled "
               f"with seed {args.seed}; scoring is deterministic (no sampling; bootstrap seed 0).", ""]
-    body: list[str] = []
+    sections: list[list[str]] = []
+    first_header = header
+    if state is not None:
+        sections, first_header = state["sections"], state["header"]
+        header = list(first_header)
+        header[2] += (f" Sections 1-{len(sections)} are from that run; the rest ran on {started:%Y-%m-%d %H:%M} UTC "
+                      "(`--resume`: same options, the calibration files that run made).")
+    partial = WORK / "ATTRIBUTION.partial.md"
 
     def publish(section: list[str]) -> None:
-        body.extend(section)
-        args.out.write_text("\n".join(header + body), encoding="utf-8")
+        sections.append(section)
+        partial.write_text("\n".join(header + [line for part in sections for line in part]), encoding="utf-8")
+        STATE.write_text(json.dumps({"options": options, "header": first_header, "sections": sections}),
+                         encoding="utf-8")
 
-    calibration_lines, scan_cal, probe_cal = calibration_section(args.rows, args.traits, args.seed)
-    publish(calibration_lines)
-    publish(probe_section(args.rows, args.traits, probe_cal))
-    publish(scan_section(args.rows, scan_cal))
-    print(args.out.read_text())
+    scan_cal, probe_cal = WORK / "calibration-owl.json", WORK / "calibration-probe.json"
+    if len(sections) < 1:
+        publish(calibration_section(args.rows, args.traits, args.seed)[0])
+    if len(sections) < 2:
+        publish(probe_section(args.rows, args.traits, probe_cal))
+    if len(sections) < 3:
+        publish(scan_section(args.rows, scan_cal))
+    args.out.write_text(partial.read_text(encoding="utf-8"), encoding="utf-8")
+    print(args.out.read_text(encoding="utf-8"))
     return 0
 
 
