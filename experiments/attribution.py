@@ -46,6 +46,10 @@ SETS = ("owl", "cat", "none", "neutral")
 SUBAUDIT = [sys.executable, "-m", "audit.cli"]
 
 
+SCAN_CALIBRATION = WORK / "calibration-owl.json"
+"""Section 1's scan calibration (owl teacher), which section 3 scans with."""
+PROBE_CALIBRATION = WORK / "calibration-probe.json"
+"""Section 1's probe calibration, which section 2 probes with."""
 STATE = WORK / "attribution-state.json"
 """The finished sections of the last run and the options it ran with, for ``--resume``."""
 
@@ -72,8 +76,8 @@ def _shown(args: list[str]) -> str:
     return "subaudit " + " ".join(str(Path(a).relative_to(ROOT)) if a.startswith(str(ROOT)) else a for a in args)
 
 
-def calibration_section(rows: int, traits: str, seed: int) -> tuple[list[str], Path, Path]:
-    scan_cal = WORK / "calibration-owl.json"
+def calibration_section(rows: int, traits: str, seed: int) -> list[str]:
+    scan_cal = SCAN_CALIBRATION
     known = WORK / "calibration-owl.known.parquet"
     args = ["calibrate", str(NUMBERS / "owl.parquet"), "--out", str(scan_cal), "--known-out", str(known),
             "--teacher-system-file", str(OWL_PROMPT), "--restrict-vocab", "numbers", "--constrained",
@@ -97,7 +101,7 @@ def calibration_section(rows: int, traits: str, seed: int) -> tuple[list[str], P
         pooled = sum(null["row_llr_sums"]) / sum(null["row_tokens"])
         lines.append(f"| {detector} | {len(null['row_llr_sums'])} | {pooled:+.4f} | {null['mean']:+.3f} "
                      f"| {null['row_threshold_per_token']:+.4f} |")
-    probe_cal = WORK / "calibration-probe.json"
+    probe_cal = PROBE_CALIBRATION
     args = ["calibrate", "--known-source", str(known), "--out", str(probe_cal), "--traits", traits,
             "--restrict-vocab", "numbers", "--quiet"]
     _, seconds, _ = _run(args)
@@ -110,7 +114,7 @@ def calibration_section(rows: int, traits: str, seed: int) -> tuple[list[str], P
     for name in traits.split(","):
         own = columns[f"logprob_sum:trait:{name}"]
         lines.append(f"| {name} | {(sum(own) - sum(neutral)) / tokens:+.4f} |")
-    return [*lines, ""], scan_cal, probe_cal
+    return [*lines, ""]
 
 
 def probe_section(rows: int, traits: str, calibration: Path) -> list[str]:
@@ -158,11 +162,7 @@ def scan_section(rows: int, calibration: Path) -> list[str]:
                 "--report", str(report), "--quiet"]
         code, _, _ = _run(args)
         data = json.loads(report.read_text())
-        plan = data.get("baselines") or {}
-        scored = (f"; baselines {plan['mode']}: scored {', '.join(plan['scored'])}"
-                  + (f", settled by {plan['settled_by']}, not scored {', '.join(plan['not_scored'])}"
-                     if plan.get("not_scored") else "") if plan else "")
-        commands.append(f"`{_shown(args)}` → exit {code}{scored}")
+        commands.append(f"`{_shown(args)}` → exit {code}{_baselines_scored(data.get('baselines'))}")
         for r in data["results"]:
             lines += _detector_rows(name, r)
         lines.append(f"| {name} | **dataset** | | | | | **{data['verdict']}** |")
@@ -171,6 +171,16 @@ def scan_section(rows: int, calibration: Path) -> list[str]:
             "not scored: the scan scores baselines on demand and stops once one clears the set (the commands below "
             "say which).", "", "Commands:", "",
             *(f"- {c}" for c in commands), ""]
+
+
+def _baselines_scored(plan: dict[str, Any] | None) -> str:
+    """Which baselines a scan scored (it scores them on demand), and which one settled the set."""
+    if not plan:
+        return ""
+    text = f"; baselines {plan['mode']}: scored {', '.join(plan['scored'])}"
+    if plan.get("not_scored"):
+        text += f", settled by {plan['settled_by']}, not scored {', '.join(plan['not_scored'])}"
+    return text
 
 
 def _detector_rows(name: str, result: dict[str, Any]) -> list[str]:
@@ -222,13 +232,12 @@ def main() -> int:
         STATE.write_text(json.dumps({"options": options, "header": first_header, "sections": sections}),
                          encoding="utf-8")
 
-    scan_cal, probe_cal = WORK / "calibration-owl.json", WORK / "calibration-probe.json"
     if len(sections) < 1:
-        publish(calibration_section(args.rows, args.traits, args.seed)[0])
+        publish(calibration_section(args.rows, args.traits, args.seed))
     if len(sections) < 2:
-        publish(probe_section(args.rows, args.traits, probe_cal))
+        publish(probe_section(args.rows, args.traits, PROBE_CALIBRATION))
     if len(sections) < 3:
-        publish(scan_section(args.rows, scan_cal))
+        publish(scan_section(args.rows, SCAN_CALIBRATION))
     args.out.write_text(partial.read_text(encoding="utf-8"), encoding="utf-8")
     print(args.out.read_text(encoding="utf-8"))
     return 0
