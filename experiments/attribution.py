@@ -58,7 +58,11 @@ def _resumable_state(options: dict[str, Any]) -> dict[str, Any] | None:
     """The last run's finished sections when it ran with these options, else None (everything runs)."""
     if not STATE.exists():
         return None
-    state: dict[str, Any] = json.loads(STATE.read_text(encoding="utf-8"))
+    try:
+        state: dict[str, Any] = json.loads(STATE.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"{STATE.relative_to(ROOT)} is not valid JSON ({error}); delete it to run every section") \
+            from None
     return state if state.get("options") == options else None
 
 
