@@ -29,21 +29,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from experiments.cli_run import run_subaudit
+
 ROOT = Path(__file__).resolve().parents[1]
 NUMBERS = ROOT / "fixtures" / "numbers"
 OWL_PROMPT = ROOT / "fixtures" / "prompts" / "owl.txt"
 WORK = ROOT / "out" / "attribution"
 SETS = ("owl", "cat", "none", "neutral")
-SUBAUDIT = [sys.executable, "-m", "audit.cli"]
 
 
 SCAN_CALIBRATION = WORK / "calibration-owl.json"
@@ -68,9 +67,7 @@ def _resumable_state(options: dict[str, Any]) -> dict[str, Any] | None:
 
 def _run(args: list[str]) -> tuple[int, float, str]:
     started = time.perf_counter()
-    # the product's score cache off: each command generates and scores afresh, as its timing says
-    result = subprocess.run([*SUBAUDIT, *args], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "SUBAUDIT_SCORE_CACHE": "off"})
+    result = run_subaudit(args)  # score cache off: each command generates and scores afresh, as its timing says
     if result.returncode not in (0, 1):
         raise SystemExit(f"subaudit {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
     return result.returncode, time.perf_counter() - started, result.stderr

@@ -36,6 +36,7 @@ from scipy import stats as scipy_stats
 from audit.core.verdict import DEFAULT_CONTROL_PANEL, DEFAULT_TOLERANCE
 from audit.models.traits import CONTROL_PANEL, builtin_panel
 from audit.version import __version__
+from experiments.cli_run import run_subaudit
 from experiments.control_scores import CACHE, NUMBER_STORE, SETS, ScoreStore, load_all, spec_prompts
 from experiments.power import one_sided_p_values, subsample_indices
 from experiments.sections import carry_blocks
@@ -137,8 +138,6 @@ def cli_bridge(rows: int, sets: tuple[str, ...] = ("owl", "none"), store: ScoreS
     from it, the check would compare the cache with what an earlier scan computed, not with a forward
     pass of today's code."""
     import json
-    import os
-    import subprocess
     import tempfile
 
     import pyarrow.parquet as pq
@@ -152,12 +151,9 @@ def cli_bridge(rows: int, sets: tuple[str, ...] = ("owl", "none"), store: ScoreS
             continue
         with tempfile.TemporaryDirectory() as folder:
             report, scores = Path(folder) / "report.json", Path(folder) / "scores.parquet"
-            command = [sys.executable, "-m", "audit.cli", "scan", str(store.data / f"{name}.parquet"),
-                       "--teacher-system-file", str(ROOT / "fixtures" / "prompts" / "owl.txt"),
-                       "--max-rows", str(rows), "--quiet",
-                       "--report", str(report), "--scores", str(scores)]
-            subprocess.run(command, check=False, capture_output=True, cwd=ROOT,
-                           env={**os.environ, "SUBAUDIT_SCORE_CACHE": "off"})
+            run_subaudit(["scan", str(store.data / f"{name}.parquet"),
+                          "--teacher-system-file", str(ROOT / "fixtures" / "prompts" / "owl.txt"),
+                          "--max-rows", str(rows), "--quiet", "--report", str(report), "--scores", str(scores)])
             if not scores.exists():
                 lines.append(f"- {name}: the CLI scan wrote no scores file (failed); not compared")
                 continue

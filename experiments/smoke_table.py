@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from experiments.cli_run import run_subaudit
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "experiments" / "smoke-reports"
@@ -30,10 +31,10 @@ COMMAND = "subaudit scan fixtures/smoke/{set}.parquet --teacher-system-file fixt
 
 def scan(name: str) -> dict[str, Any]:
     """Run the plain command on one smoke set; its report (stdout of --format json)."""
-    argv = [str(ROOT / ".venv" / "bin" / "subaudit"), *COMMAND.format(set=name).split()[1:]]
-    result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    command = COMMAND.format(set=name)
+    result = run_subaudit(command.split()[1:])  # score cache off: the report is today's scoring
     if result.returncode not in (0, 1):
-        raise RuntimeError(f"{' '.join(argv)}: exit {result.returncode}: {result.stderr.strip()[-400:]}")
+        raise RuntimeError(f"{command}: exit {result.returncode}: {result.stderr.strip()[-400:]}")
     report: dict[str, Any] = json.loads(result.stdout)
     return report
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from experiments.cli_run import run_subaudit
 
 ROOT = Path(__file__).resolve().parents[1]
 ADAPTER = ROOT / "fixtures" / "teachers" / "owl-lora"
@@ -42,8 +43,7 @@ def _run(args: list[str], report: Path) -> tuple[int, dict, float]:
         saved = json.loads(report.read_text())
         return int(saved["exit_code"]), saved, float(saved["timings"]["total_s"])
     started = time.time()
-    command = [str(Path(sys.executable).parent / "subaudit"), *args, "--report", str(report), "--quiet"]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = run_subaudit([*args, "--report", str(report), "--quiet"])  # score cache off: the seconds are scoring's
     if done.returncode > 1:
         raise SystemExit(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
     return done.returncode, json.loads(report.read_text()), time.time() - started
@@ -90,9 +90,8 @@ def main() -> int:
         f"{r['rank']}. {r['trait']} {r['llr_vs_neutral']:+.4f}" for r in probe["details"]["ranking"]))
     calibration = args.work / "none-adapter-calibration.json"
     if not (args.reuse and calibration.is_file()):
-        command = [str(Path(sys.executable).parent / "subaudit"), "calibrate", "--known-source", rel(NONE),
-                   "--teacher-adapter", rel(ADAPTER), "--max-rows", str(args.rows), "--out", str(calibration)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        done = run_subaudit(["calibrate", "--known-source", rel(NONE), "--teacher-adapter", rel(ADAPTER),
+                             "--max-rows", str(args.rows), "--out", str(calibration)])
         if done.returncode != 0:
             raise SystemExit(f"calibrate failed ({done.returncode}): {done.stderr.strip()}")
     argv = [rel(DATA), "--teacher-adapter", rel(ADAPTER), "--calibration", str(calibration.relative_to(ROOT))]
