@@ -331,6 +331,58 @@ def timed_scan(command: list[str], report: Path, name: str, cwd: Path) -> tuple[
     return seconds, result.returncode, json.loads(report.read_text())
 
 
+class OtherLoad:
+    """CPU that processes outside this one and its children used while a block ran: a slow spell's witness.
+
+    This machine is shared, and a timing taken beside another job is high. Instead of a note added by
+    hand after the fact, a benchmark wraps each timed run in this and writes what it measured: the
+    machine's busy CPU seconds (/proc/stat) over the block minus the CPU seconds of this process and the
+    children it waited for (getrusage). `other_cores` is that excess over the wall time: 0 on a quiet
+    machine, 1.0 when another job kept one core busy throughout. None where /proc/stat is unreadable.
+    """
+
+    def __enter__(self) -> OtherLoad:
+        self.other_cores: float | None = None
+        self._start = (time.perf_counter(), _machine_busy_seconds(), _own_cpu_seconds())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        wall, busy, own = time.perf_counter(), _machine_busy_seconds(), _own_cpu_seconds()
+        wall0, busy0, own0 = self._start
+        if busy is not None and busy0 is not None and wall > wall0:
+            self.other_cores = max(0.0, (busy - busy0) - (own - own0)) / (wall - wall0)
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds every process on this machine has used since boot (user, nice, system, irq, softirq)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(value) for value in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    """CPU seconds of this process and of the children it has waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def load_sentence(loads: dict[str, float | None]) -> str:
+    """One generated line saying how busy the rest of the machine was during each named run."""
+    measured = {name: value for name, value in loads.items() if value is not None}
+    if not measured:
+        return "Other processes' CPU during the runs: not measured (/proc/stat unreadable)."
+    cores = os.cpu_count() or 1
+    parts = ", ".join(f"{name} {value:.2f}" for name, value in measured.items())
+    busy = [name for name, value in measured.items() if value >= 0.25]
+    verdict = (f"runs with 0.25 or more ({', '.join(busy)}) shared the machine and their seconds are high"
+               if busy else "every run had the machine to itself (under 0.25 each)")
+    return (f"Other processes' CPU during each run, in cores kept busy on average (of {cores}; measured by "
+            f"the script from /proc/stat less the scan's own CPU): {parts}; {verdict}.")
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

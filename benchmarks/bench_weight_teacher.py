@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import cpu_name, timed_scan  # benchmarks/bench.py, beside this script
+from bench import OtherLoad, cpu_name, load_sentence, timed_scan  # benchmarks/bench.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "fixtures" / "numbers" / "owl-weights.parquet"
@@ -50,10 +50,11 @@ def run_scan(kind: str, rows: int, null_rows: int, name: str, extra: tuple[str, 
     command = [str(SUBAUDIT), "scan", str(FIXTURE.relative_to(ROOT)), *TEACHERS[kind], *extra, "--max-rows", str(rows),
                "--null-rows", str(null_rows), "--null-cache", str(WORK / "nulls"), "--quiet",
                "--report", str(report)]
-    seconds, _, data = timed_scan(command, report, kind, ROOT)
+    with OtherLoad() as load:
+        seconds, _, data = timed_scan(command, report, kind, ROOT)
     null = data.get("null") or {}
     return {"seconds": seconds, "verdict": data["verdict"], "models": [m["role"] for m in data["models"]],
-            "null_made_in_s": null.get("made_in_s")}
+            "null_made_in_s": null.get("made_in_s"), "other_cores": load.other_cores}
 
 
 def main() -> int:
@@ -105,6 +106,10 @@ def write_results(out: Path, args: argparse.Namespace, started: datetime, first:
         f"{first['null_made_in_s']:.0f} s (the report's `null.made_in_s`);",
         f"- the questionnaire (`--teacher-traits`, on by default for a weight teacher): a scan with it took "
         f"{traits['seconds']:.0f} s against the median {median['weight']:.0f} s without it.",
+        "",
+        load_sentence({"first": first["other_cores"], "questionnaire": traits["other_cores"],
+                       **{f"{kind} #{n + 1}": run["other_cores"]
+                          for kind, kind_runs in runs.items() for n, run in enumerate(kind_runs)}}),
         "",
     ]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
