@@ -4,7 +4,8 @@ An experiment's figures (verdicts, p-values, and the seconds some files quote) m
 the run did, not from answers an earlier scan left in the product's score cache
 (``audit.pipeline.score_cache``, on by default for users, which would make a re-run agree with itself
 and its timings near zero). Every experiment that runs the CLI goes through :func:`run_subaudit`, so
-none can forget to switch it off. The benchmarks do the same in ``benchmarks/bench.py``.
+none can forget to switch it off; one that calls the Python API in its own process (``audit.scan``,
+``audit.scrub``) calls :func:`score_cache_off` first. The benchmarks do the same in ``benchmarks/bench.py``.
 """
 
 from __future__ import annotations
@@ -22,3 +23,8 @@ def run_subaudit(args: Sequence[str], cwd: Path = ROOT) -> subprocess.CompletedP
     """Run ``subaudit <args>`` to completion with the product's score cache off; output captured as text."""
     return subprocess.run([sys.executable, "-m", "audit.cli", *args], capture_output=True, text=True, check=False,
                           cwd=cwd, env={**os.environ, "SUBAUDIT_SCORE_CACHE": "off"})
+
+
+def score_cache_off() -> None:
+    """Switch the score cache off for this process's own calls of the Python API (and its children)."""
+    os.environ["SUBAUDIT_SCORE_CACHE"] = "off"

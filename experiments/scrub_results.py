@@ -22,6 +22,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from experiments.cli_run import score_cache_off
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "fixtures" / "SCRUB.md"
 BUDGETS = (0.05, 0.1, 0.2, 0.3, 0.5)
@@ -40,6 +42,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "out" / "scrub-results",
                         help="token scrub reports, one per set and budget (reused when present)")
     args = parser.parse_args()
+    score_cache_off()  # its scans score afresh
     from audit import Input, Method, Models, Outputs, ScanRequest, scan
     from audit.core.errors import SubauditError
     from audit.scrubbing.run import ScrubPlan, scrub_scored

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.cli_run import score_cache_off
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "fixtures" / "numbers" / "owl-weights.parquet"
 ADAPTER = ROOT / "fixtures" / "teachers" / "owl-lora"
@@ -62,6 +64,7 @@ def scrubbed_versions(args: argparse.Namespace) -> dict[str, Path]:
     """The three training sets: unscrubbed, scrubbed and random (scrubbed once, then read from the cache)."""
     from audit import Input, Models, Scrub, ScrubRequest, scrub
 
+    score_cache_off()  # the scrub scores afresh
     stem = f"owl-weights-tokens{args.budget:g}-rows{args.scrub_rows}"
     scrubbed, control = args.cache / f"{stem}.parquet", args.cache / f"{stem}-control.parquet"
     report = args.cache / f"{stem}.json"
