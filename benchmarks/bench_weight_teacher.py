@@ -4,14 +4,17 @@ Issue 31 asks for the cost per row of the default weight-teacher scan beside the
 are the real CLI in its own process, on the same rows (the first --rows rows of the owl adapter's
 number set), with nothing but the teacher changed:
 
-- weight: `--teacher-adapter fixtures/teachers/owl-lora`: the same six models as the prompted scan
-  (teacher, reference, neutral control, three panel members), tested against the reference's own
+- weight: `--teacher-adapter fixtures/teachers/owl-lora`: the same planned baselines as the prompted
+  scan (reference, neutral control, three panel members), tested against the reference's own
   answers (the measured null) instead of the theoretical one. Its first run makes that null (generation of
   --null-rows answers and their scoring) and is timed apart; the interleaved runs reuse it from the
   cache, as every later scan of the file does. The questionnaire is left out (--no-teacher-traits):
   it is a per-teacher cost, timed once in its own run.
-- prompted: `--teacher-system-file fixtures/prompts/owl.txt`: teacher, reference, neutral control
-  and the three panel members (six passes a row).
+- prompted: `--teacher-system-file fixtures/prompts/owl.txt`: the teacher and the same baselines.
+
+Both scans score baselines on demand, as the plain command does: a baseline the teacher does not beat
+settles the verdict and the rest are not scored, so the models a scan scored (the table's second column,
+read from its report) are part of what is being measured.
 
 Runs are interleaved (weight, prompted, weight, prompted, ...) so a slow spell on this shared
 machine lands on both; the table gives medians and the per-row ratio within this run.
