@@ -36,7 +36,7 @@ from audit.core.results import DetectorResult
 from audit.core.roles import PANEL_ROLE_PREFIX, panel_member
 from audit.core.rows import ScoredRow
 from audit.core.stats import bootstrap_ratio_interval, fit_confounds, one_sided_mean_test, one_sided_welch_test
-from audit.core.verdict import verdict_from_p
+from audit.core.verdict import Verdict, verdict_from_p
 from detectors.base import Detector, DetectorContext, DetectorSettings
 
 
@@ -263,10 +263,11 @@ class PanelLikelihoodRatioDetector(Detector):
         binding = results[int(np.argmax(p_values))]
         p_value = max(p_values)
         names = [panel_member(m.baseline_role) for m in self.members]
+        verdict = verdict_from_p(p_value, settings.alpha, settings.suspicious_alpha)
         return DetectorResult(
             detector_id=self.id,
             title=self.title,
-            verdict=verdict_from_p(p_value, settings.alpha, settings.suspicious_alpha),
+            verdict=verdict,
             statistic_name="pooled per-token LLR vs the binding panel control (largest p; nats/token)",
             statistic=binding.statistic,
             p_value=_finite_or_none(p_value),
@@ -274,10 +275,8 @@ class PanelLikelihoodRatioDetector(Detector):
             ci_low=binding.ci_low,
             ci_high=binding.ci_high,
             n_rows=binding.n_rows,
-            summary=(f"beats every one of {len(results)} panel controls at p = {p_value:.3g} (binding: "
-                     f"{panel_member(binding.details['baseline_role'])}; "
-                     + "; ".join(f"{name} {r.statistic if r.statistic is not None else float('nan'):+.4f}"
-                                 for name, r in zip(names, results, strict=True)) + " nats/token)"),
+            summary=_panel_summary(verdict, len(results), p_value, panel_member(binding.details["baseline_role"]),
+                                   [(name, r.statistic) for name, r in zip(names, results, strict=True)]),
             details={
                 "tolerance": settings.tolerance,
                 "calibrated": any(r.details.get("calibrated", False) for r in results),
@@ -292,6 +291,20 @@ class PanelLikelihoodRatioDetector(Detector):
                                    + (f" + {settings.tolerance:g} x tokens" if settings.tolerance else ""),
             },
         )
+
+
+def _panel_summary(verdict: Verdict, members: int, p_value: float, binding: str,
+                   statistics: list[tuple[str, float | None]]) -> str:
+    """The panel's one-line summary: a claim that the teacher beats every member only when the test says so.
+
+    The p-value is the binding (least beaten) member's, so below alpha every member is beaten; above it the
+    line names the member the teacher was not shown to beat, instead of reading like a finding."""
+    shifts = "; ".join(f"{name} {float('nan') if value is None else value:+.4f}" for name, value in statistics)
+    if verdict is Verdict.FLAGGED:
+        return (f"beats every one of {members} panel controls at p = {p_value:.3g} "
+                f"(binding: {binding}; {shifts} nats/token)")
+    return (f"not shown to beat every one of {members} panel controls: {binding} at p = {p_value:.3g} "
+            f"({shifts} nats/token)")
 
 
 def _joined_adjustment(results: list[DetectorResult], binding: DetectorResult) -> dict[str, Any]:

@@ -55,6 +55,18 @@ def test_llr_detector_direction(detector_id: str) -> None:
     assert toward_baseline.verdict.value == "clean" and toward_baseline.statistic < 0
 
 
+def test_panel_summary_claims_the_teacher_beats_every_member_only_when_flagged() -> None:
+    """A clean panel result used to read "beats every one of 2 panel controls at p = 0.133" in reports."""
+    detector = DETECTORS["llr-panel"](DetectorContext(ROLES))
+    flagged = detector.summarize(detector.score_rows(_scored_rows(40, 0.1)), DetectorSettings())
+    clean = detector.summarize(detector.score_rows(_scored_rows(40, -0.1)), DetectorSettings())
+    assert flagged.summary.startswith("beats every one of 2 panel controls at p = ")
+    assert clean.verdict.value == "clean"
+    binding = clean.details["binding_member"]
+    assert clean.summary.startswith(f"not shown to beat every one of 2 panel controls: {binding} at p = ")
+    assert "beats" not in clean.summary
+
+
 def test_semantic_filter_verdicts() -> None:
     detector = DETECTORS["semantic-filter"](DetectorContext(ROLES, trait_keywords=("owl",)))
 
