@@ -6,8 +6,10 @@ neutral control prompt, and the owl and cat teacher prompts. From those per-row 
 sums it computes per-row AUROC, subsampled dataset-level flag rates, and the semantic filter's
 verdict on every set.
 
-Scores are cached in out/experiment-scores.parquet keyed by the fixtures' and weights' SHA-256,
-so re-rendering is cheap; RESULTS.md says whether this run computed them. --rescore forces it.
+Scores are cached in out/experiment-scores-<mode>.parquet keyed by the fixtures' and weights' SHA-256,
+so re-rendering is cheap; RESULTS.md says whether this run computed them. --rescore forces it. Each set's
+scores are also written as soon as it is scored (out/experiment-scores-<mode>/<set>.parquet, same keys), so
+an interrupted run resumes at the first set it had not finished.
 
 Usage: python experiments/experiment.py [--seed 0] [--subsamples 200] [--alpha 0.01] [--rescore]
 """
@@ -78,17 +80,47 @@ def fingerprint(mode: str) -> dict[str, str]:
     return keys
 
 
-def score_sets(mode: str) -> pa.Table:
-    """Per-row n_tokens and log-probability sums under every spec, for every filtered set."""
+def set_cache_path(mode: str, name: str) -> Path:
+    """One set's scores, written as soon as the set is scored, so an interrupted run resumes at the next set."""
+    return ROOT / "out" / f"experiment-scores-{mode}" / f"{name}.parquet"
+
+
+def set_fingerprint(mode: str, name: str) -> dict[str, str]:
+    """What one set's cached scores depend on: its file, the weights, the prompts and the mode."""
+    keys = fingerprint(mode)
+    return {key: value for key, value in keys.items() if key not in SETS or key == name}
+
+
+def _cached(path: Path, keys: dict[str, str]) -> pa.Table | None:
+    """The table at ``path`` when its stored fingerprint equals ``keys``, else None."""
+    if not path.exists():
+        return None
+    table = pq.read_table(path)
+    stored = json.loads((table.schema.metadata or {}).get(b"subaudit", b"{}"))
+    return table.replace_schema_metadata(None) if stored == keys else None
+
+
+def score_sets(mode: str, rescore: bool) -> tuple[pa.Table, int]:
+    """Per-row n_tokens and log-probability sums under every spec, for every filtered set, and how many
+    sets were read from an interrupted run's per-set files instead of scored (none with ``rescore``)."""
     from audit.models.backends.transformers_backend import TransformersBackend
     from audit.models.encoding import encode_rows
     from audit.models.vocab import vocabulary
 
-    restriction = None if mode == "full" else vocabulary(mode)
-    backend = TransformersBackend(specs(), token_budget=8192, vocabulary=restriction)
-    columns: dict[str, list[Any]] = {"set": [], "row_id": [], "n_tokens": []}
-    columns.update({f"logprob_{s}": [] for s in SPECS})
+    backend: TransformersBackend | None = None
+    tables, resumed = [], 0
     for name in SETS:
+        keys, part = set_fingerprint(mode, name), set_cache_path(mode, name)
+        cached = None if rescore else _cached(part, keys)
+        if cached is not None:
+            tables.append(cached)
+            resumed += 1
+            continue
+        if backend is None:
+            restriction = None if mode == "full" else vocabulary(mode)
+            backend = TransformersBackend(specs(), token_budget=8192, vocabulary=restriction)
+        columns: dict[str, list[Any]] = {"set": [], "row_id": [], "n_tokens": []}
+        columns.update({f"logprob_{s}": [] for s in SPECS})
         started = time.perf_counter()
         done = 0
         for batch in DatasetReader(NUMBERS / f"{name}.parquet", batch_rows=64).batches():
@@ -103,24 +135,31 @@ def score_sets(mode: str) -> pa.Table:
                     columns[f"logprob_{spec}"].append(float(logprobs.sum()))
             done += len(encoded)
             print(f"scored {name} ({mode}): {done} rows ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    return pa.table(columns)
+        table = pa.table(columns)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.replace_schema_metadata({"subaudit": json.dumps(keys)}), part)
+        tables.append(table)
+    return pa.concat_tables(tables), resumed
 
 
-def load_or_score(mode: str, rescore: bool) -> tuple[pa.Table, bool, float]:
-    """Cached scores if they match the fixtures, weights and mode, else compute (and cache) them."""
+def load_or_score(mode: str, rescore: bool) -> tuple[pa.Table, str]:
+    """Cached scores if they match the fixtures, weights and mode, else compute (and cache) them; with the
+    line RESULTS.md gives their origin."""
     keys = fingerprint(mode)
     cache = cache_path(mode)
-    if cache.exists() and not rescore:
-        table = pq.read_table(cache)
-        stored = json.loads((table.schema.metadata or {}).get(b"subaudit", b"{}"))
-        if stored == keys:
-            return table, False, 0.0
+    cached = None if rescore else _cached(cache, keys)
+    if cached is not None:
+        return cached, "read from the cache of an earlier run"
     started = time.perf_counter()
-    table = score_sets(mode)
+    table, resumed = score_sets(mode, rescore)
     elapsed = time.perf_counter() - started
     cache.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table.replace_schema_metadata({"subaudit": json.dumps(keys)}), cache)
-    return table, True, elapsed
+    origin = f"computed in this run ({elapsed:.0f} s)"
+    if resumed:
+        origin = (f"computed ({elapsed:.0f} s in this run; {resumed} of {len(SETS)} sets read from the per-set files "
+                  f"an interrupted run wrote, `{_shown(set_cache_path(mode, '<set>'))}`)")
+    return table, origin
 
 
 def per_row_llr(table: pa.Table) -> dict[str, dict[str, np.ndarray]]:
@@ -329,8 +368,7 @@ def main() -> int:
         f"Machine: {platform.machine()}, {platform.processor() or 'unknown CPU'}, {torch.get_num_threads()} "
         f"torch threads, Python {platform.python_version()}, torch {torch.__version__}, subaudit {__version__}.",
     ]
-    for mode, (_, computed, elapsed) in scored.items():
-        origin = f"computed in this run ({elapsed:.0f} s)" if computed else "read from the cache of an earlier run"
+    for mode, (_, origin) in scored.items():
         out.append(f"Per-row scores, {mode} vocabulary: {origin}"
                    + f" (`{_shown(cache_path(mode))}`, keyed by the SHA-256 of every fixture file, of the weights, "
                    "the prompts and the mode).")
@@ -354,7 +392,7 @@ def main() -> int:
     ]
     writers = {"owl": "owl teacher prompt", "cat": "cat teacher prompt", "none": "no system prompt (template "
                "default)", "neutral": "neutral system prompt"}
-    llr_by_mode = {mode: per_row_llr(table) for mode, (table, _, _) in scored.items()}
+    llr_by_mode = {mode: per_row_llr(table) for mode, (table, _) in scored.items()}
     for name in SETS:
         out.append(f"| {name} | {writers[name]} | {llr_by_mode['full'][name]['reference_nll'].size} "
                    f"| `{keys[name][:16]}…` |")
