@@ -85,9 +85,9 @@ def set_cache_path(mode: str, name: str) -> Path:
     return ROOT / "out" / f"experiment-scores-{mode}" / f"{name}.parquet"
 
 
-def set_fingerprint(mode: str, name: str) -> dict[str, str]:
-    """What one set's cached scores depend on: its file, the weights, the prompts and the mode."""
-    keys = fingerprint(mode)
+def set_fingerprint(keys: dict[str, str], name: str) -> dict[str, str]:
+    """What one set's cached scores depend on (its file, the weights, the prompts, the mode), from the
+    mode's :func:`fingerprint`."""
     return {key: value for key, value in keys.items() if key not in SETS or key == name}
 
 
@@ -100,7 +100,7 @@ def _cached(path: Path, keys: dict[str, str]) -> pa.Table | None:
     return table.replace_schema_metadata(None) if stored == keys else None
 
 
-def score_sets(mode: str, rescore: bool) -> tuple[pa.Table, int]:
+def score_sets(mode: str, keys: dict[str, str], rescore: bool) -> tuple[pa.Table, int]:
     """Per-row n_tokens and log-probability sums under every spec, for every filtered set, and how many
     sets were read from an interrupted run's per-set files instead of scored (none with ``rescore``)."""
     from audit.models.backends.transformers_backend import TransformersBackend
@@ -110,8 +110,8 @@ def score_sets(mode: str, rescore: bool) -> tuple[pa.Table, int]:
     backend: TransformersBackend | None = None
     tables, resumed = [], 0
     for name in SETS:
-        keys, part = set_fingerprint(mode, name), set_cache_path(mode, name)
-        cached = None if rescore else _cached(part, keys)
+        set_keys, part = set_fingerprint(keys, name), set_cache_path(mode, name)
+        cached = None if rescore else _cached(part, set_keys)
         if cached is not None:
             tables.append(cached)
             resumed += 1
@@ -137,7 +137,7 @@ def score_sets(mode: str, rescore: bool) -> tuple[pa.Table, int]:
             print(f"scored {name} ({mode}): {done} rows ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         table = pa.table(columns)
         part.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.replace_schema_metadata({"subaudit": json.dumps(keys)}), part)
+        pq.write_table(table.replace_schema_metadata({"subaudit": json.dumps(set_keys)}), part)
         tables.append(table)
     return pa.concat_tables(tables), resumed
 
@@ -151,7 +151,7 @@ def load_or_score(mode: str, rescore: bool) -> tuple[pa.Table, str]:
     if cached is not None:
         return cached, "read from the cache of an earlier run"
     started = time.perf_counter()
-    table, resumed = score_sets(mode, rescore)
+    table, resumed = score_sets(mode, keys, rescore)
     elapsed = time.perf_counter() - started
     cache.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table.replace_schema_metadata({"subaudit": json.dumps(keys)}), cache)
